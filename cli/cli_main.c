@@ -1,2 +1,52 @@
+/*
+ * cli_main.c — the streamlearn binary: dispatches to a subcommand.
+ *
+ * Business logic lives below (stream/, operators/, state/, models/); a
+ * subcommand only turns arguments and the config into calls.
+ */
 #include <stdio.h>
-int main(void) { puts("streamlearn"); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *to) {
+    fputs("usage: streamlearn COMMAND [ARGS]\n"
+          "\n"
+          "commands:\n"
+          "  replay   --config FILE --input EVENTS.jsonl[.gz]|- [--out DIR]\n"
+          "           run the operator graph over a file: scores, examples, metrics,\n"
+          "           dead letters and a summary in DIR\n"
+          "  gen      --events N --seed S [--surfaces ads,feed,events] [--out FILE]\n"
+          "           [--truth FILE] [--bad RATE] ...   simulate a world of users and items\n"
+          "  config   check FILE | show FILE | describe\n"
+          "           validate a config, print it with defaults, or list every key\n"
+          "  version  print the version\n"
+          "\n"
+          "`streamlearn COMMAND --help` shows a command's options.\n",
+          to);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "replay"))
+        return cli_replay_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gen"))
+        return cli_gen_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "config"))
+        return cli_config_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("streamlearn %s\n", SL_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "streamlearn: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

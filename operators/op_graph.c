@@ -1,0 +1,91 @@
+/*
+ * op_graph.c — the registry of operators and the graph that runs them.
+ *
+ * The registry is the one table below: the graph is every entry, in order.
+ * Adding an operator is one file and one line here.
+ */
+#include "op_graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const op_vtable *const op_registry[] = {
+    &op_parse_vtable, /* bytes -> events, or dead letters */
+    &op_route_vtable, /* events -> the operators that own them */
+};
+#define OP_REGISTRY_LEN (sizeof op_registry / sizeof op_registry[0])
+
+struct op_graph {
+    op ops[OP_REGISTRY_LEN]; /* in run order */
+    size_t n;                /* created so far */
+    op_stats stats;          /* shared counters */
+    char desc[256];          /* "parse -> route" */
+};
+
+sl_status op_graph_create(const sl_config *cfg, op_graph **out, sl_err *err) {
+    *out = NULL;
+    op_graph *g = calloc(1, sizeof *g);
+    if (!g)
+        return sl_err_set(err, SL_ERR_NOMEM, "graph: out of memory");
+    op_env env = {cfg, &g->stats};
+    size_t o = 0;
+    for (size_t i = 0; i < OP_REGISTRY_LEN; i++) {
+        const op_vtable *vt = op_registry[i];
+        sl_status st = vt->create(&env, &g->ops[i].ctx, err);
+        if (st) {
+            op_graph_destroy(g);
+            return st;
+        }
+        g->ops[i].vt = vt;
+        g->n = i + 1;
+        o += (size_t)snprintf(g->desc + o, sizeof g->desc - o, "%s%s", i ? " -> " : "", vt->name);
+    }
+    *out = g;
+    return SL_OK;
+}
+
+sl_status op_graph_process(op_graph *g, op_batch *b, sl_err *err) {
+    for (size_t i = 0; i < g->n; i++) {
+        sl_status st = g->ops[i].vt->process(g->ops[i].ctx, b, err);
+        if (st)
+            return st;
+    }
+    return SL_OK;
+}
+
+sl_status op_graph_watermark(op_graph *g, int64_t wm, op_batch *b, sl_err *err) {
+    for (size_t i = 0; i < g->n; i++) {
+        if (!g->ops[i].vt->on_watermark)
+            continue;
+        sl_status st = g->ops[i].vt->on_watermark(g->ops[i].ctx, wm, b, err);
+        if (st)
+            return st;
+    }
+    return SL_OK;
+}
+
+const op_stats *op_graph_stats(const op_graph *g) { return &g->stats; }
+
+sl_status op_graph_report(op_graph *g, sl_buf *out) {
+    sl_status st = sl_buf_putc(out, '{');
+    bool first = true;
+    for (size_t i = 0; !st && i < g->n; i++) {
+        if (!g->ops[i].vt->report)
+            continue;
+        st = sl_buf_printf(out, "%s\"%s\":", first ? "" : ",", g->ops[i].vt->name);
+        st = st ? st : g->ops[i].vt->report(g->ops[i].ctx, out);
+        first = false;
+    }
+    return st ? st : sl_buf_putc(out, '}');
+}
+
+const char *op_graph_describe(const op_graph *g) { return g->desc; }
+
+void op_graph_destroy(op_graph *g) {
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n; i++)
+        g->ops[i].vt->destroy(g->ops[i].ctx);
+    free(g);
+}
