@@ -1,0 +1,781 @@
+/*
+ * stream_engine.c — the live engine on libuv and librdkafka (see
+ * stream_engine.h for the shape; this comment is about the invariants).
+ *
+ * Threads: everything here runs on the loop thread. librdkafka's own threads
+ * only write a byte into our pipes; every callback (rebalance, error, log,
+ * delivery report) is served from a call we make on the loop thread.
+ *
+ * At-least-once: batch k gets sequence number k and an entry in the ring
+ * with the next offset per partition it consumed and the count of its
+ * outputs not yet delivered. A delivery report decrements its batch's count;
+ * the oldest batches whose counts reached zero have their offsets stored,
+ * in order, and librdkafka's auto-commit sends stored offsets to the group.
+ * A crash therefore replays at most the batches whose outputs were not all
+ * delivered. A delivery that fails for good stops the engine with an error
+ * and without storing that batch's offsets.
+ */
+#include "stream_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "op_graph.h"
+#include "sl_log.h"
+
+#define RING 64 /* batches in flight; full ring = backpressure */
+
+typedef struct inflight {
+    uint32_t pending;                        /* outputs not yet delivered */
+    rd_kafka_topic_partition_list_t *offsets; /* next offset per partition */
+} inflight;
+
+typedef struct engine {
+    const sl_config *cfg;           /* immutable config */
+    stream_engine_opts opts;        /* run options */
+    uv_loop_t loop;                 /* the one loop */
+    uv_poll_t cons_poll;            /* consumer queue's pipe */
+    uv_poll_t prod_poll;            /* producer queue's pipe */
+    uv_signal_t sigint, sigterm;    /* graceful stop */
+    uv_timer_t tick;                /* progress, idle check, re-drain */
+    uv_idle_t feed_idle;            /* produces the feed while it lasts */
+    int cons_pipe[2];               /* librdkafka writes, we read */
+    int prod_pipe[2];
+    rd_kafka_t *cons;               /* consumer group member */
+    rd_kafka_t *prod;               /* idempotent producer */
+    rd_kafka_t *mock_host;          /* hosts the embedded cluster */
+    rd_kafka_mock_cluster_t *mock;  /* embedded cluster, or NULL */
+    rd_kafka_queue_t *cons_q;       /* consumer queue (messages + events) */
+    rd_kafka_queue_t *prod_q;       /* producer main queue (reports) */
+    rd_kafka_topic_t *out_topic[OP_CHANNEL_COUNT]; /* sink topics */
+    rd_kafka_topic_t *feed_topic;   /* first input topic (feed target) */
+    op_graph *graph;                /* the operators */
+    op_batch batch;                 /* reused for every batch */
+    bool batch_ready;               /* batch initialized */
+    rd_kafka_message_t **msgs;      /* consume buffer (batch_size) */
+    inflight ring[RING];            /* batches whose outputs are in flight */
+    uint64_t head;                  /* oldest batch not yet stored */
+    uint64_t tail;                  /* next batch sequence number */
+    bool assigned_once;             /* idle time counts from the first assignment */
+    bool stopping;                  /* graceful stop under way */
+    bool handles_closed;            /* uv handles closed */
+    bool loop_inited;               /* uv_loop_init succeeded */
+    bool failed;                    /* a fatal error happened */
+    char fatal[512];                /* its message */
+    double started;                 /* wall clock at start */
+    double last_input;              /* wall clock of the last message */
+    double last_progress;           /* wall clock of the last progress line */
+    double last_down_log;           /* rate limit for "brokers down" */
+    uint64_t outputs;               /* outputs delivered */
+    uint64_t fed;                   /* feed lines produced */
+    bool feed_done;                 /* the feed is exhausted */
+    char bootstrap[512];            /* where the brokers are */
+} engine;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void begin_stop(engine *e, const char *why);
+
+static void fail(engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(engine *e, const char *fmt, ...) {
+    if (!e->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->fatal, sizeof e->fatal, fmt, ap);
+        va_end(ap);
+        e->failed = true;
+        sl_log(SL_LOG_ERROR, "%s", e->fatal);
+    }
+    begin_stop(e, "fatal error");
+}
+
+/* ---- librdkafka callbacks (served on the loop thread) ------------------ */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    sl_log(level <= 3 ? SL_LOG_ERROR : level <= 4 ? SL_LOG_WARN : level <= 6 ? SL_LOG_INFO
+                                                                          : SL_LOG_DEBUG,
+           "kafka: %s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    engine *e = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof why);
+        fail(e, "kafka: fatal error: %s", why);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+        double t = now_s();
+        if (t - e->last_down_log < 5.0)
+            return;
+        e->last_down_log = t;
+        sl_log(SL_LOG_WARN,
+               "kafka: %s (%s); waiting for the brokers: outputs stay queued and offsets "
+               "uncommitted, nothing is lost",
+               rd_kafka_err2str(err), reason);
+        return;
+    }
+    sl_log(SL_LOG_WARN, "kafka: %s: %s", rd_kafka_err2str(err), reason);
+}
+
+/* Stores the offsets of the oldest batches whose outputs are all delivered. */
+static void advance(engine *e) {
+    while (e->head < e->tail && e->ring[e->head % RING].pending == 0) {
+        inflight *f = &e->ring[e->head % RING];
+        if (f->offsets && f->offsets->cnt) {
+            rd_kafka_resp_err_t err = rd_kafka_offsets_store(e->cons, f->offsets);
+            if (err && err != RD_KAFKA_RESP_ERR__STATE)
+                sl_log(SL_LOG_WARN, "kafka: storing offsets: %s", rd_kafka_err2str(err));
+        }
+        if (f->offsets)
+            rd_kafka_topic_partition_list_destroy(f->offsets);
+        f->offsets = NULL;
+        e->head++;
+    }
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    engine *e = opaque;
+    uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+    if (m->err) {
+        fail(e, "kafka: delivery to %s [%d] failed for good: %s; stopping without committing "
+                "that batch (it will be consumed again)",
+             rd_kafka_topic_name(m->rkt), (int)m->partition, rd_kafka_err2str(m->err));
+        return;
+    }
+    if (seq == UINT64_MAX) { /* a feed message, not an output */
+        return;
+    }
+    e->outputs++;
+    if (seq >= e->head && seq < e->tail && e->ring[seq % RING].pending > 0)
+        e->ring[seq % RING].pending--;
+}
+
+/* Delivers everything in flight (bounded), then stores what it can. */
+static void finish_inflight(engine *e, int timeout_ms) {
+    rd_kafka_resp_err_t err = rd_kafka_flush(e->prod, timeout_ms);
+    if (err)
+        sl_log(SL_LOG_WARN, "kafka: outputs still undelivered after %d ms: %s", timeout_ms,
+               rd_kafka_err2str(err));
+    advance(e);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    engine *e = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    char list[512];
+    size_t o = 0;
+    list[0] = '\0';
+    for (int i = 0; i < parts->cnt && o < sizeof list - 64; i++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s[%d]", i ? " " : "",
+                              parts->elems[i].topic, (int)parts->elems[i].partition);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        sl_log(SL_LOG_INFO, "kafka: assigned %s", parts->cnt ? list : "(nothing new)");
+        rd_kafka_error_t *ke = NULL;
+        rd_kafka_resp_err_t re = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (coop)
+            ke = rd_kafka_incremental_assign(rk, parts);
+        else
+            re = rd_kafka_assign(rk, parts);
+        if (ke) {
+            fail(e, "kafka: assign: %s", rd_kafka_error_string(ke));
+            rd_kafka_error_destroy(ke);
+        } else if (re) {
+            fail(e, "kafka: assign: %s", rd_kafka_err2str(re));
+        }
+        e->assigned_once = true;
+        if (!e->last_input)
+            e->last_input = now_s();
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        sl_log(SL_LOG_INFO, "kafka: revoking %s: delivering their outputs and committing",
+               parts->cnt ? list : "(nothing)");
+        /* Hand back the revoked partitions' work: every batch consumed so far
+         * is delivered and its offsets committed before we let go. */
+        if (!rd_kafka_assignment_lost(rk)) {
+            finish_inflight(e, 30000);
+            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+            if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                sl_log(SL_LOG_WARN, "kafka: commit on revoke: %s", rd_kafka_err2str(ce));
+        } else {
+            sl_log(SL_LOG_WARN, "kafka: partitions lost; their uncommitted work will be redone "
+                                "by their new owner");
+        }
+        if (coop) {
+            rd_kafka_error_t *ke = rd_kafka_incremental_unassign(rk, parts);
+            if (ke)
+                rd_kafka_error_destroy(ke);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+        return;
+    }
+    sl_log(SL_LOG_ERROR, "kafka: rebalance failed: %s", rd_kafka_err2str(err));
+    rd_kafka_assign(rk, NULL);
+}
+
+/* ---- clients ----------------------------------------------------------- */
+
+static sl_status conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, const char *origin,
+                          sl_err *err) {
+    char why[512];
+    if (rd_kafka_conf_set(conf, k, v, why, sizeof why) != RD_KAFKA_CONF_OK)
+        return sl_err_set(err, SL_ERR_CONFIG, "%s%s: %s", origin, k, why);
+    return SL_OK;
+}
+
+static sl_status make_conf(engine *e, bool consumer, rd_kafka_conf_t **out, sl_err *err) {
+    const sl_config_kafka *k = &e->cfg->kafka;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    sl_status st = conf_set(conf, "bootstrap.servers", e->bootstrap, "", err);
+    st = st ? st : conf_set(conf, "client.id", k->client_id, "", err);
+    if (consumer) {
+        /* Our defaults first; kafka.consumer.* below may override any of them. */
+        st = st ? st : conf_set(conf, "group.id", k->group_id, "", err);
+        st = st ? st : conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", "", err);
+        st = st ? st : conf_set(conf, "enable.auto.commit", "true", "", err);
+        st = st ? st : conf_set(conf, "enable.auto.offset.store", "false", "", err);
+        st = st ? st : conf_set(conf, "auto.offset.reset", "earliest", "", err);
+        st = st ? st : conf_set(conf, "auto.commit.interval.ms", "1000", "", err);
+        st = st ? st : conf_set(conf, "queued.max.messages.kbytes", "65536", "", err);
+        st = st ? st : conf_set(conf, "fetch.wait.max.ms", "10", "", err);
+        st = st ? st : conf_set(conf, "session.timeout.ms", "10000", "", err);
+        st = st ? st : conf_set(conf, "heartbeat.interval.ms", "1000", "", err);
+        for (int i = 0; !st && i < k->n_consumer; i++)
+            st = conf_set(conf, k->consumer[i].key, k->consumer[i].value, "kafka.consumer.", err);
+        if (!st) {
+            /* The engine owns offset storing: these two are not negotiable. */
+            st = conf_set(conf, "enable.auto.offset.store", "false", "", err);
+            rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        }
+    } else {
+        st = st ? st : conf_set(conf, "enable.idempotence", "true", "", err);
+        st = st ? st : conf_set(conf, "linger.ms", "5", "", err);
+        st = st ? st : conf_set(conf, "queue.buffering.max.kbytes", "262144", "", err);
+        for (int i = 0; !st && i < k->n_producer; i++)
+            st = conf_set(conf, k->producer[i].key, k->producer[i].value, "kafka.producer.", err);
+        if (!st)
+            rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    }
+    if (st) {
+        rd_kafka_conf_destroy(conf);
+        return st;
+    }
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_opaque(conf, e);
+    *out = conf;
+    return SL_OK;
+}
+
+static sl_status start_embedded(engine *e, sl_err *err) {
+    char why[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set(conf, "log_level", "3", why, sizeof why); /* it only hosts the cluster */
+    e->mock_host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!e->mock_host) {
+        rd_kafka_conf_destroy(conf);
+        return sl_err_set(err, SL_ERR_KAFKA, "embedded kafka: %s", why);
+    }
+    e->mock = rd_kafka_mock_cluster_new(e->mock_host, 1);
+    if (!e->mock)
+        return sl_err_set(err, SL_ERR_KAFKA, "embedded kafka: cannot start the mock cluster");
+    snprintf(e->bootstrap, sizeof e->bootstrap, "%s", rd_kafka_mock_cluster_bootstraps(e->mock));
+    const sl_config_kafka *k = &e->cfg->kafka;
+    const char *sinks[] = {k->topic_scores, k->topic_examples, k->topic_snapshots,
+                           k->topic_metrics, k->topic_deadletter};
+    for (int i = 0; i < k->n_topics_in; i++)
+        rd_kafka_mock_topic_create(e->mock, k->topics_in[i], k->embedded_partitions, 1);
+    for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++)
+        rd_kafka_mock_topic_create(e->mock, sinks[i], k->embedded_partitions, 1);
+    fprintf(stderr,
+            "embedded Kafka (librdkafka mock cluster) at %s\n"
+            "  topics: %s (input), %s, %s, %s, %s, %s; %d partitions each\n"
+            "  e.g.: kcat -b %s -C -t %s -o beginning\n",
+            e->bootstrap, k->topics_in[0], k->topic_scores, k->topic_examples,
+            k->topic_snapshots, k->topic_metrics, k->topic_deadletter, k->embedded_partitions,
+            e->bootstrap, k->topic_scores);
+    return SL_OK;
+}
+
+/* Makes q signal a fresh non-blocking pipe; the read end goes to fds[0]. */
+static sl_status queue_pipe(rd_kafka_queue_t *q, int fds[2], sl_err *err) {
+    if (pipe(fds) != 0)
+        return sl_err_set(err, SL_ERR_IO, "pipe: %s", strerror(errno));
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    rd_kafka_queue_io_event_enable(q, fds[1], "1", 1);
+    return SL_OK;
+}
+
+static void drain_pipe(int fd) {
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+}
+
+/* ---- the batch path ---------------------------------------------------- */
+
+/* Records msg's next offset in the batch's list (one entry per partition). */
+static void note_offset(rd_kafka_topic_partition_list_t *l, const rd_kafka_message_t *m) {
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &l->elems[i];
+        if (p->partition == m->partition && strcmp(p->topic, topic) == 0) {
+            if (m->offset + 1 > p->offset)
+                p->offset = m->offset + 1;
+            return;
+        }
+    }
+    rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = m->offset + 1;
+}
+
+static sl_status produce(engine *e, rd_kafka_topic_t *t, const void *key, size_t klen,
+                         const void *val, size_t vlen, uint64_t seq) {
+    for (int tries = 0;; tries++) {
+        if (rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)val, vlen,
+                             klen ? key : NULL, klen, (void *)(uintptr_t)seq) == 0)
+            return SL_OK;
+        rd_kafka_resp_err_t err = rd_kafka_last_error();
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            fail(e, "kafka: produce to %s: %s", rd_kafka_topic_name(t), rd_kafka_err2str(err));
+            return SL_ERR_KAFKA;
+        }
+        /* The producer queue is full: the sinks are behind. Serve delivery
+         * reports for a moment (bounded) and try again. */
+        if (tries == 0 || tries % 100 == 0)
+            sl_log(SL_LOG_DEBUG, "kafka: producer queue full; waiting for deliveries");
+        rd_kafka_poll(e->prod, 50);
+        if (e->stopping && e->failed)
+            return SL_ERR_KAFKA;
+    }
+}
+
+static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
+    op_batch *b = &e->batch;
+    op_batch_clear(b);
+    inflight *f = &e->ring[e->tail % RING];
+    f->pending = 0;
+    f->offsets = rd_kafka_topic_partition_list_new(4);
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sl_log(SL_LOG_WARN, "kafka: consumer: %s%s%s", rd_kafka_message_errstr(m),
+                       m->rkt ? " on " : "", m->rkt ? rd_kafka_topic_name(m->rkt) : "");
+            continue;
+        }
+        note_offset(f->offsets, m);
+        op_source_pos pos = {rd_kafka_topic_name(m->rkt), m->partition, m->offset};
+        op_batch_add(b, m->payload ? (const char *)m->payload : "", (uint32_t)m->len, pos);
+    }
+    if (b->n) {
+        e->last_input = now_s();
+        sl_err err;
+        if (op_graph_process(e->graph, b, &err)) {
+            fail(e, "graph: %s", err.msg);
+        } else {
+            uint64_t seq = e->tail;
+            for (int c = 0; c < OP_CHANNEL_COUNT && !e->failed; c++) {
+                const op_outbox *o = &b->out[c];
+                for (uint32_t i = 0; i < o->n; i++) {
+                    const op_out *r = &o->recs[i];
+                    if (produce(e, e->out_topic[c], o->data.p + r->key_off, r->key_len,
+                                o->data.p + r->val_off, r->val_len, seq))
+                        break;
+                    f->pending++;
+                }
+            }
+        }
+    }
+    e->tail++;
+    for (ssize_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(msgs[i]);
+    advance(e);
+}
+
+/* Takes batches off the consumer queue while there is room in the ring. */
+static void drain(engine *e) {
+    while (!e->stopping && e->tail - e->head < RING) {
+        ssize_t n = rd_kafka_consume_batch_queue(e->cons_q, 0, e->msgs,
+                                                 (size_t)e->cfg->engine.batch_size);
+        if (n <= 0)
+            break;
+        process_msgs(e, e->msgs, n);
+    }
+}
+
+static void serve_producer(engine *e) {
+    while (rd_kafka_poll(e->prod, 0) > 0) {
+    }
+    advance(e);
+}
+
+/* ---- libuv callbacks --------------------------------------------------- */
+
+static void on_cons_readable(uv_poll_t *h, int status, int events) {
+    (void)status;
+    (void)events;
+    engine *e = h->data;
+    drain_pipe(e->cons_pipe[0]);
+    drain(e);
+}
+
+static void on_prod_readable(uv_poll_t *h, int status, int events) {
+    (void)status;
+    (void)events;
+    engine *e = h->data;
+    drain_pipe(e->prod_pipe[0]);
+    serve_producer(e);
+    /* Deliveries may have made room in the ring; the io-event only fires on
+     * empty -> non-empty, so drain what is already waiting. */
+    drain(e);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+    engine *e = h->data;
+    if (e->stopping) {
+        sl_log(SL_LOG_WARN, "second %s: exiting now without flushing", strsignal(signum));
+        _exit(130);
+    }
+    char why[64];
+    snprintf(why, sizeof why, "%s", strsignal(signum));
+    begin_stop(e, why);
+}
+
+static uint64_t consumer_lag(engine *e) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(e->cons, &parts) || !parts)
+        return 0;
+    rd_kafka_position(e->cons, parts);
+    uint64_t lag = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo, hi;
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (rd_kafka_get_watermark_offsets(e->cons, p->topic, p->partition, &lo, &hi))
+            continue;
+        int64_t pos = p->offset >= 0 ? p->offset : lo;
+        if (hi > pos)
+            lag += (uint64_t)(hi - pos);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return lag;
+}
+
+static void show_progress(engine *e, bool final) {
+    const op_stats *s = op_graph_stats(e->graph);
+    double dt = now_s() - e->started;
+    char fed[48] = "";
+    if (e->opts.feed)
+        snprintf(fed, sizeof fed, "  produced %llu", (unsigned long long)e->fed);
+    fprintf(stderr, "\r %s  consumed %llu  %.0f ev/s  lag %llu  dead letters %llu  outputs %llu   %s",
+            fed, (unsigned long long)s->records, dt > 0 ? (double)s->records / dt : 0.0,
+            (unsigned long long)consumer_lag(e), (unsigned long long)s->dead_total,
+            (unsigned long long)e->outputs, final ? "\n" : "");
+    fflush(stderr);
+}
+
+static void on_tick(uv_timer_t *h) {
+    engine *e = h->data;
+    double t = now_s();
+    serve_producer(e);
+    drain(e);
+    if (e->opts.progress && t - e->last_progress >= 1.0) {
+        show_progress(e, false);
+        e->last_progress = t;
+    }
+    if (e->opts.until_idle_s > 0 && e->assigned_once && (e->feed_done || !e->opts.feed) &&
+        e->head == e->tail && t - e->last_input >= e->opts.until_idle_s) {
+        char why[96];
+        snprintf(why, sizeof why, "no input for %.1f s (--until-idle)", e->opts.until_idle_s);
+        begin_stop(e, why);
+    }
+}
+
+/* Produces feed lines while the input topic's backlog stays small: the
+ * embedded cluster trims a partition's log at a few MiB, so the feed must
+ * not run far ahead of the consumer. */
+static void on_feed(uv_idle_t *h) {
+    engine *e = h->data;
+    const op_stats *s = op_graph_stats(e->graph);
+    const uint64_t max_ahead = 20000;
+    for (int i = 0; i < 2000; i++) {
+        if (!e->assigned_once || e->fed >= s->records + max_ahead)
+            return;
+        const char *line;
+        size_t len;
+        if (!e->opts.feed->next(e->opts.feed->ctx, &line, &len)) {
+            e->feed_done = true;
+            uv_idle_stop(h);
+            rd_kafka_flush(e->prod, 10000);
+            sl_log(SL_LOG_INFO, "feed: produced %llu events into %s", (unsigned long long)e->fed,
+                   e->cfg->kafka.topics_in[0]);
+            return;
+        }
+        /* Key = user, as producers of the events topic should do. */
+        sl_event ev;
+        sl_event_error perr;
+        const char *key = NULL;
+        size_t klen = 0;
+        sl_arena_reset(&e->batch.arena);
+        if (sl_event_parse(line, len, &e->batch.arena, NULL, &ev, &perr) && ev.user.n) {
+            key = ev.user.p;
+            klen = ev.user.n;
+        }
+        if (produce(e, e->feed_topic, key, klen, line, len, UINT64_MAX))
+            return;
+        e->fed++;
+    }
+}
+
+static void close_cb(uv_handle_t *h) { (void)h; }
+
+static void shutdown_handles(engine *e) {
+    if (e->handles_closed)
+        return;
+    e->handles_closed = true;
+    uv_handle_t *hs[] = {(uv_handle_t *)&e->cons_poll, (uv_handle_t *)&e->prod_poll,
+                         (uv_handle_t *)&e->sigint,    (uv_handle_t *)&e->sigterm,
+                         (uv_handle_t *)&e->tick,      (uv_handle_t *)&e->feed_idle};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        if (hs[i]->data && !uv_is_closing(hs[i]))
+            uv_close(hs[i], close_cb);
+}
+
+static void begin_stop(engine *e, const char *why) {
+    if (e->stopping)
+        return;
+    e->stopping = true;
+    if (e->opts.progress)
+        show_progress(e, true);
+    sl_log(SL_LOG_INFO, "stopping (%s): delivering outputs, committing offsets", why);
+    if (!e->failed) {
+        finish_inflight(e, 30000);
+        rd_kafka_resp_err_t ce = rd_kafka_commit(e->cons, NULL, 0);
+        if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            sl_log(SL_LOG_WARN, "kafka: final commit: %s", rd_kafka_err2str(ce));
+        if (e->head != e->tail)
+            sl_log(SL_LOG_WARN, "%llu batches not delivered; they will be consumed again",
+                   (unsigned long long)(e->tail - e->head));
+    }
+    shutdown_handles(e);
+}
+
+/* ---- summary ----------------------------------------------------------- */
+
+static void write_summary(engine *e) {
+    if (!e->opts.summary_path)
+        return;
+    const op_stats *s = op_graph_stats(e->graph);
+    FILE *f = fopen(e->opts.summary_path, "w");
+    if (!f) {
+        sl_log(SL_LOG_WARN, "%s: cannot write the summary: %s", e->opts.summary_path,
+               strerror(errno));
+        return;
+    }
+    double dt = now_s() - e->started;
+    fprintf(f, "{\n  \"bootstrap\": \"%s\",\n  \"graph\": \"%s\",\n  \"records\": %llu,\n"
+               "  \"events\": %llu,\n  \"dead_letters\": %llu,\n  \"outputs\": %llu,\n"
+               "  \"fed\": %llu,\n  \"events_by_type\": {",
+            e->bootstrap, op_graph_describe(e->graph), (unsigned long long)s->records,
+            (unsigned long long)s->events, (unsigned long long)s->dead_total,
+            (unsigned long long)e->outputs, (unsigned long long)e->fed);
+    for (int i = 0; i < SL_EVENT_TYPE_COUNT; i++)
+        fprintf(f, "%s\"%s\": %llu", i ? ", " : "", sl_event_type_str((sl_event_type)i),
+                (unsigned long long)s->by_type[i]);
+    fprintf(f, "},\n  \"dead_letters_by_reason\": {");
+    bool first = true;
+    for (int i = 1; i < SL_REASON_COUNT; i++)
+        if (s->dead[i]) {
+            fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", sl_reason_str((sl_reason)i),
+                    (unsigned long long)s->dead[i]);
+            first = false;
+        }
+    fprintf(f, "},\n  \"seconds\": %.3f,\n  \"events_per_s\": %.0f,\n  \"status\": \"%s\"\n}\n",
+            dt, dt > 0 ? (double)s->records / dt : 0.0, e->failed ? "failed" : "ok");
+    fclose(f);
+}
+
+/* ---- run --------------------------------------------------------------- */
+
+static sl_status setup(engine *e, sl_err *err) {
+    const sl_config *cfg = e->cfg;
+    const char *brokers = e->opts.brokers ? e->opts.brokers : cfg->kafka.brokers;
+    sl_status st;
+    if (brokers[0])
+        snprintf(e->bootstrap, sizeof e->bootstrap, "%s", brokers);
+    else if ((st = start_embedded(e, err)))
+        return st;
+    sl_log(SL_LOG_INFO, "kafka: bootstrap %s, group %s, input %s", e->bootstrap,
+           cfg->kafka.group_id, cfg->kafka.topics_in[0]);
+
+    if ((st = op_graph_create(cfg, &e->graph, err)))
+        return st;
+    if ((st = op_batch_init(&e->batch, (uint32_t)cfg->engine.batch_size,
+                            (size_t)cfg->engine.arena_limit_mb << 20)))
+        return sl_err_set(err, st, "cannot allocate a batch of %d", cfg->engine.batch_size);
+    e->batch_ready = true;
+    e->msgs = calloc((size_t)cfg->engine.batch_size, sizeof *e->msgs);
+    if (!e->msgs)
+        return sl_err_set(err, SL_ERR_NOMEM, "out of memory");
+
+    char why[512];
+    rd_kafka_conf_t *conf;
+    if ((st = make_conf(e, false, &conf, err)))
+        return st;
+    e->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!e->prod) {
+        rd_kafka_conf_destroy(conf);
+        return sl_err_set(err, SL_ERR_CONFIG, "kafka producer: %s", why);
+    }
+    if ((st = make_conf(e, true, &conf, err)))
+        return st;
+    e->cons = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!e->cons) {
+        rd_kafka_conf_destroy(conf);
+        return sl_err_set(err, SL_ERR_CONFIG, "kafka consumer: %s", why);
+    }
+    rd_kafka_poll_set_consumer(e->cons);
+    e->cons_q = rd_kafka_queue_get_consumer(e->cons);
+    e->prod_q = rd_kafka_queue_get_main(e->prod);
+
+    const sl_config_kafka *k = &cfg->kafka;
+    const char *names[OP_CHANNEL_COUNT] = {k->topic_scores, k->topic_examples, k->topic_snapshots,
+                                           k->topic_metrics, k->topic_deadletter};
+    for (int c = 0; c < OP_CHANNEL_COUNT; c++)
+        e->out_topic[c] = rd_kafka_topic_new(e->prod, names[c], NULL);
+    e->feed_topic = rd_kafka_topic_new(e->prod, k->topics_in[0], NULL);
+
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(k->n_topics_in);
+    for (int i = 0; i < k->n_topics_in; i++)
+        rd_kafka_topic_partition_list_add(subs, k->topics_in[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t se = rd_kafka_subscribe(e->cons, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (se)
+        return sl_err_set(err, SL_ERR_KAFKA, "kafka: subscribe: %s", rd_kafka_err2str(se));
+
+    int rc = uv_loop_init(&e->loop);
+    if (rc)
+        return sl_err_set(err, SL_ERR_IO, "uv_loop_init: %s", uv_strerror(rc));
+    e->loop_inited = true;
+    if ((st = queue_pipe(e->cons_q, e->cons_pipe, err)) ||
+        (st = queue_pipe(e->prod_q, e->prod_pipe, err)))
+        return st;
+    uv_poll_init(&e->loop, &e->cons_poll, e->cons_pipe[0]);
+    uv_poll_init(&e->loop, &e->prod_poll, e->prod_pipe[0]);
+    uv_signal_init(&e->loop, &e->sigint);
+    uv_signal_init(&e->loop, &e->sigterm);
+    uv_timer_init(&e->loop, &e->tick);
+    uv_idle_init(&e->loop, &e->feed_idle);
+    e->cons_poll.data = e->prod_poll.data = e->sigint.data = e->sigterm.data = e;
+    e->tick.data = e->feed_idle.data = e;
+    uv_poll_start(&e->cons_poll, UV_READABLE, on_cons_readable);
+    uv_poll_start(&e->prod_poll, UV_READABLE, on_prod_readable);
+    uv_signal_start(&e->sigint, on_signal, SIGINT);
+    uv_signal_start(&e->sigterm, on_signal, SIGTERM);
+    uv_timer_start(&e->tick, on_tick, 100, 100);
+    if (e->opts.feed)
+        uv_idle_start(&e->feed_idle, on_feed);
+    return SL_OK;
+}
+
+static void teardown(engine *e) {
+    if (e->cons) {
+        rd_kafka_queue_io_event_enable(e->cons_q, -1, NULL, 0);
+        rd_kafka_consumer_close(e->cons);
+    }
+    if (e->prod_q)
+        rd_kafka_queue_io_event_enable(e->prod_q, -1, NULL, 0);
+    if (e->cons_q)
+        rd_kafka_queue_destroy(e->cons_q);
+    if (e->prod_q)
+        rd_kafka_queue_destroy(e->prod_q);
+    for (int c = 0; c < OP_CHANNEL_COUNT; c++)
+        if (e->out_topic[c])
+            rd_kafka_topic_destroy(e->out_topic[c]);
+    if (e->feed_topic)
+        rd_kafka_topic_destroy(e->feed_topic);
+    if (e->prod) {
+        rd_kafka_flush(e->prod, 5000);
+        rd_kafka_destroy(e->prod);
+    }
+    if (e->cons)
+        rd_kafka_destroy(e->cons);
+    for (uint64_t s = e->head; s < e->tail; s++)
+        if (e->ring[s % RING].offsets)
+            rd_kafka_topic_partition_list_destroy(e->ring[s % RING].offsets);
+    if (e->mock)
+        rd_kafka_mock_cluster_destroy(e->mock);
+    if (e->mock_host)
+        rd_kafka_destroy(e->mock_host);
+    for (int i = 0; i < 2; i++) {
+        if (e->cons_pipe[i] > 0)
+            close(e->cons_pipe[i]);
+        if (e->prod_pipe[i] > 0)
+            close(e->prod_pipe[i]);
+    }
+    free(e->msgs);
+    if (e->batch_ready)
+        op_batch_deinit(&e->batch);
+    op_graph_destroy(e->graph);
+}
+
+sl_status stream_engine_run(const sl_config *cfg, const stream_engine_opts *o,
+                            stream_engine_result *res, sl_err *err) {
+    engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return sl_err_set(err, SL_ERR_NOMEM, "out of memory");
+    e->cfg = cfg;
+    e->opts = *o;
+    e->started = now_s();
+    e->cons_pipe[0] = e->cons_pipe[1] = e->prod_pipe[0] = e->prod_pipe[1] = -1;
+    sl_status st = setup(e, err);
+    if (!st) {
+        uv_run(&e->loop, UV_RUN_DEFAULT);
+        if (e->failed)
+            st = sl_err_set(err, SL_ERR_KAFKA, "%s", e->fatal);
+    }
+    if (e->graph) {
+        const op_stats *s = op_graph_stats(e->graph);
+        if (res)
+            *res = (stream_engine_result){s->records, s->events, s->dead_total, e->outputs,
+                                          e->fed};
+        write_summary(e);
+        if (!st)
+            sl_log(SL_LOG_INFO,
+                   "stopped: %llu consumed, %llu events, %llu dead letters, %llu outputs "
+                   "delivered",
+                   (unsigned long long)s->records, (unsigned long long)s->events,
+                   (unsigned long long)s->dead_total, (unsigned long long)e->outputs);
+    }
+    if (e->loop_inited) {
+        shutdown_handles(e);
+        uv_run(&e->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&e->loop))
+            sl_log(SL_LOG_WARN, "event loop closed with handles still open");
+    }
+    teardown(e);
+    free(e);
+    return st;
+}
