@@ -144,5 +144,6 @@ typedef struct op {
 
 extern const op_vtable op_parse_vtable;
 extern const op_vtable op_route_vtable;
+extern const op_vtable op_score_vtable;
 
 #endif

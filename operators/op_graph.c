@@ -13,6 +13,7 @@
 static const op_vtable *const op_registry[] = {
     &op_parse_vtable, /* bytes -> events, or dead letters */
     &op_route_vtable, /* events -> the operators that own them */
+    &op_score_vtable, /* views -> scores, predicted at view time */
 };
 #define OP_REGISTRY_LEN (sizeof op_registry / sizeof op_registry[0])
 

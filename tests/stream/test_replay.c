@@ -134,6 +134,14 @@ static void test_every_line_accounted(void **state) {
     assert_non_null(strstr(dl, "{\"line\":502,"));
     free(dl);
 
+    /* Every view is scored once, in input order, keyed by its view_id. */
+    snprintf(path, sizeof path, "%s/scores.jsonl", out);
+    char *sc = read_all(path);
+    assert_non_null(sc);
+    assert_int_equal(count_lines(sc), good);
+    assert_non_null(strstr(sc, "\"view_id\":\"v0\",\"surface\":\"feed\",\"model\":\"prior\""));
+    free(sc);
+
     snprintf(path, sizeof path, "%s/summary.json", out);
     char *sum = read_all(path);
     assert_non_null(sum);
@@ -141,7 +149,7 @@ static void test_every_line_accounted(void **state) {
     snprintf(want, sizeof want, "\"lines\": %d", lines);
     assert_non_null(strstr(sum, want));
     assert_non_null(strstr(sum, "\"view\":20000"));
-    assert_non_null(strstr(sum, "\"graph\": \"parse -> route\""));
+    assert_non_null(strstr(sum, "\"graph\": \"parse -> route -> score\""));
     free(sum);
     sl_config_destroy(cfg);
     free(big);
