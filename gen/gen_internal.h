@@ -161,7 +161,8 @@ typedef struct gen_map_ent {
  * would grow). */
 typedef bool (*gen_map_keep_fn)(const gen_map_ent *e, int64_t now, double param);
 
-/* Open addressing, linear probing, load <= 1/2, power-of-two capacity. */
+/* Open addressing, linear probing, load <= 0.7, power-of-two capacity:
+ * 34..69 bytes per entry. */
 typedef struct gen_map {
     gen_map_ent *a;       /* (cap) slots */
     size_t cap;           /* slots; a power of two (0 before first use) */

@@ -185,6 +185,9 @@ void gen__map_deinit(gen_map *m) {
     m->cap = m->n = 0;
 }
 
+#define MAP_LOAD_MAX 0.7    /* grow (or prune) past this load */
+#define MAP_LOAD_AFTER 0.35 /* load right after a rehash, at most */
+
 static inline size_t map_slot(uint64_t key, size_t mask) {
     return (size_t)sl_rand_hash64(key) & mask;
 }
@@ -201,15 +204,16 @@ gen_map_ent *gen__map_find(const gen_map *m, uint64_t key) {
     }
 }
 
-/* Rebuilds the table with the live entries (per keep) into a table with room
- * for twice as many, at least the current size when pruning freed enough. */
+/* Rebuilds the table with the live entries (per keep) at a load of at most
+ * MAP_LOAD_AFTER: twice the size, or the same size when pruning freed
+ * enough. */
 static sl_status map_rehash(gen_map *m, int64_t now) {
     size_t live = 0;
     for (size_t i = 0; i < m->cap; i++)
         if (m->a[i].key && (!m->keep || m->keep(&m->a[i], now, m->keep_param)))
             live++;
     size_t cap = m->cap ? m->cap : 1024;
-    while (cap < 4 * (live + 1))
+    while ((double)live > MAP_LOAD_AFTER * (double)cap)
         cap *= 2;
     if (cap > m->limit)
         return SL_ERR_NOMEM;
@@ -241,7 +245,7 @@ sl_status gen__map_upsert(gen_map *m, uint64_t key, int64_t now, gen_map_ent **e
         *created = false;
         return SL_OK;
     }
-    if (2 * (m->n + 1) > m->cap) {
+    if ((double)(m->n + 1) > MAP_LOAD_MAX * (double)m->cap) {
         sl_status st = map_rehash(m, now);
         if (st)
             return st;
