@@ -163,7 +163,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         return;
     }
     e->outputs++;
-    if (seq >= e->head && seq < e->tail && e->ring[seq % RING].pending > 0)
+    /* seq == tail is the batch still being produced: when the producer queue
+     * is full, produce() serves delivery reports for that batch's earlier
+     * outputs, which were already counted in its pending. */
+    if (seq >= e->head && seq <= e->tail && e->ring[seq % RING].pending > 0)
         e->ring[seq % RING].pending--;
 }
 
