@@ -184,13 +184,13 @@ static void summary(const gen_world *w, int64_t start_ts, double secs) {
     for (int t = 0; t < SL_EVENT_TYPE_COUNT; t++)
         fprintf(stderr, " %s %" PRIu64, sl_event_type_str((sl_event_type)t), st.by_type[t]);
     fputc('\n', stderr);
-    fprintf(stderr,
-            "gen: views ads %" PRIu64 " feed %" PRIu64 " events %" PRIu64 "; bad %" PRIu64
-            ", duplicate %" PRIu64 ", late %" PRIu64 ", lost views %" PRIu64 ", truth lines %" PRIu64
-            "\n",
+    fprintf(stderr, "gen: views ads %" PRIu64 " feed %" PRIu64 " events %" PRIu64 "; ",
             st.views_by_surface[SL_SURFACE_ADS], st.views_by_surface[SL_SURFACE_FEED],
-            st.views_by_surface[SL_SURFACE_EVENTS], st.bad, st.dup, st.late, st.lost_views,
-            st.truth_lines);
+            st.views_by_surface[SL_SURFACE_EVENTS]);
+    fprintf(stderr,
+            "bad %" PRIu64 ", duplicate %" PRIu64 ", late %" PRIu64 ", lost views %" PRIu64
+            ", truth lines %" PRIu64 "\n",
+            st.bad, st.dup, st.late, st.lost_views, st.truth_lines);
     if (st.bad) {
         fputs("gen: bad", stderr);
         for (int b = 1; b < GEN_BAD_COUNT; b++)

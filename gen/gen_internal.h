@@ -20,7 +20,7 @@
 #include "gen_world.h"
 #include "sl_rand.h"
 
-/* ---- writers -------------------------------------------------------------- */
+/* ---- writers ------------------------------------------------------------- */
 
 /* Copies a string literal (length known at compile time). */
 #define GEN_PUT_LIT(o, lit) ((o) = gen__put_mem((o), (lit), sizeof(lit) - 1))
@@ -68,7 +68,7 @@ static inline char *gen__put_id(char *o, const char *prefix, size_t n, uint64_t 
     return o;
 }
 
-/* ---- alias table ------------------------------------------------------------ */
+/* ---- alias table --------------------------------------------------------- */
 
 /* Walker/Vose alias table: sample index i with probability w[i] / sum(w) in
  * O(1) from one 64-bit draw. */
@@ -89,7 +89,7 @@ static inline uint32_t gen__alias_sample(const gen_alias *a, sl_rand *r) {
     return (uint32_t)(x >> 32) < a->thresh[i] ? i : a->alias[i];
 }
 
-/* ---- scheduled events --------------------------------------------------------- */
+/* ---- scheduled events ---------------------------------------------------- */
 
 /* What a scheduled entry becomes when written. */
 typedef enum gen_kind {
@@ -144,7 +144,7 @@ sl_status gen__heap_push(gen_heap *h, const gen_pend *e);
 void gen__heap_pop(gen_heap *h, gen_pend *e);
 static inline const gen_pend *gen__heap_top(const gen_heap *h) { return h->n ? &h->a[0] : NULL; }
 
-/* ---- pair map ------------------------------------------------------------------ */
+/* ---- pair map ------------------------------------------------------------ */
 
 /* Key of a (user, item) pair; never 0, the empty-slot marker. */
 static inline uint64_t gen__pair_key(uint32_t user, uint32_t item) {
@@ -181,7 +181,7 @@ gen_map_ent *gen__map_find(const gen_map *m, uint64_t key);
 sl_status gen__map_upsert(gen_map *m, uint64_t key, int64_t now, gen_map_ent **ent,
                           bool *created);
 
-/* ---- malformed lines (gen_bad.c) --------------------------------------------- */
+/* ---- malformed lines (gen_bad.c) ----------------------------------------- */
 
 /* Writes one malformed line of kind b (without '\n') at o and returns the end.
  * The line imitates a real event of user `user` at time ts; r chooses the

@@ -8,7 +8,7 @@
 
 #include "gen_internal.h"
 
-/* ---- writers -------------------------------------------------------------- */
+/* ---- writers ------------------------------------------------------------- */
 
 static const uint64_t gen_pow10[13] = {
     1,          10,          100,          1000,          10000,
@@ -57,7 +57,7 @@ char *gen__put_prob(char *o, double p) {
     return gen__put_mem(o, tmp, (size_t)n);
 }
 
-/* ---- alias table ------------------------------------------------------------ */
+/* ---- alias table --------------------------------------------------------- */
 
 sl_status gen__alias_init(gen_alias *a, const double *w, uint32_t n) {
     a->n = n;
@@ -119,7 +119,7 @@ void gen__alias_deinit(gen_alias *a) {
     a->n = 0;
 }
 
-/* ---- heap --------------------------------------------------------------------- */
+/* ---- heap ---------------------------------------------------------------- */
 
 static inline bool pend_less(const gen_pend *x, const gen_pend *y) {
     return x->emit_at < y->emit_at || (x->emit_at == y->emit_at && x->seq < y->seq);
@@ -173,7 +173,7 @@ void gen__heap_pop(gen_heap *h, gen_pend *e) {
         h->a[i] = last;
 }
 
-/* ---- pair map ------------------------------------------------------------------ */
+/* ---- pair map ------------------------------------------------------------ */
 
 void gen__map_init(gen_map *m, size_t limit, gen_map_keep_fn keep, double keep_param) {
     *m = (gen_map){.limit = limit, .keep = keep, .keep_param = keep_param};

@@ -27,7 +27,7 @@
 
 #include "gen_internal.h"
 
-/* ---- the true model ----------------------------------------------------------- */
+/* ---- the true model ------------------------------------------------------ */
 
 #define GEN_K 4           /* latent dimension of users and items */
 #define GEN_CITIES 8      /* cities users live in and events happen in */
@@ -42,6 +42,7 @@
 #define GEN_RING_K 3      /* friend ring: neighbours on each side */
 #define GEN_REWIRE 0.1    /* friend ring: rewiring probability (small world) */
 
+/* Milliseconds per second, minute, hour and day. */
 #define MS_S 1000.0
 #define MS_MIN 60000.0
 #define MS_H 3600000.0
@@ -135,7 +136,7 @@ static const char *const gen_devices[GEN_DEVICES] = {"ios", "android", "web"};
 static const char *const gen_pages[GEN_PAGES] = {"home", "search", "category", "friends"};
 static const char gen_item_prefix[SL_SURFACE_COUNT] = {'a', 'p', 'e'};
 
-/* ---- the world's tables --------------------------------------------------------- */
+/* ---- the world's tables -------------------------------------------------- */
 
 typedef struct gen_user {
     float x[GEN_K];   /* latent taste */
@@ -175,12 +176,12 @@ typedef struct gen_surf {
 } gen_surf;
 
 enum gen_phase {
-    PH_USERS,   /* profile per user */
-    PH_ADS,     /* profile per ad */
-    PH_POSTS,   /* profile per post */
-    PH_EVENTS,  /* profile per event */
-    PH_FRIENDS, /* friend per edge */
-    PH_RUN      /* the simulation proper */
+    GEN_PHASE_USERS,   /* profile per user */
+    GEN_PHASE_ADS,     /* profile per ad */
+    GEN_PHASE_POSTS,   /* profile per post */
+    GEN_PHASE_EVENTS,  /* profile per event */
+    GEN_PHASE_FRIENDS, /* friend per edge */
+    GEN_PHASE_RUN      /* the simulation proper */
 };
 
 struct gen_world {
@@ -220,7 +221,7 @@ struct gen_world {
     gen_stats st;             /* counters */
 };
 
-/* ---- small helpers ----------------------------------------------------------------- */
+/* ---- small helpers ------------------------------------------------------- */
 
 static inline double sigmoid(double z) {
     if (z > 35)
@@ -297,7 +298,7 @@ static unsigned pick_index(sl_rand *r, const double *share, unsigned n) {
     return n - 1;
 }
 
-/* ---- construction ------------------------------------------------------------------- */
+/* ---- construction -------------------------------------------------------- */
 
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -331,7 +332,8 @@ static void init_event(gen_world *w, sl_rand *r, uint32_t slot, int64_t now) {
     it->lat = round_to(c->lat + 0.1 * sl_rand_normal(r), 1e-5);
     it->lon = round_to(c->lon + 0.1 * sl_rand_normal(r), 1e-5);
     it->start = now + (int64_t)sl_rand_uniform(r, 3 * MS_H, 21 * MS_D);
-    it->price = sl_rand_bernoulli(r, 0.3) ? 0.0 : round_to(sl_rand_lognormal(r, log(25.0), 0.7), 0.5);
+    bool free_entry = sl_rand_bernoulli(r, 0.3);
+    it->price = free_entry ? 0.0 : round_to(sl_rand_lognormal(r, log(25.0), 0.7), 0.5);
     it->cat = (uint8_t)sl_rand_below(r, GEN_CATS);
     for (int k = 0; k < GEN_K; k++)
         it->y[k] = w->cat_vec[it->cat][k] + (float)(SD_ITEM_LATENT * sl_rand_normal(r));
@@ -479,7 +481,7 @@ static sl_status build_posts_index(gen_world *w) {
     return SL_OK;
 }
 
-/* ---- item choice ------------------------------------------------------------------------ */
+/* ---- item choice --------------------------------------------------------- */
 
 /* The k-th item of a user's own set on a surface: fixed per user, no storage. */
 static uint32_t own_item(const gen_world *w, uint32_t user, int s, uint32_t k) {
@@ -549,7 +551,7 @@ static uint32_t pick_item(gen_world *w, uint32_t user, int s, bool *friends) {
     }
 }
 
-/* ---- the truth of a view ----------------------------------------------------------------- */
+/* ---- the truth of a view ------------------------------------------------- */
 
 /* Friends of user registered for event it (registrations seen so far). */
 static uint32_t friends_registered(const gen_world *w, uint32_t user, const gen_item *it) {
@@ -586,7 +588,7 @@ static double p_click_events(const gen_user *us, const gen_item *it, double d, u
                    hour_effect(hour) - POS_EV * log((double)pos) + page_events[page]);
 }
 
-/* ---- scheduling -------------------------------------------------------------------------- */
+/* ---- scheduling ---------------------------------------------------------- */
 
 static sl_status schedule(gen_world *w, gen_pend *e) {
     e->seq = w->seq++;
@@ -644,7 +646,7 @@ static int64_t click_delay(sl_rand *r) {
     return (int64_t)fmin(d, CLICK_MAX_MS);
 }
 
-/* ---- primary actions ----------------------------------------------------------------- */
+/* ---- primary actions ----------------------------------------------------- */
 
 static int pick_surface(gen_world *w) {
     double u = sl_rand_double(&w->rng_sim);
@@ -822,7 +824,7 @@ static sl_status act_profile_update(gen_world *w, int64_t t) {
     return schedule_profile(w, t, SL_SURFACE_NONE, u);
 }
 
-/* ---- writers ---------------------------------------------------------------------------- */
+/* ---- writers ------------------------------------------------------------- */
 
 static char *put_item_id(char *o, int surface, uint32_t id) {
     *o++ = '"';
@@ -1126,7 +1128,7 @@ static void write_entry(gen_world *w, const gen_pend *e, gen_cursor *c) {
     }
 }
 
-/* ---- delivery ------------------------------------------------------------------------------ */
+/* ---- delivery ------------------------------------------------------------ */
 
 /* A reaction comes due: its effects on the world happen now, at its ts. */
 static sl_status occur(gen_world *w, const gen_pend *e) {
@@ -1177,31 +1179,31 @@ static sl_status deliver(gen_world *w, gen_pend *e, bool *now) {
     return st;
 }
 
-/* ---- the initial burst ------------------------------------------------------------------- */
+/* ---- the initial burst --------------------------------------------------- */
 
-/* Writes the next profile or friend line of the burst, or moves to PH_RUN
+/* Writes the next profile or friend line of the burst, or moves to GEN_PHASE_RUN
  * and returns false when the burst is over. */
 static bool burst(gen_world *w, gen_cursor *c) {
     int64_t ts = w->opts.start_ts;
     for (;;) {
         switch (w->phase) {
-        case PH_USERS:
+        case GEN_PHASE_USERS:
             if (w->phase_i < w->n_users) {
                 c->o = write_user_profile(c->o, w, (uint32_t)w->phase_i++, ts);
                 goto profile;
             }
             break;
-        case PH_ADS:
-        case PH_POSTS:
-        case PH_EVENTS: {
-            int s = (int)w->phase - PH_ADS;
+        case GEN_PHASE_ADS:
+        case GEN_PHASE_POSTS:
+        case GEN_PHASE_EVENTS: {
+            int s = (int)w->phase - GEN_PHASE_ADS;
             if (w->phase_i < w->surf[s].n) {
                 c->o = write_item_profile(c->o, w, s, (uint32_t)w->phase_i++, ts);
                 goto profile;
             }
             break;
         }
-        case PH_FRIENDS:
+        case GEN_PHASE_FRIENDS:
             while (w->phase_i < w->n_users) {
                 uint32_t u = (uint32_t)w->phase_i;
                 uint32_t j = w->adj_off[u] + w->phase_j;
@@ -1219,7 +1221,7 @@ static bool burst(gen_world *w, gen_cursor *c) {
                 }
             }
             break;
-        case PH_RUN:
+        case GEN_PHASE_RUN:
             return false;
         }
         w->phase++;
@@ -1232,11 +1234,11 @@ profile:
     return true;
 }
 
-/* ---- the stream ----------------------------------------------------------------------------- */
+/* ---- the stream ---------------------------------------------------------- */
 
 /* Produces the next good line at the cursor. */
 static sl_status produce(gen_world *w, gen_cursor *c) {
-    if (w->phase != PH_RUN && burst(w, c))
+    if (w->phase != GEN_PHASE_RUN && burst(w, c))
         return SL_OK;
     sl_status st;
     for (;;) {
@@ -1296,7 +1298,7 @@ static sl_status produce(gen_world *w, gen_cursor *c) {
     }
 }
 
-/* ---- public ---------------------------------------------------------------------------------- */
+/* ---- public -------------------------------------------------------------- */
 
 void gen_opts_init(gen_opts *o) {
     *o = (gen_opts){
@@ -1346,8 +1348,10 @@ static sl_status check_rate(const char *name, double v, sl_err *err) {
 
 static sl_status check_opts(const gen_opts *o, sl_err *err) {
     sl_status st;
-    if ((st = check_rate("bad", o->bad_rate, err)) || (st = check_rate("late", o->late_rate, err)) ||
-        (st = check_rate("dup", o->dup_rate, err)) || (st = check_rate("lost", o->lost_rate, err)))
+    if ((st = check_rate("bad", o->bad_rate, err)) ||
+        (st = check_rate("late", o->late_rate, err)) ||
+        (st = check_rate("dup", o->dup_rate, err)) ||
+        (st = check_rate("lost", o->lost_rate, err)))
         return st;
     if (o->surfaces == 0 || o->surfaces >= (1u << SL_SURFACE_COUNT))
         return sl_err_set(err, SL_ERR_INVALID, "surfaces: need at least one of ads, feed, events");
@@ -1437,7 +1441,7 @@ sl_status gen_world_create(const gen_opts *opts, gen_world **out, sl_err *err) {
     w->now = opts->start_ts;
     w->next_sweep = opts->start_ts + (int64_t)MS_MIN;
     w->next_hot = opts->start_ts + 15 * (int64_t)MS_MIN;
-    w->phase = PH_USERS;
+    w->phase = GEN_PHASE_USERS;
     w->st.max_ts = INT64_MIN;
     *out = w;
     return SL_OK;

@@ -26,7 +26,7 @@
 #include "sl_event.h"
 #include "sl_rand.h"
 
-/* ---- helpers --------------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 typedef struct run {
     sl_buf out;      /* every line, '\n'-terminated */
@@ -130,7 +130,7 @@ static void parse_all(const run *r, line_fn fn, void *ctx) {
     sl_arena_deinit(&arena);
 }
 
-/* ---- sl_rand ------------------------------------------------------------------------ */
+/* ---- sl_rand ------------------------------------------------------------- */
 
 static void test_rand(void **state) {
     (void)state;
@@ -186,7 +186,7 @@ static void test_rand(void **state) {
     assert_true(sl_rand_u64(&j) != sl_rand_u64(&c1));
 }
 
-/* ---- determinism ------------------------------------------------------------------------ */
+/* ---- determinism --------------------------------------------------------- */
 
 static void test_deterministic(void **state) {
     (void)state;
@@ -231,7 +231,7 @@ static void test_deterministic(void **state) {
     run_free(&c);
 }
 
-/* ---- coverage: every type on every surface, every line valid ---------------------------- */
+/* ---- coverage: every type on every surface, every line valid ------------- */
 
 typedef struct coverage {
     sl_surface *view_surface; /* (max views) by view number; NONE = not seen */
@@ -353,7 +353,7 @@ static void test_coverage(void **state) {
     run_free(&r);
 }
 
-/* ---- malformed lines ------------------------------------------------------------------ */
+/* ---- malformed lines ----------------------------------------------------- */
 
 static void test_bad_lines(void **state) {
     (void)state;
@@ -413,7 +413,7 @@ static void test_bad_lines(void **state) {
     run_free(&clean);
 }
 
-/* ---- truth ------------------------------------------------------------------------------ */
+/* ---- truth --------------------------------------------------------------- */
 
 typedef struct views_seen {
     uint8_t *seen;        /* (cap) view number written already */
@@ -491,7 +491,7 @@ static void test_truth(void **state) {
     run_free(&r);
 }
 
-/* ---- fatigue ------------------------------------------------------------------------------ */
+/* ---- fatigue ------------------------------------------------------------- */
 
 typedef struct ad_view {
     int64_t ts;     /* view time */
@@ -622,7 +622,7 @@ static void test_fatigue(void **state) {
     run_free(&r);
 }
 
-/* ---- the truth is the truth: calibration ---------------------------------------------- */
+/* ---- the truth is the truth: calibration --------------------------------- */
 
 typedef struct outcome {
     uint8_t surface;  /* sl_surface + 1; 0 = not a view */
@@ -726,7 +726,7 @@ static void test_calibration(void **state) {
     run_free(&r);
 }
 
-/* ---- late and duplicate lines ----------------------------------------------------------- */
+/* ---- late and duplicate lines -------------------------------------------- */
 
 static uint64_t fnv1a(const char *p, size_t n) {
     uint64_t h = UINT64_C(1469598103934665603);
@@ -804,7 +804,7 @@ static void test_late_and_dup(void **state) {
     run_free(&r);
 }
 
-/* ---- options and errors ------------------------------------------------------------------- */
+/* ---- options and errors -------------------------------------------------- */
 
 static void test_options(void **state) {
     (void)state;
