@@ -13,6 +13,8 @@ static void usage(FILE *to) {
     fputs("usage: streamlearn COMMAND [ARGS]\n"
           "\n"
           "commands:\n"
+          "  run      --config FILE [--brokers HOST:PORT,...] [--until-idle SECS]\n"
+          "           the live engine on Kafka (embedded Kafka when no brokers)\n"
           "  replay   --config FILE --input EVENTS.jsonl[.gz]|- [--out DIR]\n"
           "           run the operator graph over a file: scores, examples, metrics,\n"
           "           dead letters and a summary in DIR\n"
@@ -34,6 +36,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "replay"))
         return cli_replay_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return cli_run_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gen"))
         return cli_gen_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "config"))
