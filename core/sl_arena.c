@@ -233,3 +233,31 @@ sl_status sl_buf_json_i64(sl_buf *b, int64_t v) {
         *--p = '-';
     return sl_buf_append(b, p, (size_t)(e - p));
 }
+
+sl_status sl_buf_json_fixed(sl_buf *b, double v, int decimals) {
+    static const double scale[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    if (!isfinite(v) || fabs(v) >= 1e9 || decimals < 1 || decimals > 9)
+        return sl_buf_json_num(b, v);
+    sl_status st = sl_buf_reserve(b, 24);
+    if (st)
+        return st;
+    bool neg = v < 0;
+    double a = neg ? -v : v;
+    uint64_t units = (uint64_t)(a * scale[decimals] + 0.5);
+    uint64_t whole = units / (uint64_t)scale[decimals];
+    uint64_t frac = units % (uint64_t)scale[decimals];
+    char tmp[24];
+    char *e = tmp + sizeof tmp, *p = e;
+    for (int i = 0; i < decimals; i++) {
+        *--p = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    *--p = '.';
+    do {
+        *--p = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    if (neg && units)
+        *--p = '-';
+    return sl_buf_append(b, p, (size_t)(e - p));
+}

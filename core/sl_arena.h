@@ -64,5 +64,9 @@ sl_status sl_buf_json_str(sl_buf *b, const char *s, size_t n, bool *lossy);
  * `null` for NaN or infinities (which JSON cannot carry). */
 sl_status sl_buf_json_num(sl_buf *b, double v);
 sl_status sl_buf_json_i64(sl_buf *b, int64_t v);
+/* Appends v with a fixed number of decimals (1..9), rounded half away from
+ * zero, without printf: for hot-path outputs such as probabilities. |v| must
+ * be < 1e9; NaN, infinities and larger values fall back to sl_buf_json_num. */
+sl_status sl_buf_json_fixed(sl_buf *b, double v, int decimals);
 
 #endif

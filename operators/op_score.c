@@ -42,10 +42,12 @@ static sl_status emit(op_batch *b, uint32_t i, double p) {
     st = st ? st : sl_buf_json_str(o, ev->item.p, ev->item.n, NULL);
     st = st ? st : sl_buf_append(o, ",\"view_id\":", 11);
     st = st ? st : sl_buf_json_str(o, ev->view_id.p, ev->view_id.n, NULL);
-    st = st ? st : sl_buf_printf(o, ",\"surface\":\"%s\",\"model\":\"prior\",\"model_version\":0,"
-                                    "\"scores\":{\"p_click\":",
-                                 sl_surface_str(ev->surface));
-    st = st ? st : sl_buf_json_num(o, p);
+    const char *surface = sl_surface_str(ev->surface);
+    st = st ? st : sl_buf_append(o, ",\"surface\":\"", 12);
+    st = st ? st : sl_buf_append(o, surface, strlen(surface));
+    static const char mid[] = "\",\"model\":\"prior\",\"model_version\":0,\"scores\":{\"p_click\":";
+    st = st ? st : sl_buf_append(o, mid, sizeof mid - 1);
+    st = st ? st : sl_buf_json_fixed(o, p, 6);
     st = st ? st : sl_buf_append(o, "},\"ts\":", 7);
     st = st ? st : sl_buf_json_i64(o, ev->ts);
     st = st ? st : sl_buf_putc(o, '}');

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# demo.sh — what `make run` shows: the generator simulates a world of users
-# and items (all three surfaces, with some late, duplicate and malformed
-# events), and the engine replays it through the operator graph with live
-# progress, then prints the summary.
+# demo.sh — what `make run` shows: the engine on its embedded default. It
+# starts an embedded Kafka (librdkafka's mock cluster), the generator
+# produces a simulated world's events (all three surfaces, with some late,
+# duplicate and malformed ones) into its `events` topic while the engine
+# consumes them with live progress, and stops once the stream has been idle
+# for a few seconds, printing the summary.
 set -euo pipefail
 bin=${1:-build/release/cli/streamlearn}
 events=${SL_DEMO_EVENTS:-1000000}
 dir=${SL_DEMO_DIR:-build/demo}
 mkdir -p "$dir"
 
-echo "== generating $events events (seed 42, 0.1% malformed) into $dir/events.jsonl.gz"
-"$bin" gen --events "$events" --seed 42 --bad 0.001 --out "$dir/events.jsonl.gz" \
-  --truth "$dir/truth.jsonl.gz"
+echo "== streamlearn run: embedded Kafka, $events generated events (seed 42, 0.1% malformed)"
+"$bin" run --config configs/default.json --generate "$events" --seed 42 --until-idle 3 \
+  --summary "$dir/summary.json" --progress
 
-echo "== replaying them through the graph (configs/default.json)"
-"$bin" replay --config configs/default.json --input "$dir/events.jsonl.gz" --out "$dir/out" \
-  --progress
-
-echo "== $dir/out/summary.json"
-cat "$dir/out/summary.json"
-echo "== first dead letters ($dir/out/deadletter.jsonl)"
-head -n 3 "$dir/out/deadletter.jsonl" | cut -c 1-200
+echo "== $dir/summary.json"
+cat "$dir/summary.json"
+echo
+echo "== the same events replayed from a file: streamlearn replay"
+"$bin" gen --events 200000 --seed 42 --bad 0.001 --quiet --out "$dir/events.jsonl.gz"
+"$bin" replay --config configs/default.json --input "$dir/events.jsonl.gz" --out "$dir/replay"
+echo "   outputs in $dir/replay/ (scores.jsonl, deadletter.jsonl, summary.json, ...)"

@@ -39,6 +39,15 @@ static void test_buf_json(void **state) {
     assert_int_equal(sl_buf_putc(&b, ' '), SL_OK);
     assert_int_equal(sl_buf_json_i64(&b, INT64_MIN), SL_OK);
     assert_string_equal(b.p, "0.1 null -9223372036854775808");
+    sl_buf_clear(&b);
+    assert_int_equal(sl_buf_json_fixed(&b, 0.0123456789, 6), SL_OK);
+    assert_int_equal(sl_buf_putc(&b, ' '), SL_OK);
+    assert_int_equal(sl_buf_json_fixed(&b, -2.5, 2), SL_OK);
+    assert_int_equal(sl_buf_putc(&b, ' '), SL_OK);
+    assert_int_equal(sl_buf_json_fixed(&b, 0.9999999, 6), SL_OK);
+    assert_int_equal(sl_buf_putc(&b, ' '), SL_OK);
+    assert_int_equal(sl_buf_json_fixed(&b, -0.0000001, 3), SL_OK);
+    assert_string_equal(b.p, "0.012346 -2.50 1.000000 0.000");
     sl_buf_deinit(&b);
 
     sl_buf small;
