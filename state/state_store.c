@@ -1,0 +1,1021 @@
+/*
+ * state_store.c — RocksDB behind a write-back cache (see state_store.h).
+ *
+ * The cache. Entries (header + key + value) are bump-allocated from slabs
+ * of SLAB bytes, never malloc'd one by one. An open-addressing table with
+ * linear probing maps hash(cf, key) to an entry; a slot is 8 bytes: a
+ * 32-bit tag (high half of the hash, never 0; 0 marks an empty slot) and a
+ * 32-bit reference (slab index and offset in 8-byte units). Nothing is ever
+ * removed from the table one slot at a time, so there are no tombstone
+ * slots: a value that outgrows its entry gets a new entry and the old one
+ * is marked dead in place, and all reclaiming is done by compaction.
+ *
+ * Compaction slides the entries to keep towards the start of the slabs (in
+ * address order, so memmove never overwrites an entry not yet visited),
+ * frees the emptied slabs and rebuilds the table. It keeps dirty entries
+ * always, clean ones that were used since the last compaction (a CLOCK-like
+ * second chance), and if that leaves less than a quarter of the cap free, a
+ * second pass drops every clean entry. It runs only when an allocation
+ * finds no room, and afterwards at least a quarter of the cap is free or
+ * the cache is marked full, so its O(cache) cost is amortized over at least
+ * cap/4 bytes of new entries. Full (all dirty) means SL_ERR_LIMIT until the
+ * next checkpoint makes entries clean.
+ *
+ * Any allocation may compact, which moves entries: code never holds an
+ * entry pointer across cache_alloc() or table_reserve(), it looks the key
+ * up again.
+ */
+#include "state_store.h"
+
+#include <errno.h>
+#include <rocksdb/c.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sl_rand.h"
+
+#define SLAB_SHIFT 18                         /* 256 KiB slabs */
+#define SLAB ((size_t)1 << SLAB_SHIFT)
+#define UNIT_SHIFT 3                          /* references count 8-byte units */
+#define REF_OFF_BITS (SLAB_SHIFT - UNIT_SHIFT)
+#define MAX_SLABS ((size_t)1 << (32 - REF_OFF_BITS)) /* 131072 slabs = 32 GiB */
+#define MIN_SLOTS 4096                        /* initial table: 32 KiB */
+#define MIN_CACHE ((size_t)1 << 20)           /* room for a few slabs and the table */
+
+#define E_LIVE 1u  /* reachable from the table (else dead space) */
+#define E_DIRTY 2u /* differs from RocksDB: the next checkpoint writes it */
+#define E_TOMB 4u  /* deleted (dirty) or known absent (clean) */
+#define E_REF 8u   /* used since the last compaction */
+
+/* A cache entry, 8-byte aligned in a slab, followed by its key and value. */
+typedef struct entry {
+    uint32_t size;        /* slab bytes, header included, multiple of 8 */
+    uint32_t vlen;        /* value bytes (0 for a tombstone) */
+    uint32_t vcap;        /* value bytes that fit in place */
+    uint16_t klen;        /* key bytes */
+    uint8_t cf;           /* state_cf */
+    uint8_t flags;        /* E_* */
+    unsigned char data[]; /* key[klen], then value[vcap] */
+} entry;
+
+typedef struct slot {
+    uint32_t tag; /* high 32 bits of the hash, 0 = empty */
+    uint32_t ref; /* slab << REF_OFF_BITS | offset / 8 */
+} slot;
+
+#define OFFSETS_MAGIC 0x4b434c53u /* "SLCK" little-endian */
+#define OFFSETS_VERSION 1u
+#define RECORD_HEAD 20            /* magic, version, id, blob length */
+
+struct state_store {
+    /* RocksDB */
+    rocksdb_t *db;                                   /* the database */
+    rocksdb_options_t *opts;                         /* DB and column family options */
+    rocksdb_block_based_table_options_t *table_opts; /* block cache + bloom filter */
+    rocksdb_cache_t *block_cache;                    /* LRU, opts.block_cache_bytes */
+    rocksdb_env_t *mem_env;                          /* in-memory env, or NULL */
+    rocksdb_column_family_handle_t *cf[STATE_CF_COUNT + 1]; /* [0] default, then state_cf + 1 */
+    rocksdb_readoptions_t *ropts;                    /* point reads */
+    rocksdb_readoptions_t *sweep_ropts;              /* scans: do not fill the block cache */
+    rocksdb_writeoptions_t *wopts;                   /* sync on: checkpoints only */
+    char *path;                                      /* directory, or "(memory)" */
+    bool read_only;                                  /* writes refused */
+    /* the cache */
+    unsigned char **slab;     /* slabs in address order of compaction */
+    uint32_t *slab_used;      /* bytes handed out per slab */
+    size_t n_slabs;           /* slabs allocated; the last one takes new entries */
+    size_t max_slabs;         /* allocated length of slab[] and slab_used[] */
+    slot *table;              /* open addressing, power-of-two length */
+    size_t n_slots;           /* table length */
+    size_t n_entries;         /* live entries (= occupied slots) */
+    size_t n_dirty;           /* live dirty entries */
+    size_t dirty_bytes;       /* slab bytes of live dirty entries */
+    size_t cap;               /* hard cap: slabs + table, bytes */
+    bool full;                /* compaction could not make room; cleared by checkpoint */
+    bool scanning;            /* inside a scan or sweep callback: calls refused */
+    uint64_t seed;            /* key hash seed */
+    /* checkpoint and sweep */
+    uint64_t ckpt_id;         /* last committed checkpoint id, 0 = none */
+    unsigned char *offsets;   /* its offsets blob (malloc'd), or NULL */
+    size_t offsets_len;       /* bytes in offsets */
+    unsigned char cursor[STATE_CF_COUNT][STATE_STORE_MAX_KEY]; /* sweep: last key visited */
+    size_t cursor_len[STATE_CF_COUNT];     /* its length */
+    bool has_cursor[STATE_CF_COUNT];       /* false: the next sweep step starts over */
+    state_store_stats stats;  /* counters (entries, dirty, ... filled on demand) */
+};
+
+static const char *const cf_names[STATE_CF_COUNT] = {
+#define STATE_CF_NAME_(name, text) text,
+    STATE_CF_LIST(STATE_CF_NAME_)
+#undef STATE_CF_NAME_
+};
+
+const char *state_cf_str(state_cf cf) {
+    return (unsigned)cf < STATE_CF_COUNT ? cf_names[cf] : "unknown";
+}
+
+/* ---------------------------------------------------------------- hashing */
+
+/* A keyed 64-bit hash of (cf, key): 8 bytes at a time through a multiply
+ * and rotate, then splitmix64's finalizer. Not cryptographic; the seed is
+ * there so a deployment can make hostile collisions harder to plan. */
+static uint64_t key_hash(uint64_t seed, unsigned cf, const unsigned char *k, size_t n) {
+    const uint64_t m = UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t h = seed ^ ((uint64_t)cf << 56) ^ (n * m);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, k, 8);
+        h = (h ^ (w * UINT64_C(0xBF58476D1CE4E5B9))) * m;
+        h = (h << 29) | (h >> 35);
+        k += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)k[i] << (8 * i);
+    h = (h ^ (w * UINT64_C(0xBF58476D1CE4E5B9))) * m;
+    return sl_rand_hash64(h);
+}
+
+static uint32_t hash_tag(uint64_t h) {
+    uint32_t tag = (uint32_t)(h >> 32);
+    return tag ? tag : 1;
+}
+
+/* ----------------------------------------------------------------- slabs */
+
+static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static entry *ref_entry(const state_store *st, uint32_t ref) {
+    return (entry *)(st->slab[ref >> REF_OFF_BITS] +
+                     ((size_t)(ref & ((1u << REF_OFF_BITS) - 1)) << UNIT_SHIFT));
+}
+
+static uint32_t make_ref(size_t slab, size_t off) {
+    return (uint32_t)(slab << REF_OFF_BITS) | (uint32_t)(off >> UNIT_SHIFT);
+}
+
+static size_t held(const state_store *st) {
+    return st->n_slabs * SLAB + st->n_slots * sizeof(slot);
+}
+
+static const unsigned char *e_key(const entry *e) { return e->data; }
+static unsigned char *e_val(entry *e) { return e->data + e->klen; }
+
+static bool key_eq(const entry *e, unsigned cf, const unsigned char *k, size_t klen) {
+    return e->cf == cf && e->klen == klen && memcmp(e->data, k, klen) == 0;
+}
+
+/* ----------------------------------------------------------------- table */
+
+/* The slot holding (cf, key), or the empty slot where it would go. */
+static size_t table_find(const state_store *st, uint64_t h, unsigned cf, const unsigned char *k,
+                         size_t klen, bool *found) {
+    size_t mask = st->n_slots - 1;
+    uint32_t tag = hash_tag(h);
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        const slot *s = &st->table[i];
+        if (s->tag == 0) {
+            *found = false;
+            return i;
+        }
+        if (s->tag == tag && key_eq(ref_entry(st, s->ref), cf, k, klen)) {
+            *found = true;
+            return i;
+        }
+    }
+}
+
+static entry *lookup(const state_store *st, unsigned cf, const unsigned char *k, size_t klen) {
+    bool found;
+    size_t i = table_find(st, key_hash(st->seed, cf, k, klen), cf, k, klen, &found);
+    return found ? ref_entry(st, st->table[i].ref) : NULL;
+}
+
+/* Places a known-absent entry in t (length n, zeroed where empty). */
+static void table_place(slot *t, size_t n, uint64_t h, uint32_t ref) {
+    size_t mask = n - 1;
+    size_t i = (size_t)h & mask;
+    while (t[i].tag != 0)
+        i = (i + 1) & mask;
+    t[i].tag = hash_tag(h);
+    t[i].ref = ref;
+}
+
+static uint64_t entry_hash(const state_store *st, const entry *e) {
+    return key_hash(st->seed, e->cf, e_key(e), e->klen);
+}
+
+/* Doubles the table. Needs the new table's bytes under the cap on top of
+ * everything held (the old table is freed only after the move). */
+static bool table_grow(state_store *st) {
+    size_t n = st->n_slots * 2;
+    if (held(st) + n * sizeof(slot) > st->cap)
+        return false;
+    slot *t = calloc(n, sizeof *t);
+    if (!t)
+        return false;
+    for (size_t i = 0; i < st->n_slots; i++)
+        if (st->table[i].tag)
+            table_place(t, n, entry_hash(st, ref_entry(st, st->table[i].ref)), st->table[i].ref);
+    free(st->table);
+    st->table = t;
+    st->n_slots = n;
+    return true;
+}
+
+/* ------------------------------------------------------------ compaction */
+
+/*
+ * Slides the entries worth keeping to the front of the slabs, frees the
+ * slabs left empty and rebuilds the table. keep_clean: keep clean entries
+ * used since the last compaction (and clear their mark); otherwise keep
+ * dirty entries only. In address order the destination never passes the
+ * source, so every memmove reads an entry before anything overwrites it.
+ */
+static void compact(state_store *st, bool keep_clean) {
+    memset(st->table, 0, st->n_slots * sizeof(slot));
+    st->n_entries = 0;
+    size_t wi = 0, woff = 0;
+    for (size_t i = 0; i < st->n_slabs; i++) {
+        size_t used = st->slab_used[i];
+        for (size_t off = 0; off < used;) {
+            entry *e = (entry *)(st->slab[i] + off);
+            size_t size = e->size;
+            off += size;
+            bool keep = (e->flags & E_LIVE) &&
+                        ((e->flags & E_DIRTY) || (keep_clean && (e->flags & E_REF)));
+            if (!keep)
+                continue;
+            if (woff + size > SLAB) {
+                st->slab_used[wi] = (uint32_t)woff;
+                wi++;
+                woff = 0;
+            }
+            entry *dst = (entry *)(st->slab[wi] + woff);
+            if (dst != e)
+                memmove(dst, e, size);
+            if (!(dst->flags & E_DIRTY))
+                dst->flags &= (uint8_t)~E_REF;
+            table_place(st->table, st->n_slots, entry_hash(st, dst), make_ref(wi, woff));
+            st->n_entries++;
+            woff += size;
+        }
+    }
+    st->slab_used[wi] = (uint32_t)woff;
+    size_t keep_slabs = wi + 1;
+    for (size_t i = keep_slabs; i < st->n_slabs; i++) {
+        free(st->slab[i]);
+        st->slab[i] = NULL;
+        st->slab_used[i] = 0;
+    }
+    if (st->n_slabs > keep_slabs)
+        st->n_slabs = keep_slabs;
+    st->stats.compactions++;
+}
+
+/* True if an entry of `size` bytes fits without compacting. */
+static bool room_for(const state_store *st, size_t size) {
+    if (st->n_slabs && st->slab_used[st->n_slabs - 1] + size <= SLAB)
+        return true;
+    return st->n_slabs < st->max_slabs && held(st) + SLAB <= st->cap;
+}
+
+/* Free bytes under the cap after the current slab's tail. */
+static size_t free_bytes(const state_store *st) {
+    size_t h = held(st);
+    return h < st->cap ? st->cap - h : 0;
+}
+
+/*
+ * A new entry of `size` bytes (a multiple of 8); *ref (OUT:) its reference.
+ * NULL when the cache is full of dirty data. May compact: entry pointers
+ * taken before the call are invalid after it.
+ */
+static entry *cache_alloc(state_store *st, size_t size, uint32_t *ref) {
+    if (!room_for(st, size)) {
+        if (st->full)
+            return NULL;
+        compact(st, true);
+        if (free_bytes(st) < st->cap / 4)
+            compact(st, false);
+        if (free_bytes(st) < st->cap / 4)
+            st->full = true; /* no more compactions until a checkpoint */
+        if (!room_for(st, size))
+            return NULL;
+    }
+    size_t si = st->n_slabs - 1;
+    if (!st->n_slabs || st->slab_used[si] + size > SLAB) {
+        unsigned char *p = malloc(SLAB);
+        if (!p)
+            return NULL;
+        si = st->n_slabs++;
+        st->slab[si] = p;
+        st->slab_used[si] = 0;
+    }
+    size_t off = st->slab_used[si];
+    st->slab_used[si] = (uint32_t)(off + size);
+    *ref = make_ref(si, off);
+    entry *e = (entry *)(st->slab[si] + off);
+    e->size = (uint32_t)size;
+    return e;
+}
+
+/* Makes sure one more entry keeps the table under 3/4 load. */
+static bool table_reserve(state_store *st) {
+    if ((st->n_entries + 1) * 4 <= st->n_slots * 3)
+        return true;
+    if (table_grow(st))
+        return true;
+    /* No room for a bigger table: dropping clean entries may be enough. */
+    if (!st->full)
+        compact(st, false);
+    return (st->n_entries + 1) * 4 <= st->n_slots * 3;
+}
+
+static void set_dirty(state_store *st, entry *e) {
+    if (!(e->flags & E_DIRTY)) {
+        e->flags |= E_DIRTY;
+        st->n_dirty++;
+        st->dirty_bytes += e->size;
+    }
+}
+
+/*
+ * Stores (cf, key) -> val in the cache with the given flags (E_DIRTY or
+ * not, E_TOMB for deletions and known-absent keys). Reuses the entry in
+ * place when the value fits, else makes a new one and marks the old dead.
+ */
+static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k, size_t klen,
+                           const void *val, size_t vlen, unsigned flags) {
+    uint64_t h = key_hash(st->seed, cf, k, klen);
+    bool found;
+    size_t i = table_find(st, h, cf, k, klen, &found);
+    if (found) {
+        entry *e = ref_entry(st, st->table[i].ref);
+        if (vlen <= e->vcap) {
+            if (vlen)
+                memcpy(e_val(e), val, vlen);
+            e->vlen = (uint32_t)vlen;
+            e->flags = (uint8_t)((e->flags & (E_LIVE | E_DIRTY)) | E_REF | (flags & E_TOMB));
+            if (flags & E_DIRTY)
+                set_dirty(st, e);
+            return SL_OK;
+        }
+    } else if (!table_reserve(st)) {
+        return SL_ERR_LIMIT;
+    }
+    size_t size = round8(sizeof(entry) + klen + vlen);
+    uint32_t ref;
+    entry *e = cache_alloc(st, size, &ref);
+    if (!e)
+        return SL_ERR_LIMIT;
+    e->vlen = (uint32_t)vlen;
+    e->vcap = (uint32_t)(size - sizeof(entry) - klen);
+    e->klen = (uint16_t)klen;
+    e->cf = (uint8_t)cf;
+    e->flags = (uint8_t)(E_LIVE | E_REF | (flags & E_TOMB));
+    memcpy(e->data, k, klen);
+    if (vlen)
+        memcpy(e_val(e), val, vlen);
+    if (flags & E_DIRTY)
+        set_dirty(st, e);
+    /* The allocation may have compacted: find the slot again. */
+    i = table_find(st, h, cf, k, klen, &found);
+    if (found) {
+        entry *old = ref_entry(st, st->table[i].ref);
+        if (old->flags & E_DIRTY) {
+            st->n_dirty--;
+            st->dirty_bytes -= old->size;
+        }
+        old->flags = 0; /* dead space until the next compaction */
+        st->table[i].ref = ref;
+    } else {
+        st->table[i].tag = hash_tag(h);
+        st->table[i].ref = ref;
+        st->n_entries++;
+    }
+    return SL_OK;
+}
+
+/* ------------------------------------------------------------- rocksdb */
+
+static sl_status rocks_fail(const state_store *st, sl_err *err, char *errptr, const char *what) {
+    sl_err_set(err, SL_ERR_STATE, "state.dir %s: %s: %s", st->path, what,
+               errptr ? errptr : "unknown RocksDB error");
+    free(errptr);
+    return SL_ERR_STATE;
+}
+
+static rocksdb_column_family_handle_t *cf_handle(const state_store *st, unsigned cf) {
+    return st->cf[cf + 1];
+}
+
+static void put_le32(unsigned char *p, uint32_t w) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(w >> (8 * i));
+}
+static void put_le64(unsigned char *p, uint64_t w) {
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(w >> (8 * i));
+}
+static uint32_t get_le32(const unsigned char *p) {
+    uint32_t w = 0;
+    for (int i = 0; i < 4; i++)
+        w |= (uint32_t)p[i] << (8 * i);
+    return w;
+}
+static uint64_t get_le64(const unsigned char *p) {
+    uint64_t w = 0;
+    for (int i = 0; i < 8; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+
+/* Reads the checkpoint record: magic, version, id, blob length, blob. */
+static sl_status load_checkpoint(state_store *st, sl_err *err) {
+    char *errptr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(st->db, st->ropts, cf_handle(st, STATE_CF_META), STATE_META_CHECKPOINT,
+                             strlen(STATE_META_CHECKPOINT), &n, &errptr);
+    if (errptr)
+        return rocks_fail(st, err, errptr, "reading the checkpoint record");
+    if (!v)
+        return SL_OK; /* a new store */
+    const unsigned char *p = (const unsigned char *)v;
+    sl_status rc = SL_OK;
+    if (n < RECORD_HEAD || get_le32(p) != OFFSETS_MAGIC || get_le32(p + 4) != OFFSETS_VERSION ||
+        get_le32(p + 16) != n - RECORD_HEAD) {
+        rc = sl_err_set(err, SL_ERR_CORRUPT,
+                        "state.dir %s: meta/checkpoint: not a checkpoint record (%zu bytes)",
+                        st->path, n);
+        goto out;
+    }
+    st->ckpt_id = get_le64(p + 8);
+    st->offsets_len = n - RECORD_HEAD;
+    if (st->offsets_len) {
+        st->offsets = malloc(st->offsets_len);
+        if (!st->offsets) {
+            rc = sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint offsets");
+            goto out;
+        }
+        memcpy(st->offsets, p + RECORD_HEAD, st->offsets_len);
+    }
+out:
+    rocksdb_free(v);
+    return rc;
+}
+
+/* mkdir -p: each missing component, then a check that it is a directory. */
+static sl_status make_dirs(const char *dir, sl_err *err) {
+    size_t n = strlen(dir);
+    char *p = malloc(n + 1);
+    if (!p)
+        return sl_err_set(err, SL_ERR_NOMEM, "state.dir %s", dir);
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            sl_status rc = sl_err_set(err, SL_ERR_STATE, "state.dir %s: cannot create %s: %s", dir,
+                                      p, strerror(errno));
+            free(p);
+            return rc;
+        }
+        p[i] = c;
+    }
+    free(p);
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return sl_err_set(err, SL_ERR_STATE, "state.dir %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return sl_err_set(err, SL_ERR_STATE, "state.dir %s: exists and is not a directory", dir);
+    return SL_OK;
+}
+
+/* --------------------------------------------------------------- public */
+
+void state_store_opts_default(state_store_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->dir = NULL;
+    o->cache_bytes = (size_t)256 << 20;
+    o->block_cache_bytes = (size_t)64 << 20;
+    o->write_buffer_bytes = (size_t)32 << 20;
+    o->max_open_files = 512;
+    o->hash_seed = UINT64_C(0x5eed5eed5eed5eed);
+}
+
+void state_store_opts_from_config(state_store_opts *o, const sl_config_state *cfg) {
+    state_store_opts_default(o);
+    o->dir = cfg->dir;
+    o->cache_bytes = (size_t)cfg->cache_mb << 20;
+    o->block_cache_bytes = (size_t)cfg->block_cache_mb << 20;
+    o->write_buffer_bytes = (size_t)cfg->write_buffer_mb << 20;
+}
+
+sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err *err) {
+    *out = NULL;
+    bool mem = !o->dir || !o->dir[0];
+    if (o->cache_bytes < MIN_CACHE || o->cache_bytes > STATE_STORE_MAX_CACHE)
+        return sl_err_set(err, SL_ERR_INVALID, "state.cache_mb: must be 1..%zu MiB, got %zu bytes",
+                          STATE_STORE_MAX_CACHE >> 20, o->cache_bytes);
+    if (!o->block_cache_bytes || !o->write_buffer_bytes || !o->max_open_files)
+        return sl_err_set(err, SL_ERR_INVALID, "state: block cache, write buffer and open files "
+                                               "must be > 0");
+    if (mem && o->read_only)
+        return sl_err_set(err, SL_ERR_INVALID, "state: a read-only store needs state.dir");
+
+    sl_status rc = SL_OK;
+    char *errptr = NULL;
+    state_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return sl_err_set(err, SL_ERR_NOMEM, "state: store");
+    st->read_only = o->read_only;
+    st->cap = o->cache_bytes;
+    st->seed = o->hash_seed;
+    st->path = strdup(mem ? "(memory)" : o->dir);
+    st->max_slabs = st->cap / SLAB;
+    if (st->max_slabs > MAX_SLABS)
+        st->max_slabs = MAX_SLABS;
+    st->slab = calloc(st->max_slabs, sizeof *st->slab);
+    st->slab_used = calloc(st->max_slabs, sizeof *st->slab_used);
+    st->n_slots = MIN_SLOTS;
+    st->table = calloc(st->n_slots, sizeof *st->table);
+    if (!st->path || !st->slab || !st->slab_used || !st->table) {
+        rc = sl_err_set(err, SL_ERR_NOMEM, "state: cache");
+        goto fail;
+    }
+    if (!mem && !o->read_only) {
+        rc = make_dirs(o->dir, err);
+        if (rc)
+            goto fail;
+    }
+
+    st->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(st->opts, 1);
+    rocksdb_options_set_create_missing_column_families(st->opts, 1);
+    rocksdb_options_set_max_open_files(st->opts, o->max_open_files);
+    rocksdb_options_set_write_buffer_size(st->opts, o->write_buffer_bytes);
+    rocksdb_options_set_max_write_buffer_number(st->opts, 2);
+    rocksdb_options_set_max_background_jobs(st->opts, 2);
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(st->opts, 1);
+    st->block_cache = rocksdb_cache_create_lru(o->block_cache_bytes);
+    st->table_opts = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(st->table_opts, st->block_cache);
+    /* Most reads are misses of the write-back cache for keys that often do
+     * not exist yet (new users): a bloom filter answers those in memory. */
+    rocksdb_block_based_options_set_filter_policy(st->table_opts,
+                                                  rocksdb_filterpolicy_create_bloom_full(10));
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(st->table_opts, 1);
+    rocksdb_options_set_block_based_table_factory(st->opts, st->table_opts);
+    if (mem) {
+        st->mem_env = rocksdb_create_mem_env();
+        rocksdb_options_set_env(st->opts, st->mem_env);
+    }
+
+    const char *names[STATE_CF_COUNT + 1];
+    const rocksdb_options_t *cf_opts[STATE_CF_COUNT + 1];
+    names[0] = "default";
+    for (int i = 0; i < STATE_CF_COUNT; i++)
+        names[i + 1] = cf_names[i];
+    for (int i = 0; i <= STATE_CF_COUNT; i++)
+        cf_opts[i] = st->opts;
+    const char *path = mem ? "/streamlearn-state" : o->dir;
+    if (o->read_only)
+        st->db = rocksdb_open_for_read_only_column_families(st->opts, path, STATE_CF_COUNT + 1,
+                                                            names, cf_opts, st->cf, 0, &errptr);
+    else
+        st->db = rocksdb_open_column_families(st->opts, path, STATE_CF_COUNT + 1, names, cf_opts,
+                                              st->cf, &errptr);
+    if (errptr) {
+        st->db = NULL;
+        rc = rocks_fail(st, err, errptr, "cannot open RocksDB");
+        goto fail;
+    }
+    st->ropts = rocksdb_readoptions_create();
+    st->sweep_ropts = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_fill_cache(st->sweep_ropts, 0);
+    st->wopts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(st->wopts, 1);
+    rc = load_checkpoint(st, err);
+    if (rc)
+        goto fail;
+    st->stats.checkpoint_id = st->ckpt_id;
+    *out = st;
+    return SL_OK;
+fail:
+    state_store_close(st);
+    return rc;
+}
+
+void state_store_close(state_store *st) {
+    if (!st)
+        return;
+    if (st->db) {
+        for (int i = 0; i <= STATE_CF_COUNT; i++)
+            if (st->cf[i])
+                rocksdb_column_family_handle_destroy(st->cf[i]);
+        rocksdb_close(st->db);
+    }
+    if (st->ropts)
+        rocksdb_readoptions_destroy(st->ropts);
+    if (st->sweep_ropts)
+        rocksdb_readoptions_destroy(st->sweep_ropts);
+    if (st->wopts)
+        rocksdb_writeoptions_destroy(st->wopts);
+    if (st->opts)
+        rocksdb_options_destroy(st->opts);
+    if (st->table_opts)
+        rocksdb_block_based_options_destroy(st->table_opts);
+    if (st->block_cache)
+        rocksdb_cache_destroy(st->block_cache);
+    if (st->mem_env)
+        rocksdb_env_destroy(st->mem_env);
+    for (size_t i = 0; i < st->n_slabs; i++)
+        free(st->slab[i]);
+    free(st->slab);
+    free(st->slab_used);
+    free(st->table);
+    free(st->offsets);
+    free(st->path);
+    free(st);
+}
+
+static sl_status check_key(const state_store *st, state_cf cf, size_t klen, sl_err *err) {
+    if (st->scanning)
+        return sl_err_set(err, SL_ERR_INVALID, "state: the store was used inside a scan callback");
+    if ((unsigned)cf >= STATE_CF_COUNT)
+        return sl_err_set(err, SL_ERR_INVALID, "state: no column family %d", (int)cf);
+    if (klen > STATE_STORE_MAX_KEY)
+        return sl_err_set(err, SL_ERR_INVALID, "state: %s key of %zu bytes (limit %d)",
+                          cf_names[cf], klen, STATE_STORE_MAX_KEY);
+    return SL_OK;
+}
+
+static sl_status check_write(const state_store *st, state_cf cf, const void *key, size_t klen,
+                             sl_err *err) {
+    sl_status rc = check_key(st, cf, klen, err);
+    if (rc)
+        return rc;
+    if (st->read_only)
+        return sl_err_set(err, SL_ERR_INVALID, "state.dir %s: opened read-only", st->path);
+    if (cf == STATE_CF_META && klen == strlen(STATE_META_CHECKPOINT) &&
+        memcmp(key, STATE_META_CHECKPOINT, klen) == 0)
+        return sl_err_set(err, SL_ERR_INVALID, "state: meta/%s is the store's own record",
+                          STATE_META_CHECKPOINT);
+    return SL_OK;
+}
+
+sl_status state_store_get(state_store *st, state_cf cf, const void *key, size_t klen, void *out,
+                          size_t cap, size_t *vlen, sl_err *err) {
+    sl_status rc = check_key(st, cf, klen, err);
+    if (rc)
+        return rc;
+    const unsigned char *k = key;
+    entry *e = lookup(st, cf, k, klen);
+    if (e) {
+        st->stats.hits++;
+        e->flags |= E_REF;
+        if (e->flags & E_TOMB)
+            return SL_ERR_NOT_FOUND;
+        *vlen = e->vlen;
+        if (e->vlen > cap)
+            return SL_ERR_LIMIT;
+        memcpy(out, e_val(e), e->vlen);
+        return SL_OK;
+    }
+    st->stats.misses++;
+    char *errptr = NULL;
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned_cf(st->db, st->ropts, cf_handle(st, cf), key, klen, &errptr);
+    if (errptr)
+        return rocks_fail(st, err, errptr, "get");
+    if (!ps) {
+        /* Remember the absence: new keys are read before their first put. */
+        (void)cache_set(st, cf, k, klen, NULL, 0, E_TOMB);
+        return SL_ERR_NOT_FOUND;
+    }
+    size_t n = 0;
+    const char *v = rocksdb_pinnableslice_value(ps, &n);
+    if (n <= STATE_STORE_MAX_VALUE) /* a cache miss is not an error: values too big are
+                                       simply not cached (only foreign data can be) */
+        (void)cache_set(st, cf, k, klen, v, n, 0);
+    *vlen = n;
+    if (n > cap) {
+        rc = SL_ERR_LIMIT;
+    } else {
+        memcpy(out, v, n);
+        rc = SL_OK;
+    }
+    rocksdb_pinnableslice_destroy(ps);
+    return rc;
+}
+
+sl_status state_store_put(state_store *st, state_cf cf, const void *key, size_t klen,
+                          const void *val, size_t vlen, sl_err *err) {
+    sl_status rc = check_write(st, cf, key, klen, err);
+    if (rc)
+        return rc;
+    if (vlen > STATE_STORE_MAX_VALUE)
+        return sl_err_set(err, SL_ERR_INVALID, "state: %s value of %zu bytes (limit %d)",
+                          cf_names[cf], vlen, STATE_STORE_MAX_VALUE);
+    rc = cache_set(st, cf, key, klen, val, vlen, E_DIRTY);
+    if (rc)
+        return sl_err_set(err, rc, "state: write-back cache full (%zu MiB dirty): checkpoint now",
+                          st->dirty_bytes >> 20);
+    return SL_OK;
+}
+
+sl_status state_store_delete(state_store *st, state_cf cf, const void *key, size_t klen,
+                             sl_err *err) {
+    sl_status rc = check_write(st, cf, key, klen, err);
+    if (rc)
+        return rc;
+    rc = cache_set(st, cf, key, klen, NULL, 0, E_DIRTY | E_TOMB);
+    if (rc)
+        return sl_err_set(err, rc, "state: write-back cache full (%zu MiB dirty): checkpoint now",
+                          st->dirty_bytes >> 20);
+    return SL_OK;
+}
+
+bool state_store_want_checkpoint(const state_store *st) {
+    return st->full || st->dirty_bytes + st->n_slots * sizeof(slot) > st->cap / 4 * 3;
+}
+
+/* Calls fn on every live entry, in slab order. */
+static void each_live(state_store *st, void (*fn)(state_store *, entry *, void *), void *ctx) {
+    for (size_t i = 0; i < st->n_slabs; i++)
+        for (size_t off = 0; off < st->slab_used[i];) {
+            entry *e = (entry *)(st->slab[i] + off);
+            off += e->size;
+            if (e->flags & E_LIVE)
+                fn(st, e, ctx);
+        }
+}
+
+static void batch_dirty(state_store *st, entry *e, void *ctx) {
+    rocksdb_writebatch_t *wb = ctx;
+    if (!(e->flags & E_DIRTY))
+        return;
+    if (e->flags & E_TOMB)
+        rocksdb_writebatch_delete_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen);
+    else
+        rocksdb_writebatch_put_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen,
+                                  (const char *)e_val(e), e->vlen);
+}
+
+static void mark_clean(state_store *st, entry *e, void *ctx) {
+    (void)st;
+    (void)ctx;
+    e->flags &= (uint8_t)~E_DIRTY;
+}
+
+sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t offsets_len,
+                                 uint64_t *id, sl_err *err) {
+    if (st->scanning)
+        return sl_err_set(err, SL_ERR_INVALID, "state: the store was used inside a scan callback");
+    if (st->read_only)
+        return sl_err_set(err, SL_ERR_INVALID, "state.dir %s: opened read-only", st->path);
+    if (offsets_len > STATE_STORE_MAX_OFFSETS)
+        return sl_err_set(err, SL_ERR_INVALID, "state: offsets blob of %zu bytes (limit %d)",
+                          offsets_len, STATE_STORE_MAX_OFFSETS);
+    sl_status rc = SL_OK;
+    char *errptr = NULL;
+    unsigned char *rec = malloc(RECORD_HEAD + offsets_len);
+    unsigned char *keep = offsets_len ? malloc(offsets_len) : NULL;
+    rocksdb_writebatch_t *wb = NULL;
+    if (!rec || (offsets_len && !keep)) {
+        rc = sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint record");
+        goto out;
+    }
+    uint64_t next = st->ckpt_id + 1;
+    put_le32(rec, OFFSETS_MAGIC);
+    put_le32(rec + 4, OFFSETS_VERSION);
+    put_le64(rec + 8, next);
+    put_le32(rec + 16, (uint32_t)offsets_len);
+    if (offsets_len)
+        memcpy(rec + RECORD_HEAD, offsets, offsets_len);
+
+    wb = rocksdb_writebatch_create();
+    each_live(st, batch_dirty, wb);
+    uint64_t n_keys = (uint64_t)rocksdb_writebatch_count(wb);
+    rocksdb_writebatch_put_cf(wb, cf_handle(st, STATE_CF_META), STATE_META_CHECKPOINT,
+                              strlen(STATE_META_CHECKPOINT), (const char *)rec,
+                              RECORD_HEAD + offsets_len);
+    rocksdb_write(st->db, st->wopts, wb, &errptr);
+    if (errptr) {
+        rc = rocks_fail(st, err, errptr, "checkpoint write");
+        goto out;
+    }
+    /* Committed: only now may the entries become clean. */
+    each_live(st, mark_clean, NULL);
+    st->n_dirty = 0;
+    st->dirty_bytes = 0;
+    st->full = false;
+    st->ckpt_id = next;
+    free(st->offsets);
+    st->offsets = keep;
+    keep = NULL;
+    st->offsets_len = offsets_len;
+    st->stats.checkpoints++;
+    st->stats.checkpoint_id = next;
+    st->stats.last_checkpoint_keys = n_keys;
+    if (id)
+        *id = next;
+out:
+    if (wb)
+        rocksdb_writebatch_destroy(wb);
+    free(rec);
+    free(keep);
+    return rc;
+}
+
+void state_store_last_checkpoint(const state_store *st, uint64_t *id, const void **offsets,
+                                 size_t *offsets_len) {
+    if (id)
+        *id = st->ckpt_id;
+    if (offsets)
+        *offsets = st->offsets;
+    if (offsets_len)
+        *offsets_len = st->offsets_len;
+}
+
+/* ------------------------------------------------------ scans and sweeps */
+
+static bool has_prefix(const void *k, size_t klen, const void *prefix, size_t plen) {
+    return klen >= plen && (plen == 0 || memcmp(k, prefix, plen) == 0);
+}
+
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen) {
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int entry_cmp(const void *pa, const void *pb) {
+    const entry *a = *(const entry *const *)pa;
+    const entry *b = *(const entry *const *)pb;
+    return key_cmp(e_key(a), a->klen, e_key(b), b->klen);
+}
+
+typedef struct scan_collect {
+    unsigned cf;          /* column family scanned */
+    const void *prefix;   /* key prefix */
+    size_t plen;          /* its length */
+    entry **v;            /* matching entries */
+    size_t n;             /* how many */
+} scan_collect;
+
+static void collect_match(state_store *st, entry *e, void *ctx) {
+    (void)st;
+    scan_collect *c = ctx;
+    if (e->cf == c->cf && has_prefix(e_key(e), e->klen, c->prefix, c->plen))
+        c->v[c->n++] = e;
+}
+
+sl_status state_store_scan(state_store *st, state_cf cf, const void *prefix, size_t plen,
+                           state_scan_fn fn, void *ctx, sl_err *err) {
+    sl_status rc = check_key(st, cf, plen, err);
+    if (rc)
+        return rc;
+    scan_collect c = {(unsigned)cf, prefix, plen, NULL, 0};
+    c.v = malloc((st->n_entries ? st->n_entries : 1) * sizeof *c.v);
+    if (!c.v)
+        return sl_err_set(err, SL_ERR_NOMEM, "state: scan of %zu cached entries", st->n_entries);
+    each_live(st, collect_match, &c);
+    qsort(c.v, c.n, sizeof *c.v, entry_cmp);
+
+    /* Merge the sorted cache matches with RocksDB's range; the cache wins. */
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->sweep_ropts, cf_handle(st, cf));
+    rocksdb_iter_seek(it, prefix, plen);
+    st->scanning = true;
+    size_t i = 0;
+    bool go = true;
+    while (go) {
+        const char *rk = NULL;
+        size_t rklen = 0;
+        if (rocksdb_iter_valid(it)) {
+            rk = rocksdb_iter_key(it, &rklen);
+            if (!has_prefix(rk, rklen, prefix, plen))
+                rk = NULL;
+        }
+        if (!rk && i == c.n)
+            break;
+        int cmp = !rk ? -1 : i == c.n ? 1 : key_cmp(e_key(c.v[i]), c.v[i]->klen, rk, rklen);
+        if (cmp <= 0) {
+            entry *e = c.v[i++];
+            if (!(e->flags & E_TOMB))
+                go = fn(ctx, e_key(e), e->klen, e_val(e), e->vlen);
+            if (cmp == 0)
+                rocksdb_iter_next(it);
+        } else {
+            size_t vlen = 0;
+            const char *v = rocksdb_iter_value(it, &vlen);
+            go = fn(ctx, rk, rklen, v, vlen);
+            rocksdb_iter_next(it);
+        }
+    }
+    st->scanning = false;
+    char *errptr = NULL;
+    rocksdb_iter_get_error(it, &errptr);
+    if (errptr)
+        rc = rocks_fail(st, err, errptr, "scan");
+    rocksdb_iter_destroy(it);
+    free(c.v);
+    return rc;
+}
+
+sl_status state_store_sweep(state_store *st, state_cf cf, size_t max_keys, state_dead_fn fn,
+                            void *ctx, size_t *deleted, bool *wrapped, sl_err *err) {
+    if (deleted)
+        *deleted = 0;
+    if (wrapped)
+        *wrapped = false;
+    sl_status rc = check_write(st, cf, "", 0, err);
+    if (rc)
+        return rc;
+    if (cf == STATE_CF_META)
+        return sl_err_set(err, SL_ERR_INVALID, "state: the meta column family is not swept");
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->sweep_ropts, cf_handle(st, cf));
+    if (st->has_cursor[cf]) {
+        rocksdb_iter_seek(it, (const char *)st->cursor[cf], st->cursor_len[cf]);
+        size_t klen = 0;
+        if (rocksdb_iter_valid(it)) {
+            const char *k = rocksdb_iter_key(it, &klen);
+            if (key_cmp(k, klen, st->cursor[cf], st->cursor_len[cf]) == 0)
+                rocksdb_iter_next(it); /* visited by the previous step */
+        }
+    } else {
+        rocksdb_iter_seek_to_first(it);
+    }
+    size_t visited = 0, n_del = 0;
+    while (visited < max_keys && rocksdb_iter_valid(it)) {
+        size_t klen = 0, vlen = 0;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen > STATE_STORE_MAX_KEY) { /* not written by us: leave it alone */
+            rocksdb_iter_next(it);
+            continue;
+        }
+        const unsigned char *uk = (const unsigned char *)k;
+        entry *e = lookup(st, cf, uk, klen);
+        bool dead = false;
+        if (!e || !(e->flags & E_TOMB)) { /* a tombstone is deleted already */
+            const void *v;
+            if (e) {
+                v = e_val(e);
+                vlen = e->vlen;
+            } else {
+                v = rocksdb_iter_value(it, &vlen);
+            }
+            st->scanning = true;
+            dead = fn(ctx, k, klen, v, vlen);
+            st->scanning = false;
+        }
+        if (dead) {
+            rc = cache_set(st, cf, uk, klen, NULL, 0, E_DIRTY | E_TOMB);
+            if (rc) {
+                rc = sl_err_set(err, rc, "state: write-back cache full during the %s sweep: "
+                                         "checkpoint now", cf_names[cf]);
+                goto out; /* the cursor stays before this key */
+            }
+            n_del++;
+        }
+        memcpy(st->cursor[cf], k, klen);
+        st->cursor_len[cf] = klen;
+        st->has_cursor[cf] = true;
+        visited++;
+        rocksdb_iter_next(it);
+    }
+    if (!rocksdb_iter_valid(it)) {
+        char *errptr = NULL;
+        rocksdb_iter_get_error(it, &errptr);
+        if (errptr) {
+            rc = rocks_fail(st, err, errptr, "sweep");
+            goto out;
+        }
+        st->has_cursor[cf] = false;
+        if (wrapped)
+            *wrapped = true;
+    }
+out:
+    st->stats.swept += n_del;
+    if (deleted)
+        *deleted = n_del;
+    rocksdb_iter_destroy(it);
+    return rc;
+}
+
+void state_store_stats_get(const state_store *st, state_store_stats *out) {
+    *out = st->stats;
+    out->cache_cap = st->cap;
+    out->cache_held = held(st);
+    out->entries = st->n_entries;
+    out->dirty = st->n_dirty;
+    out->dirty_bytes = st->dirty_bytes;
+    out->checkpoint_id = st->ckpt_id;
+}

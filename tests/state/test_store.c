@@ -1,0 +1,700 @@
+/*
+ * test_store.c — the state store: reads and writes through the write-back
+ * cache, checkpoint -> close -> reopen gives identical reads (deletes
+ * included), a process killed between checkpoints reopens at exactly the
+ * last checkpoint, the cache cap asks for a checkpoint instead of growing,
+ * a random workload against a reference model (compactions included),
+ * prefix scans merge cache and RocksDB, the sweep removes decayed keys and
+ * keeps live ones, and RocksDB's errors arrive with the path.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sl_rand.h"
+#include "state_decay.h"
+#include "state_store.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static void make_tmpdir(char *dir, size_t cap) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/sl_state_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+}
+
+static void rm_rf(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *de;
+            while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                    continue;
+                char sub[4096];
+                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+                rm_rf(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static state_store *open_store(const char *dir, size_t cache_bytes) {
+    state_store_opts o;
+    state_store_opts_default(&o);
+    o.dir = dir;
+    o.cache_bytes = cache_bytes;
+    o.block_cache_bytes = 8 << 20;
+    o.write_buffer_bytes = 4 << 20;
+    state_store *st = NULL;
+    sl_err err = {{0}};
+    sl_status rc = state_store_open(&o, &st, &err);
+    if (rc)
+        fail_msg("open %s: %s", dir ? dir : "(memory)", err.msg);
+    return st;
+}
+
+static void put_s(state_store *st, state_cf cf, const char *k, const char *v) {
+    sl_err err = {{0}};
+    sl_status rc = state_store_put(st, cf, k, strlen(k), v, strlen(v), &err);
+    if (rc)
+        fail_msg("put %s: %s", k, err.msg);
+}
+
+static void del_s(state_store *st, state_cf cf, const char *k) {
+    assert_int_equal(state_store_delete(st, cf, k, strlen(k), NULL), SL_OK);
+}
+
+/* Asserts key reads as want (NULL: absent). */
+static void expect(state_store *st, state_cf cf, const char *k, const char *want) {
+    char buf[STATE_STORE_MAX_VALUE];
+    size_t n = 0;
+    sl_err err = {{0}};
+    sl_status rc = state_store_get(st, cf, k, strlen(k), buf, sizeof buf, &n, &err);
+    if (!want) {
+        if (rc != SL_ERR_NOT_FOUND)
+            fail_msg("%s/%s: want absent, got rc %d (%.*s)", state_cf_str(cf), k, rc, (int)n, buf);
+        return;
+    }
+    if (rc)
+        fail_msg("%s/%s: want \"%s\", got rc %d: %s", state_cf_str(cf), k, want, rc, err.msg);
+    if (n != strlen(want) || memcmp(buf, want, n))
+        fail_msg("%s/%s: want \"%s\", got \"%.*s\"", state_cf_str(cf), k, want, (int)n, buf);
+}
+
+/* ------------------------------------------------------------ basics */
+
+static void basics(state_store *st) {
+    put_s(st, STATE_CF_FEATURES, "u:1", "one");
+    put_s(st, STATE_CF_PROFILES, "u:1", "profile-one"); /* same key, other family */
+    expect(st, STATE_CF_FEATURES, "u:1", "one");
+    expect(st, STATE_CF_PROFILES, "u:1", "profile-one");
+    expect(st, STATE_CF_GRAPH, "u:1", NULL);
+    put_s(st, STATE_CF_FEATURES, "u:1", "a much longer value than before, moved to a new entry");
+    expect(st, STATE_CF_FEATURES, "u:1", "a much longer value than before, moved to a new entry");
+    put_s(st, STATE_CF_FEATURES, "u:1", "1"); /* shorter: in place */
+    expect(st, STATE_CF_FEATURES, "u:1", "1");
+    put_s(st, STATE_CF_FEATURES, "u:2", "");   /* an empty value is a value */
+    expect(st, STATE_CF_FEATURES, "u:2", "");
+    del_s(st, STATE_CF_FEATURES, "u:1");
+    expect(st, STATE_CF_FEATURES, "u:1", NULL);
+    expect(st, STATE_CF_PROFILES, "u:1", "profile-one");
+    del_s(st, STATE_CF_FEATURES, "never-there");
+    expect(st, STATE_CF_FEATURES, "never-there", NULL);
+    put_s(st, STATE_CF_FEATURES, "u:1", "back");
+    expect(st, STATE_CF_FEATURES, "u:1", "back");
+
+    /* A buffer too small says how much is needed and copies nothing. */
+    char small[2] = {'x', 'x'};
+    size_t n = 0;
+    assert_int_equal(state_store_get(st, STATE_CF_FEATURES, "u:1", 3, small, 2, &n, NULL),
+                     SL_ERR_LIMIT);
+    assert_int_equal(n, 4);
+    assert_int_equal(small[0], 'x');
+
+    /* Limits and the reserved record. */
+    sl_err err = {{0}};
+    static char big[STATE_STORE_MAX_VALUE + 1];
+    assert_int_equal(state_store_put(st, STATE_CF_MODELS, "m", 1, big, sizeof big, &err),
+                     SL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "limit"));
+    assert_int_equal(state_store_put(st, STATE_CF_MODELS, big, STATE_STORE_MAX_KEY + 1, "v", 1,
+                                     &err),
+                     SL_ERR_INVALID);
+    assert_int_equal(state_store_put(st, STATE_CF_META, STATE_META_CHECKPOINT,
+                                     strlen(STATE_META_CHECKPOINT), "v", 1, &err),
+                     SL_ERR_INVALID);
+    assert_int_equal(state_store_put(st, STATE_CF_MODELS, "m", 1, big, STATE_STORE_MAX_VALUE, &err),
+                     SL_OK);
+}
+
+static void test_basics_memory(void **state) {
+    (void)state;
+    state_store *st = open_store(NULL, 4 << 20);
+    basics(st);
+    assert_int_equal(state_store_checkpoint(st, "o", 1, NULL, NULL), SL_OK);
+    basics(st); /* again over a committed state */
+    state_store_close(st);
+    state_store_close(NULL);
+}
+
+static void test_basics_disk(void **state) {
+    (void)state;
+    char dir[512], sub[600];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(sub, sizeof sub, "%s/a/b/state", dir); /* created, parents too */
+    state_store *st = open_store(sub, 4 << 20);
+    basics(st);
+    state_store_close(st);
+    rm_rf(dir);
+}
+
+/* ------------------------------------------------ checkpoint and reopen */
+
+static void test_checkpoint_reopen(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir(dir, sizeof dir);
+    state_store *st = open_store(dir, 8 << 20);
+    uint64_t id = 99;
+    const void *off = NULL;
+    size_t off_len = 7;
+    state_store_last_checkpoint(st, &id, &off, &off_len);
+    assert_int_equal(id, 0);
+    assert_null(off);
+    assert_int_equal(off_len, 0);
+
+    char k[32], v[64];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "u:%d", i);
+        snprintf(v, sizeof v, "value-%d", i * 7);
+        put_s(st, (state_cf)(i % STATE_CF_META), k, v);
+    }
+    assert_int_equal(state_store_checkpoint(st, "offsets-1", 9, &id, NULL), SL_OK);
+    assert_int_equal(id, 1);
+    /* Second interval: overwrite some, delete some committed keys, delete
+     * a key that was written and deleted inside the interval. */
+    for (int i = 0; i < 5000; i += 3) {
+        snprintf(k, sizeof k, "u:%d", i);
+        snprintf(v, sizeof v, "second-%d", i);
+        put_s(st, (state_cf)(i % STATE_CF_META), k, v);
+    }
+    for (int i = 1; i < 5000; i += 10) {
+        snprintf(k, sizeof k, "u:%d", i);
+        del_s(st, (state_cf)(i % STATE_CF_META), k);
+    }
+    put_s(st, STATE_CF_PENDING, "short-lived", "x");
+    del_s(st, STATE_CF_PENDING, "short-lived");
+    put_s(st, STATE_CF_META, "caller-key", "caller-value");
+    assert_int_equal(state_store_checkpoint(st, "offsets-2!", 10, &id, NULL), SL_OK);
+    assert_int_equal(id, 2);
+    state_store_close(st);
+
+    st = open_store(dir, 8 << 20);
+    state_store_last_checkpoint(st, &id, &off, &off_len);
+    assert_int_equal(id, 2);
+    assert_int_equal(off_len, 10);
+    assert_memory_equal(off, "offsets-2!", 10);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "u:%d", i);
+        if (i % 10 == 1)
+            expect(st, (state_cf)(i % STATE_CF_META), k, NULL);
+        else if (i % 3 == 0)
+            snprintf(v, sizeof v, "second-%d", i), expect(st, (state_cf)(i % STATE_CF_META), k, v);
+        else
+            snprintf(v, sizeof v, "value-%d", i * 7), expect(st, (state_cf)(i % STATE_CF_META), k, v);
+        /* and nowhere else */
+        expect(st, (state_cf)((i + 1) % STATE_CF_META), k, NULL);
+    }
+    expect(st, STATE_CF_PENDING, "short-lived", NULL);
+    expect(st, STATE_CF_META, "caller-key", "caller-value");
+    /* Ids keep counting across opens. */
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, &id, NULL), SL_OK);
+    assert_int_equal(id, 3);
+    state_store_close(st);
+
+    /* A read-only open sees the same and refuses writes. */
+    state_store_opts o;
+    state_store_opts_default(&o);
+    o.dir = dir;
+    o.read_only = true;
+    sl_err err = {{0}};
+    assert_int_equal(state_store_open(&o, &st, &err), SL_OK);
+    expect(st, STATE_CF_META, "caller-key", "caller-value");
+    assert_int_equal(state_store_put(st, STATE_CF_META, "x", 1, "y", 1, &err), SL_ERR_INVALID);
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, &err), SL_ERR_INVALID);
+    state_store_last_checkpoint(st, &id, NULL, NULL);
+    assert_int_equal(id, 3);
+    state_store_close(st);
+    rm_rf(dir);
+}
+
+/* A child process writes checkpoint 1, then keeps writing and is killed
+ * with SIGKILL: the parent must find exactly checkpoint 1. */
+static void test_crash_between_checkpoints(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir(dir, sizeof dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        state_store *st = open_store(dir, 8 << 20);
+        char k[32], v[64];
+        for (int i = 0; i < 2000; i++) {
+            snprintf(k, sizeof k, "k%d", i);
+            snprintf(v, sizeof v, "committed-%d", i);
+            put_s(st, STATE_CF_FEATURES, k, v);
+        }
+        if (state_store_checkpoint(st, "at-2000", 7, NULL, NULL) != SL_OK)
+            _exit(3);
+        for (int i = 0; i < 4000; i++) { /* never checkpointed */
+            snprintf(k, sizeof k, "k%d", i);
+            if (i % 2)
+                del_s(st, STATE_CF_FEATURES, k);
+            else
+                put_s(st, STATE_CF_FEATURES, k, "lost");
+        }
+        raise(SIGKILL);
+        _exit(4);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    state_store *st = open_store(dir, 8 << 20);
+    uint64_t id = 0;
+    const void *off = NULL;
+    size_t off_len = 0;
+    state_store_last_checkpoint(st, &id, &off, &off_len);
+    assert_int_equal(id, 1);
+    assert_int_equal(off_len, 7);
+    assert_memory_equal(off, "at-2000", 7);
+    char k[32], v[64];
+    for (int i = 0; i < 4000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(v, sizeof v, "committed-%d", i);
+        expect(st, STATE_CF_FEATURES, k, i < 2000 ? v : NULL);
+    }
+    state_store_close(st);
+    rm_rf(dir);
+}
+
+/* ------------------------------------------------------- the cache cap */
+
+static void test_cache_cap(void **state) {
+    (void)state;
+    const size_t cap = 1 << 20;
+    state_store *st = open_store(NULL, cap);
+    char k[32], v[200];
+    memset(v, 'v', sizeof v);
+    int i = 0;
+    bool wanted = false;
+    sl_err err = {{0}};
+    sl_status rc;
+    for (;; i++) {
+        snprintf(k, sizeof k, "key-%d", i);
+        rc = state_store_put(st, STATE_CF_FEATURES, k, strlen(k), v, sizeof v, &err);
+        if (rc)
+            break;
+        wanted = wanted || state_store_want_checkpoint(st);
+        state_store_stats s;
+        state_store_stats_get(st, &s);
+        assert_true(s.cache_held <= cap);
+        assert_true(i < 100000);
+    }
+    assert_int_equal(rc, SL_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "checkpoint now"));
+    assert_true(wanted);                       /* the early warning came first */
+    assert_true(state_store_want_checkpoint(st));
+    expect(st, STATE_CF_FEATURES, k, NULL);    /* the refused write did not happen */
+    state_store_stats s0, s1;
+    state_store_stats_get(st, &s0);
+    assert_int_equal(state_store_put(st, STATE_CF_FEATURES, "other", 5, v, sizeof v, NULL),
+                     SL_ERR_LIMIT); /* and again, without another compaction */
+    state_store_stats_get(st, &s1);
+    assert_int_equal(s1.compactions, s0.compactions);
+    assert_true(s1.dirty_bytes > cap / 2);
+    /* Overwrites in place need no memory and still work. */
+    put_s(st, STATE_CF_FEATURES, "key-0", "small");
+    for (int j = 1; j < i; j += 97) {
+        char kk[32];
+        snprintf(kk, sizeof kk, "key-%d", j);
+        char buf[256];
+        size_t n = 0;
+        assert_int_equal(state_store_get(st, STATE_CF_FEATURES, kk, strlen(kk), buf, sizeof buf,
+                                         &n, NULL),
+                         SL_OK);
+        assert_int_equal(n, sizeof v);
+    }
+    /* A checkpoint makes everything clean, so the cache can drop it. */
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    assert_false(state_store_want_checkpoint(st));
+    for (int j = 0; j < i / 2; j++) {
+        char kk[32];
+        snprintf(kk, sizeof kk, "new-%d", j);
+        assert_int_equal(state_store_put(st, STATE_CF_FEATURES, kk, strlen(kk), v, sizeof v, NULL),
+                         SL_OK);
+    }
+    expect(st, STATE_CF_FEATURES, "key-0", "small"); /* from RocksDB now */
+    state_store_stats s;
+    state_store_stats_get(st, &s);
+    assert_true(s.compactions > 0);
+    assert_true(s.cache_held <= cap);
+    state_store_close(st);
+}
+
+/* --------------------------------------- random workload vs a reference */
+
+#define MODEL_KEYS 3000
+
+typedef struct model_val {
+    int len;      /* -1 = absent */
+    uint32_t gen; /* which version of the bytes */
+} model_val;
+
+static void model_bytes(int key, model_val mv, unsigned char *out) {
+    for (int i = 0; i < mv.len; i++)
+        out[i] = (unsigned char)(key * 31 + (int)mv.gen * 7 + i);
+}
+
+static void model_check(state_store *st, const model_val *want) {
+    unsigned char buf[1024], exp[1024];
+    for (int key = 0; key < MODEL_KEYS; key++) {
+        char k[32];
+        snprintf(k, sizeof k, "m%05d", key);
+        size_t n = 0;
+        sl_status rc = state_store_get(st, STATE_CF_PENDING, k, strlen(k), buf, sizeof buf, &n, NULL);
+        if (want[key].len < 0) {
+            if (rc != SL_ERR_NOT_FOUND)
+                fail_msg("%s: want absent, got rc %d len %zu", k, rc, n);
+            continue;
+        }
+        if (rc != SL_OK || n != (size_t)want[key].len)
+            fail_msg("%s: want %d bytes, got rc %d len %zu", k, want[key].len, rc, n);
+        model_bytes(key, want[key], exp);
+        assert_memory_equal(buf, exp, n);
+    }
+}
+
+static void test_random_vs_model(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir(dir, sizeof dir);
+    /* 1 MiB of cache for ~3000 keys of up to 600 bytes: constant compaction. */
+    state_store *st = open_store(dir, 1 << 20);
+    static model_val cur[MODEL_KEYS], committed[MODEL_KEYS];
+    for (int i = 0; i < MODEL_KEYS; i++)
+        cur[i] = committed[i] = (model_val){-1, 0};
+    sl_rand r;
+    sl_rand_seed(&r, 2024);
+    unsigned char buf[1024];
+    int checkpoints = 0;
+    for (int op = 0; op < 200000; op++) {
+        int key = (int)sl_rand_below(&r, MODEL_KEYS);
+        char k[32];
+        snprintf(k, sizeof k, "m%05d", key);
+        uint64_t what = sl_rand_below(&r, 100);
+        if (what < 45) {
+            model_val mv = {(int)sl_rand_below(&r, 600), (uint32_t)op};
+            model_bytes(key, mv, buf);
+            sl_status rc = state_store_put(st, STATE_CF_PENDING, k, strlen(k), buf, (size_t)mv.len,
+                                           NULL);
+            if (rc == SL_ERR_LIMIT) {
+                assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+                memcpy(committed, cur, sizeof cur);
+                checkpoints++;
+                rc = state_store_put(st, STATE_CF_PENDING, k, strlen(k), buf, (size_t)mv.len, NULL);
+            }
+            assert_int_equal(rc, SL_OK);
+            cur[key] = mv;
+        } else if (what < 55) {
+            sl_status rc = state_store_delete(st, STATE_CF_PENDING, k, strlen(k), NULL);
+            if (rc == SL_ERR_LIMIT) {
+                assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+                memcpy(committed, cur, sizeof cur);
+                checkpoints++;
+                rc = state_store_delete(st, STATE_CF_PENDING, k, strlen(k), NULL);
+            }
+            assert_int_equal(rc, SL_OK);
+            cur[key].len = -1;
+        } else if (what < 99) {
+            size_t n = 0;
+            sl_status rc =
+                state_store_get(st, STATE_CF_PENDING, k, strlen(k), buf, sizeof buf, &n, NULL);
+            if (cur[key].len < 0) {
+                assert_int_equal(rc, SL_ERR_NOT_FOUND);
+            } else {
+                assert_int_equal(rc, SL_OK);
+                assert_int_equal(n, (size_t)cur[key].len);
+                unsigned char exp[1024];
+                model_bytes(key, cur[key], exp);
+                assert_memory_equal(buf, exp, n);
+            }
+        } else if (state_store_want_checkpoint(st) || sl_rand_below(&r, 4) == 0) {
+            assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+            memcpy(committed, cur, sizeof cur);
+            checkpoints++;
+        }
+    }
+    model_check(st, cur);
+    state_store_stats s;
+    state_store_stats_get(st, &s);
+    assert_true(s.compactions > 10);
+    assert_true(checkpoints > 10);
+    assert_true(s.cache_held <= (1 << 20));
+    state_store_close(st); /* drops the writes since the last checkpoint */
+    st = open_store(dir, 1 << 20);
+    model_check(st, committed);
+    state_store_close(st);
+    rm_rf(dir);
+}
+
+/* ---------------------------------------------------------------- scan */
+
+typedef struct scan_out {
+    char text[4096];     /* "key=value;" ... */
+    int stop_after;      /* stop after this many (0 = never) */
+    int n;               /* calls */
+    state_store *st;     /* to check re-entry is refused */
+} scan_out;
+
+static bool scan_cb(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
+    scan_out *o = ctx;
+    size_t len = strlen(o->text);
+    snprintf(o->text + len, sizeof o->text - len, "%.*s=%.*s;", (int)klen, (const char *)key,
+             (int)vlen, (const char *)val);
+    char buf[8];
+    size_t n;
+    assert_int_equal(state_store_get(o->st, STATE_CF_FEATURES, "x", 1, buf, sizeof buf, &n, NULL),
+                     SL_ERR_INVALID);
+    o->n++;
+    return !(o->stop_after && o->n >= o->stop_after);
+}
+
+static void test_scan_merges_cache_and_rocksdb(void **state) {
+    (void)state;
+    state_store *st = open_store(NULL, 4 << 20);
+    put_s(st, STATE_CF_FEATURES, "u:7:a", "1");
+    put_s(st, STATE_CF_FEATURES, "u:7:c", "3");
+    put_s(st, STATE_CF_FEATURES, "u:7:e", "5");
+    put_s(st, STATE_CF_FEATURES, "u:8:a", "other user");
+    put_s(st, STATE_CF_FEATURES, "u:7", "shorter key, same prefix");
+    put_s(st, STATE_CF_PROFILES, "u:7:b", "other family");
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    put_s(st, STATE_CF_FEATURES, "u:7:b", "2");  /* cache only */
+    put_s(st, STATE_CF_FEATURES, "u:7:c", "33"); /* cache over RocksDB */
+    del_s(st, STATE_CF_FEATURES, "u:7:e");       /* tombstone over RocksDB */
+    put_s(st, STATE_CF_FEATURES, "u:7:f", "6");
+    del_s(st, STATE_CF_FEATURES, "u:7:f");       /* never committed, deleted */
+
+    scan_out o = {.st = st};
+    assert_int_equal(state_store_scan(st, STATE_CF_FEATURES, "u:7", 3, scan_cb, &o, NULL), SL_OK);
+    assert_string_equal(o.text, "u:7=shorter key, same prefix;u:7:a=1;u:7:b=2;u:7:c=33;");
+    memset(&o, 0, sizeof o);
+    o.st = st;
+    o.stop_after = 2;
+    assert_int_equal(state_store_scan(st, STATE_CF_FEATURES, "u:7:", 4, scan_cb, &o, NULL), SL_OK);
+    assert_string_equal(o.text, "u:7:a=1;u:7:b=2;");
+    memset(&o, 0, sizeof o);
+    o.st = st;
+    assert_int_equal(state_store_scan(st, STATE_CF_FEATURES, "", 0, scan_cb, &o, NULL), SL_OK);
+    assert_int_equal(o.n, 5);
+    /* After the scan the store works again. */
+    expect(st, STATE_CF_FEATURES, "u:7:c", "33");
+    state_store_close(st);
+}
+
+/* --------------------------------------------------------------- sweep */
+
+#define T0 INT64_C(1767225600000)
+
+typedef struct sweep_ctx {
+    state_decay_spec spec; /* half-lives of the values */
+    int64_t now;           /* event time of the sweep (the watermark) */
+    int calls;             /* keys asked about */
+} sweep_ctx;
+
+static bool decayed(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
+    (void)key;
+    (void)klen;
+    sweep_ctx *c = ctx;
+    c->calls++;
+    assert_int_equal(vlen, STATE_DECAY_BYTES(c->spec.n));
+    state_decay d;
+    state_decay_decode(val, c->spec.n, &d);
+    return state_decay_negligible(&d, &c->spec, c->now, 1e-6);
+}
+
+static void put_decay(state_store *st, const sweep_ctx *c, const char *k, int64_t t, double x) {
+    state_decay d;
+    state_decay_init(&d);
+    assert_int_equal(state_decay_add(&d, &c->spec, t, x), SL_OK);
+    unsigned char buf[STATE_DECAY_BYTES(STATE_DECAY_MAX_HL)];
+    state_decay_encode(&d, c->spec.n, buf);
+    assert_int_equal(state_store_put(st, STATE_CF_FEATURES, k, strlen(k), buf,
+                                     STATE_DECAY_BYTES(c->spec.n), NULL),
+                     SL_OK);
+}
+
+static void test_sweep_removes_decayed(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir(dir, sizeof dir);
+    state_store *st = open_store(dir, 4 << 20);
+    sweep_ctx c = {.now = T0 + 100 * INT64_C(3600000)}; /* 100 h later */
+    const int64_t hl[2] = {60000, 3600000};              /* a minute, an hour */
+    assert_int_equal(state_decay_spec_init(&c.spec, hl, 2, NULL), SL_OK);
+    char k[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "u:%04d", i);
+        /* Even keys last saw an event 100 h ago (2^-100 left); odd ones an
+         * hour ago (1/2 left at the long half-life). */
+        put_decay(st, &c, k, i % 2 ? c.now - 3600000 : T0, 1.0);
+    }
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    /* A decayed key refreshed since the checkpoint: the sweep must judge
+     * the cache's value, not RocksDB's. */
+    put_decay(st, &c, "u:0000", c.now, 1.0);
+
+    size_t total = 0, steps = 0, deleted = 0;
+    bool wrapped = false;
+    while (!wrapped) {
+        assert_int_equal(state_store_sweep(st, STATE_CF_FEATURES, 64, decayed, &c, &deleted,
+                                           &wrapped, NULL),
+                         SL_OK);
+        total += deleted;
+        steps++;
+    }
+    assert_int_equal(steps, 16); /* 1000 keys, 64 per step: bounded work per call */
+    assert_int_equal(c.calls, 1000);
+    assert_int_equal(total, 499);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "u:%04d", i);
+        char buf[64];
+        size_t n;
+        sl_status rc = state_store_get(st, STATE_CF_FEATURES, k, strlen(k), buf, sizeof buf, &n,
+                                       NULL);
+        assert_int_equal(rc, (i % 2 || i == 0) ? SL_OK : SL_ERR_NOT_FOUND);
+    }
+    /* The deletions commit with the next checkpoint and survive a reopen;
+     * a second pass finds nothing more to delete. */
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    state_store_close(st);
+    st = open_store(dir, 4 << 20);
+    c.calls = 0;
+    total = 0;
+    wrapped = false;
+    while (!wrapped) {
+        assert_int_equal(state_store_sweep(st, STATE_CF_FEATURES, 1000, decayed, &c, &deleted,
+                                           &wrapped, NULL),
+                         SL_OK);
+        total += deleted;
+    }
+    assert_int_equal(c.calls, 501);
+    assert_int_equal(total, 0);
+    assert_int_equal(state_store_sweep(st, STATE_CF_META, 10, decayed, &c, NULL, NULL, NULL),
+                     SL_ERR_INVALID);
+    state_store_close(st);
+    rm_rf(dir);
+}
+
+/* --------------------------------------------------------------- errors */
+
+static void test_rocksdb_errors(void **state) {
+    (void)state;
+    char dir[512], file[600];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(file, sizeof file, "%s/a-file", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+
+    state_store_opts o;
+    state_store_opts_default(&o);
+    state_store *st = NULL;
+    sl_err err = {{0}};
+    o.dir = file;
+    assert_int_equal(state_store_open(&o, &st, &err), SL_ERR_STATE);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, file));
+    assert_non_null(strstr(err.msg, "not a directory"));
+
+    /* Under a file: mkdir fails. */
+    char under[700];
+    snprintf(under, sizeof under, "%s/sub", file);
+    o.dir = under;
+    assert_int_equal(state_store_open(&o, &st, &err), SL_ERR_STATE);
+    assert_non_null(strstr(err.msg, under));
+
+    /* RocksDB's own refusal: the directory is locked by an open store. */
+    char db[600];
+    snprintf(db, sizeof db, "%s/db", dir);
+    state_store *first = open_store(db, 4 << 20);
+    o.dir = db;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(state_store_open(&o, &st, &err), SL_ERR_STATE);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, db));
+    assert_non_null(strstr(err.msg, "LOCK"));
+    state_store_close(first);
+
+    /* A read-only open of nothing, and a nonsense cap. */
+    snprintf(db, sizeof db, "%s/nothing-here", dir);
+    o.dir = db;
+    o.read_only = true;
+    assert_int_equal(state_store_open(&o, &st, &err), SL_ERR_STATE);
+    assert_non_null(strstr(err.msg, db));
+    o.read_only = false;
+    o.cache_bytes = 1000;
+    assert_int_equal(state_store_open(&o, &st, &err), SL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "state.cache_mb"));
+    rm_rf(dir);
+}
+
+static void test_opts_from_config(void **state) {
+    (void)state;
+    sl_config_state cs = {.dir = "some/dir", .cache_mb = 3, .block_cache_mb = 5,
+                          .write_buffer_mb = 7};
+    state_store_opts o;
+    state_store_opts_from_config(&o, &cs);
+    assert_string_equal(o.dir, "some/dir");
+    assert_int_equal(o.cache_bytes, (size_t)3 << 20);
+    assert_int_equal(o.block_cache_bytes, (size_t)5 << 20);
+    assert_int_equal(o.write_buffer_bytes, (size_t)7 << 20);
+    assert_string_equal(state_cf_str(STATE_CF_GRAPH), "graph");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basics_memory),
+        cmocka_unit_test(test_basics_disk),
+        cmocka_unit_test(test_checkpoint_reopen),
+        cmocka_unit_test(test_crash_between_checkpoints),
+        cmocka_unit_test(test_cache_cap),
+        cmocka_unit_test(test_random_vs_model),
+        cmocka_unit_test(test_scan_merges_cache_and_rocksdb),
+        cmocka_unit_test(test_sweep_removes_decayed),
+        cmocka_unit_test(test_rocksdb_errors),
+        cmocka_unit_test(test_opts_from_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
