@@ -101,6 +101,8 @@ int cli_run_main(int argc, char **argv) {
             seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--summary") && v)
             o.summary_path = argv[++i];
+        else if (!strcmp(a, "--tick-ms") && v)
+            o.tick_ms = atoi(argv[++i]);
         else if (!strcmp(a, "--progress"))
             o.progress = true;
         else if (!strcmp(a, "--no-progress"))

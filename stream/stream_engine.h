@@ -39,6 +39,7 @@ typedef struct stream_engine_opts {
     bool progress;          /* live progress line on stderr */
     const char *summary_path; /* write the final summary JSON here (may be NULL) */
     stream_feed *feed;      /* produce these lines into the input topic (may be NULL) */
+    int tick_ms;            /* housekeeping period (0 = 100 ms) */
 } stream_engine_opts;
 
 typedef struct stream_engine_result {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench/kafka_e2e.sh — the engine against the raw Kafka ceiling on a real
+# broker (scripts/kafka.sh), in one run:
+#   (a) a bare librdkafka consumer reading a topic (bench_kafka consume);
+#   (b) the engine reading the same topic through parse -> route (friend
+#       events: validated and routed, no output) — the issue's graph;
+#   (a') / (b') the same with view events, each of which the engine scores
+#       and produces to the scores topic (one output per input);
+#   (c) end-to-end latency, event produced -> score readable, at a fixed
+#       produce rate: p50 / p99 / p99.9 / max.
+# Usage: bench/kafka_e2e.sh [EVENTS] [RATE]   (defaults 1000000, 50000)
+# SL_PRODUCER_PROPS='{"linger.ms":"1"}' passes producer properties to the engine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000000}
+rate=${2:-50000}
+bin=build/release/cli/streamlearn
+tool=build/release/bench/bench_kafka
+work=$(mktemp -d)
+started=0
+engine_pid=
+cleanup() {
+  if [ -n "$engine_pid" ]; then kill "$engine_pid" 2>/dev/null || true; fi
+  if [ "$started" = 1 ]; then scripts/kafka.sh stop >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+if ! scripts/kafka.sh status >/dev/null 2>&1; then
+  scripts/kafka.sh start >/dev/null
+  started=1
+fi
+b=$(scripts/kafka.sh bootstrap)
+id=$$
+cfg() { # cfg INPUT SCORES GROUP -> config path
+  cat > "$work/$3.json" <<JSON
+{"kafka":{"brokers":"$b","group_id":"$3","input_topics":["$1"],"scores_topic":"$2",
+ "deadletter_topic":"dl-$id","producer":${SL_PRODUCER_PROPS:-{\}}}}
+JSON
+  echo "$work/$3.json"
+}
+engine() { # engine TOPIC NAME: run to idle, print its rate
+  STREAMLEARN_LOG=warn $bin run --config "$(cfg "$1" "scores-$2-$id" "g-$2-$id")" \
+    --until-idle 3 --no-progress --summary "$work/$2.json"
+  printf 'engine: %s records, %s outputs, busy %s s, %s events/s\n' \
+    "$(grep -o '"records": [0-9]*' "$work/$2.json" | grep -o '[0-9]*$')" \
+    "$(grep -o '"outputs": [0-9]*' "$work/$2.json" | grep -o '[0-9]*$')" \
+    "$(grep -o '"busy_seconds": [0-9.]*' "$work/$2.json" | grep -o '[0-9.]*$')" \
+    "$(grep -o '"events_per_s": [0-9]*' "$work/$2.json" | grep -o '[0-9]*$')"
+}
+
+echo "== broker $b (Kafka $(cat "${STREAMLEARN_KAFKA_DIR:-/tmp/streamlearn-kafka}/version" 2>/dev/null || echo 4.x))"
+echo "== parse -> route: $n friend events (no outputs)"
+$tool produce "$b" "route-$id" "$n" 0 friend
+echo "(a) raw ceiling:"; $tool consume "$b" "route-$id" "$n"
+echo "(b) the engine:"; engine "route-$id" route
+
+echo "== parse -> route -> score: $n view events (one score each)"
+$tool produce "$b" "score-$id" "$n" 0 view
+echo "(a') raw ceiling:"; $tool consume "$b" "score-$id" "$n"
+echo "(b') the engine:"; engine "score-$id" score
+
+echo "== (c) latency: views at $rate events/s for 20 s, produced -> score readable"
+m=$((rate * 20))
+$tool produce "$b" "lat-$id" 1 >/dev/null             # create the topics first, so
+$tool produce "$b" "lat-scores-$id" 1 >/dev/null      # nobody waits for metadata
+STREAMLEARN_LOG=warn $bin run --config "$(cfg "lat-$id" "lat-scores-$id" "gl-$id")" \
+  --no-progress &
+engine_pid=$!
+sleep 6   # the group join
+$tool latency "$b" "lat-scores-$id" "$m" &
+lat_pid=$!
+sleep 3
+$tool produce "$b" "lat-$id" "$m" "$rate" view
+wait "$lat_pid"
+kill -TERM "$engine_pid"
+wait "$engine_pid" || true
+engine_pid=
+
+echo "== (c') the latency peer: a bare librdkafka relay (consume -> produce, no processing)"
+$tool produce "$b" "rel-$id" 1 >/dev/null
+$tool produce "$b" "rel-out-$id" 1 >/dev/null
+$tool relay "$b" "rel-$id" "rel-out-$id" "$m" &
+relay_pid=$!
+sleep 6
+$tool latency "$b" "rel-out-$id" "$m" &
+lat_pid=$!
+sleep 3
+$tool produce "$b" "rel-$id" "$m" "$rate" view
+wait "$lat_pid"
+wait "$relay_pid"
