@@ -7,7 +7,8 @@
 sl_status state_decay_spec_init(state_decay_spec *spec, const int64_t *half_lives_ms, int n,
                                 sl_err *err) {
     if (n < 1 || n > STATE_DECAY_MAX_HL)
-        return sl_err_set(err, SL_ERR_CONFIG, "features.half_lives_ms: need 1..%d half-lives, got %d",
+        return sl_err_set(err, SL_ERR_CONFIG,
+                          "features.half_lives_ms: need 1..%d half-lives, got %d",
                           STATE_DECAY_MAX_HL, n);
     for (int i = 0; i < n; i++)
         if (half_lives_ms[i] <= 0)

@@ -102,6 +102,7 @@ struct state_store {
     unsigned char cursor[STATE_CF_COUNT][STATE_STORE_MAX_KEY]; /* sweep: last key visited */
     size_t cursor_len[STATE_CF_COUNT];     /* its length */
     bool has_cursor[STATE_CF_COUNT];       /* false: the next sweep step starts over */
+    unsigned char *scratch;   /* STATE_STORE_MAX_VALUE bytes: update() builds values here */
     state_store_stats stats;  /* counters (entries, dirty, ... filled on demand) */
 };
 
@@ -322,16 +323,18 @@ static entry *cache_alloc(state_store *st, size_t size, uint32_t *ref) {
     return e;
 }
 
-/* Makes sure one more entry keeps the table under 3/4 load. */
+/* Makes sure one more entry keeps the table at most half full: linear
+ * probing stays short (a miss probes ~2.5 slots at 1/2, ~8.5 at 3/4) for
+ * 8 bytes a slot. */
 static bool table_reserve(state_store *st) {
-    if ((st->n_entries + 1) * 4 <= st->n_slots * 3)
+    if ((st->n_entries + 1) * 2 <= st->n_slots)
         return true;
     if (table_grow(st))
         return true;
     /* No room for a bigger table: dropping clean entries may be enough. */
     if (!st->full)
         compact(st, false);
-    return (st->n_entries + 1) * 4 <= st->n_slots * 3;
+    return (st->n_entries + 1) * 2 <= st->n_slots;
 }
 
 static void set_dirty(state_store *st, entry *e) {
@@ -544,7 +547,8 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
     st->slab_used = calloc(st->max_slabs, sizeof *st->slab_used);
     st->n_slots = MIN_SLOTS;
     st->table = calloc(st->n_slots, sizeof *st->table);
-    if (!st->path || !st->slab || !st->slab_used || !st->table) {
+    st->scratch = malloc(STATE_STORE_MAX_VALUE);
+    if (!st->path || !st->slab || !st->slab_used || !st->table || !st->scratch) {
         rc = sl_err_set(err, SL_ERR_NOMEM, "state: cache");
         goto fail;
     }
@@ -562,14 +566,29 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
     rocksdb_options_set_max_write_buffer_number(st->opts, 2);
     rocksdb_options_set_max_background_jobs(st->opts, 2);
     rocksdb_options_set_level_compaction_dynamic_level_bytes(st->opts, 1);
+    /* A bloom filter over the memtable's keys: a miss of the write-back
+     * cache would otherwise walk the memtable's skip list for nothing. */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->opts, 0.02);
+    rocksdb_options_set_memtable_whole_key_filtering(st->opts, 1);
     st->block_cache = rocksdb_cache_create_lru(o->block_cache_bytes);
     st->table_opts = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(st->table_opts, st->block_cache);
     /* Most reads are misses of the write-back cache for keys that often do
-     * not exist yet (new users): a bloom filter answers those in memory. */
+     * not exist yet (new users): a bloom filter answers those in memory.
+     * Index and filters live in the block cache so its size bounds them,
+     * partitioned into 4 KiB pieces: a whole filter of a big table file is
+     * larger than one shard of the LRU cache, would never stay cached and
+     * would be read from disk on every get (seen in bench_state: 30x
+     * slower). The top level of each is pinned, as RocksDB advises. */
     rocksdb_block_based_options_set_filter_policy(st->table_opts,
                                                   rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(st->table_opts, 1);
+    rocksdb_block_based_options_set_index_type(
+        st->table_opts, rocksdb_block_based_table_index_type_two_level_index_search);
+    rocksdb_block_based_options_set_partition_filters(st->table_opts, 1);
+    rocksdb_block_based_options_set_metadata_block_size(st->table_opts, 4096);
+    rocksdb_block_based_options_set_pin_top_level_index_and_filter(st->table_opts, 1);
+    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(st->table_opts, 1);
     rocksdb_options_set_block_based_table_factory(st->opts, st->table_opts);
     if (mem) {
         st->mem_env = rocksdb_create_mem_env();
@@ -640,6 +659,7 @@ void state_store_close(state_store *st) {
     free(st->slab_used);
     free(st->table);
     free(st->offsets);
+    free(st->scratch);
     free(st->path);
     free(st);
 }
@@ -741,6 +761,65 @@ sl_status state_store_delete(state_store *st, state_cf cf, const void *key, size
     return SL_OK;
 }
 
+sl_status state_store_update(state_store *st, state_cf cf, const void *key, size_t klen,
+                             size_t vlen, void **val, size_t *old_len, sl_err *err) {
+    sl_status rc = check_write(st, cf, key, klen, err);
+    if (rc)
+        return rc;
+    if (vlen > STATE_STORE_MAX_VALUE)
+        return sl_err_set(err, SL_ERR_INVALID, "state: %s value of %zu bytes (limit %d)",
+                          cf_names[cf], vlen, STATE_STORE_MAX_VALUE);
+    const unsigned char *k = key;
+    size_t old = STATE_STORE_ABSENT;
+    entry *e = lookup(st, cf, k, klen);
+    if (e) {
+        st->stats.hits++;
+        if (!(e->flags & E_TOMB))
+            old = e->vlen;
+        if (vlen <= e->vcap) { /* the common case: in place */
+            unsigned char *v = e_val(e);
+            size_t keep = old == STATE_STORE_ABSENT ? 0 : old < vlen ? old : vlen;
+            if (keep < vlen)
+                memset(v + keep, 0, vlen - keep);
+            e->vlen = (uint32_t)vlen;
+            e->flags = (uint8_t)((e->flags & ~E_TOMB) | E_REF);
+            set_dirty(st, e);
+            *val = v;
+            *old_len = old;
+            return SL_OK;
+        }
+        /* Growing: build the value aside, the old entry may move. */
+        size_t keep = old == STATE_STORE_ABSENT ? 0 : old < vlen ? old : vlen;
+        memcpy(st->scratch, e_val(e), keep);
+        memset(st->scratch + keep, 0, vlen - keep);
+    } else {
+        st->stats.misses++;
+        char *errptr = NULL;
+        rocksdb_pinnableslice_t *ps =
+            rocksdb_get_pinned_cf(st->db, st->ropts, cf_handle(st, cf), key, klen, &errptr);
+        if (errptr)
+            return rocks_fail(st, err, errptr, "get");
+        size_t keep = 0;
+        if (ps) {
+            size_t n = 0;
+            const char *v = rocksdb_pinnableslice_value(ps, &n);
+            old = n;
+            keep = n < vlen ? n : vlen;
+            memcpy(st->scratch, v, keep);
+            rocksdb_pinnableslice_destroy(ps);
+        }
+        memset(st->scratch + keep, 0, vlen - keep);
+    }
+    rc = cache_set(st, cf, k, klen, st->scratch, vlen, E_DIRTY);
+    if (rc)
+        return sl_err_set(err, rc, "state: write-back cache full (%zu MiB dirty): checkpoint now",
+                          st->dirty_bytes >> 20);
+    e = lookup(st, cf, k, klen);
+    *val = e_val(e);
+    *old_len = old;
+    return SL_OK;
+}
+
 bool state_store_want_checkpoint(const state_store *st) {
     return st->full || st->dirty_bytes + st->n_slots * sizeof(slot) > st->cap / 4 * 3;
 }
@@ -756,21 +835,33 @@ static void each_live(state_store *st, void (*fn)(state_store *, entry *, void *
         }
 }
 
-static void batch_dirty(state_store *st, entry *e, void *ctx) {
-    rocksdb_writebatch_t *wb = ctx;
-    if (!(e->flags & E_DIRTY))
-        return;
-    if (e->flags & E_TOMB)
-        rocksdb_writebatch_delete_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen);
-    else
-        rocksdb_writebatch_put_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen,
-                                  (const char *)e_val(e), e->vlen);
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen) {
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
 }
 
-static void mark_clean(state_store *st, entry *e, void *ctx) {
+/* qsort order of entry pointers: column family, then key bytes. */
+static int entry_cmp(const void *pa, const void *pb) {
+    const entry *a = *(const entry *const *)pa;
+    const entry *b = *(const entry *const *)pb;
+    if (a->cf != b->cf)
+        return a->cf < b->cf ? -1 : 1;
+    return key_cmp(e_key(a), a->klen, e_key(b), b->klen);
+}
+
+typedef struct dirty_list {
+    entry **v; /* the dirty entries, sorted before use */
+    size_t n;  /* how many */
+} dirty_list;
+
+static void collect_dirty(state_store *st, entry *e, void *ctx) {
     (void)st;
-    (void)ctx;
-    e->flags &= (uint8_t)~E_DIRTY;
+    dirty_list *d = ctx;
+    if (e->flags & E_DIRTY)
+        d->v[d->n++] = e;
 }
 
 sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t offsets_len,
@@ -787,6 +878,7 @@ sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t of
     unsigned char *rec = malloc(RECORD_HEAD + offsets_len);
     unsigned char *keep = offsets_len ? malloc(offsets_len) : NULL;
     rocksdb_writebatch_t *wb = NULL;
+    dirty_list dirty = {NULL, 0};
     if (!rec || (offsets_len && !keep)) {
         rc = sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint record");
         goto out;
@@ -799,9 +891,27 @@ sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t of
     if (offsets_len)
         memcpy(rec + RECORD_HEAD, offsets, offsets_len);
 
+    /* In key order: RocksDB's memtable (a skip list) inserts sorted keys
+     * several times faster than random ones, and this insert is most of a
+     * checkpoint's time (bench_state: 2.7 -> see docs/STATE.md). */
+    dirty.v = malloc((st->n_dirty ? st->n_dirty : 1) * sizeof *dirty.v);
+    if (!dirty.v) {
+        rc = sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint of %zu entries", st->n_dirty);
+        goto out;
+    }
+    each_live(st, collect_dirty, &dirty);
+    qsort(dirty.v, dirty.n, sizeof *dirty.v, entry_cmp);
     wb = rocksdb_writebatch_create();
-    each_live(st, batch_dirty, wb);
-    uint64_t n_keys = (uint64_t)rocksdb_writebatch_count(wb);
+    for (size_t i = 0; i < dirty.n; i++) {
+        entry *e = dirty.v[i];
+        if (e->flags & E_TOMB)
+            rocksdb_writebatch_delete_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e),
+                                         e->klen);
+        else
+            rocksdb_writebatch_put_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen,
+                                      (const char *)e_val(e), e->vlen);
+    }
+    uint64_t n_keys = dirty.n;
     rocksdb_writebatch_put_cf(wb, cf_handle(st, STATE_CF_META), STATE_META_CHECKPOINT,
                               strlen(STATE_META_CHECKPOINT), (const char *)rec,
                               RECORD_HEAD + offsets_len);
@@ -811,7 +921,8 @@ sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t of
         goto out;
     }
     /* Committed: only now may the entries become clean. */
-    each_live(st, mark_clean, NULL);
+    for (size_t i = 0; i < dirty.n; i++)
+        dirty.v[i]->flags &= (uint8_t)~E_DIRTY;
     st->n_dirty = 0;
     st->dirty_bytes = 0;
     st->full = false;
@@ -828,6 +939,7 @@ sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t of
 out:
     if (wb)
         rocksdb_writebatch_destroy(wb);
+    free(dirty.v);
     free(rec);
     free(keep);
     return rc;
@@ -847,20 +959,6 @@ void state_store_last_checkpoint(const state_store *st, uint64_t *id, const void
 
 static bool has_prefix(const void *k, size_t klen, const void *prefix, size_t plen) {
     return klen >= plen && (plen == 0 || memcmp(k, prefix, plen) == 0);
-}
-
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen) {
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
-
-static int entry_cmp(const void *pa, const void *pb) {
-    const entry *a = *(const entry *const *)pa;
-    const entry *b = *(const entry *const *)pb;
-    return key_cmp(e_key(a), a->klen, e_key(b), b->klen);
 }
 
 typedef struct scan_collect {

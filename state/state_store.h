@@ -125,6 +125,21 @@ sl_status state_store_delete(state_store *st, state_cf cf, const void *key, size
                              sl_err *err);
 
 /*
+ * Read-modify-write without copies, for fixed-size records such as decayed
+ * features: makes sure key has a value of exactly vlen bytes in the cache
+ * and sets *val (OUT:) to it, for the caller to read and overwrite in
+ * place. The previous value (cache, else RocksDB) is kept in its first
+ * min(old, vlen) bytes and the rest is zeroed; *old_len (OUT:) is its
+ * length, or STATE_STORE_ABSENT if the key had none. The entry is dirty
+ * from now on, changed or not. *val is valid only until the next call into
+ * the store. One lookup instead of get + put's two, and no copies.
+ * Returns as put (on SL_ERR_LIMIT nothing changed), and SL_ERR_STATE.
+ */
+#define STATE_STORE_ABSENT SIZE_MAX
+sl_status state_store_update(state_store *st, state_cf cf, const void *key, size_t klen,
+                             size_t vlen, void **val, size_t *old_len, sl_err *err);
+
+/*
  * The checkpoint: writes every dirty entry (puts and deletes), the offsets
  * blob (opaque to the store, e.g. the next source offset per partition) and
  * checkpoint id = last id + 1 in ONE RocksDB WriteBatch with sync on, then

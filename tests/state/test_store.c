@@ -215,12 +215,12 @@ static void test_checkpoint_reopen(void **state) {
     assert_memory_equal(off, "offsets-2!", 10);
     for (int i = 0; i < 5000; i++) {
         snprintf(k, sizeof k, "u:%d", i);
-        if (i % 10 == 1)
-            expect(st, (state_cf)(i % STATE_CF_META), k, NULL);
-        else if (i % 3 == 0)
-            snprintf(v, sizeof v, "second-%d", i), expect(st, (state_cf)(i % STATE_CF_META), k, v);
+        state_cf cf = (state_cf)(i % STATE_CF_META);
+        if (i % 3 == 0)
+            snprintf(v, sizeof v, "second-%d", i);
         else
-            snprintf(v, sizeof v, "value-%d", i * 7), expect(st, (state_cf)(i % STATE_CF_META), k, v);
+            snprintf(v, sizeof v, "value-%d", i * 7);
+        expect(st, cf, k, i % 10 == 1 ? NULL : v);
         /* and nowhere else */
         expect(st, (state_cf)((i + 1) % STATE_CF_META), k, NULL);
     }
@@ -382,7 +382,8 @@ static void model_check(state_store *st, const model_val *want) {
         char k[32];
         snprintf(k, sizeof k, "m%05d", key);
         size_t n = 0;
-        sl_status rc = state_store_get(st, STATE_CF_PENDING, k, strlen(k), buf, sizeof buf, &n, NULL);
+        sl_status rc =
+            state_store_get(st, STATE_CF_PENDING, k, strlen(k), buf, sizeof buf, &n, NULL);
         if (want[key].len < 0) {
             if (rc != SL_ERR_NOT_FOUND)
                 fail_msg("%s: want absent, got rc %d len %zu", k, rc, n);
@@ -426,7 +427,34 @@ static void test_random_vs_model(void **state) {
             }
             assert_int_equal(rc, SL_OK);
             cur[key] = mv;
-        } else if (what < 55) {
+        } else if (what < 65) {
+            /* update: in place, growing or shrinking; the old prefix stays */
+            model_val mv = {(int)sl_rand_below(&r, 600), (uint32_t)op};
+            void *v = NULL;
+            size_t old = 0;
+            sl_status rc = state_store_update(st, STATE_CF_PENDING, k, strlen(k), (size_t)mv.len,
+                                              &v, &old, NULL);
+            if (rc == SL_ERR_LIMIT) {
+                assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+                memcpy(committed, cur, sizeof cur);
+                checkpoints++;
+                rc = state_store_update(st, STATE_CF_PENDING, k, strlen(k), (size_t)mv.len, &v,
+                                        &old, NULL);
+            }
+            assert_int_equal(rc, SL_OK);
+            if (cur[key].len < 0) {
+                assert_true(old == STATE_STORE_ABSENT);
+            } else {
+                assert_int_equal(old, (size_t)cur[key].len);
+                unsigned char exp[1024];
+                model_bytes(key, cur[key], exp);
+                size_t keep = old < (size_t)mv.len ? old : (size_t)mv.len;
+                assert_memory_equal(v, exp, keep);
+            }
+            model_bytes(key, mv, buf);
+            memcpy(v, buf, (size_t)mv.len);
+            cur[key] = mv;
+        } else if (what < 70) {
             sl_status rc = state_store_delete(st, STATE_CF_PENDING, k, strlen(k), NULL);
             if (rc == SL_ERR_LIMIT) {
                 assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
@@ -464,6 +492,69 @@ static void test_random_vs_model(void **state) {
     state_store_close(st); /* drops the writes since the last checkpoint */
     st = open_store(dir, 1 << 20);
     model_check(st, committed);
+    state_store_close(st);
+    rm_rf(dir);
+}
+
+/* ------------------------------------------------------------- update */
+
+static void test_update_in_place(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir(dir, sizeof dir);
+    state_store *st = open_store(dir, 4 << 20);
+    void *v = NULL;
+    size_t old = 0;
+    /* Absent: zeros. */
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 8, &v, &old, NULL),
+                     SL_OK);
+    assert_true(old == STATE_STORE_ABSENT);
+    assert_memory_equal(v, "\0\0\0\0\0\0\0\0", 8);
+    memcpy(v, "abcdefgh", 8);
+    expect(st, STATE_CF_FEATURES, "u:1", "abcdefgh");
+    /* Again: the same bytes, in place. */
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 8, &v, &old, NULL),
+                     SL_OK);
+    assert_int_equal(old, 8);
+    assert_memory_equal(v, "abcdefgh", 8);
+    /* Shrink then grow: the kept prefix survives, the new tail is zero. */
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 3, &v, &old, NULL),
+                     SL_OK);
+    assert_memory_equal(v, "abc", 3);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 100, &v, &old, NULL),
+                     SL_OK);
+    assert_int_equal(old, 3);
+    assert_memory_equal(v, "abc\0\0", 5);
+    memcpy(v, "grown", 5);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 5, &v, &old, NULL),
+                     SL_OK);
+    /* Deleted reads as absent. */
+    put_s(st, STATE_CF_FEATURES, "u:2", "two");
+    del_s(st, STATE_CF_FEATURES, "u:2");
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:2", 3, 4, &v, &old, NULL),
+                     SL_OK);
+    assert_true(old == STATE_STORE_ABSENT);
+    memcpy(v, "TWO!", 4);
+    put_s(st, STATE_CF_FEATURES, "u:3", "three");
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    state_store_close(st);
+    /* From RocksDB after a reopen: loaded, then changed and committed. */
+    st = open_store(dir, 4 << 20);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:3", 3, 5, &v, &old, NULL),
+                     SL_OK);
+    assert_int_equal(old, 5);
+    assert_memory_equal(v, "three", 5);
+    memcpy(v, "THREE", 5);
+    expect(st, STATE_CF_FEATURES, "u:1", "grown");
+    expect(st, STATE_CF_FEATURES, "u:2", "TWO!");
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    state_store_close(st);
+    st = open_store(dir, 4 << 20);
+    expect(st, STATE_CF_FEATURES, "u:3", "THREE");
+    sl_err err = {{0}};
+    assert_int_equal(state_store_update(st, STATE_CF_META, STATE_META_CHECKPOINT,
+                                        strlen(STATE_META_CHECKPOINT), 4, &v, &old, &err),
+                     SL_ERR_INVALID);
     state_store_close(st);
     rm_rf(dir);
 }
@@ -691,6 +782,7 @@ int main(void) {
         cmocka_unit_test(test_crash_between_checkpoints),
         cmocka_unit_test(test_cache_cap),
         cmocka_unit_test(test_random_vs_model),
+        cmocka_unit_test(test_update_in_place),
         cmocka_unit_test(test_scan_merges_cache_and_rocksdb),
         cmocka_unit_test(test_sweep_removes_decayed),
         cmocka_unit_test(test_rocksdb_errors),
