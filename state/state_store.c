@@ -564,6 +564,9 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
     rocksdb_options_set_max_open_files(st->opts, o->max_open_files);
     rocksdb_options_set_write_buffer_size(st->opts, o->write_buffer_bytes);
     rocksdb_options_set_max_write_buffer_number(st->opts, 2);
+    /* One budget for the memtables of all column families together, or six
+     * families could hold 6 x 2 x write_buffer_mb. */
+    rocksdb_options_set_db_write_buffer_size(st->opts, 2 * o->write_buffer_bytes);
     rocksdb_options_set_max_background_jobs(st->opts, 2);
     rocksdb_options_set_level_compaction_dynamic_level_bytes(st->opts, 1);
     /* A bloom filter over the memtable's keys: a miss of the write-back
