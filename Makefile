@@ -8,7 +8,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps release dev run test fuzz bench docs clean
+.PHONY: help deps release dev run test fuzz bench docs format lint clean
 
 help:
 	@echo "make run    build (release) and run the demo on the embedded default"
@@ -16,6 +16,8 @@ help:
 	@echo "make fuzz   build the libFuzzer targets (clang) and fuzz each for 60 s"
 	@echo "make bench  run the benchmarks (bench/README.md)"
 	@echo "make docs   regenerate docs/CONFIG.md from the config schema"
+	@echo "make format apply .clang-format to the C sources"
+	@echo "make lint   cppcheck over the project's own code"
 
 deps:
 	@scripts/deps.sh
@@ -44,6 +46,12 @@ bench: release
 
 docs: release
 	@scripts/gen-config-doc.sh build/release/cli/streamlearn > docs/CONFIG.md
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+lint:
+	@scripts/lint.sh
 
 clean:
 	rm -rf build

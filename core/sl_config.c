@@ -375,7 +375,7 @@ static sl_status apply_models(sl_cf_ctx *c, sl_config *cfg, const json_t *obj, c
 
 static sl_status apply_field(sl_cf_ctx *c, const sl_cf_field *f, void *base, const json_t *j,
                              const char *path) {
-    char *at = (char *)base + f->off;
+    void *at = (char *)base + f->off; /* the field, of the type f->kind says */
     double v;
     sl_status st;
     switch (f->kind) {
@@ -436,7 +436,7 @@ static sl_status apply_field(sl_cf_ctx *c, const sl_cf_field *f, void *base, con
             return bad(c, path, "has %zu entries, the limit is %d", n, f->max_items);
         if (n == 0 && (f->flags & SL_CF_NONEMPTY))
             return bad(c, path, "must not be empty");
-        int *count = (int *)((char *)base + f->count_off);
+        int *count = (int *)(void *)((char *)base + f->count_off);
         if (f->kind == SL_CF_STRLIST)
             for (int i = 0; i < *count; i++) {
                 free(((char **)at)[i]);
@@ -824,8 +824,8 @@ static json_t *section_to_json(const sl_cf_section *sec, const void *base, const
 }
 
 static json_t *field_to_json(const sl_cf_field *f, const void *base, const sl_config *cfg) {
-    const char *at = (const char *)base + f->off;
-    int count = f->count_off ? *(const int *)((const char *)base + f->count_off) : 0;
+    const void *at = (const char *)base + f->off; /* the field, of the type f->kind says */
+    int count = f->count_off ? *(const int *)(const void *)((const char *)base + f->count_off) : 0;
     switch (f->kind) {
     case SL_CF_INT: return json_integer(*(const int *)at);
     case SL_CF_I64: return json_integer(*(const int64_t *)at);

@@ -506,7 +506,7 @@ int sl_event__fast_scan(const char *msg, size_t len, sl_arena *arena, sl_event_r
         if (s->p >= s->end)
             return BAIL;
         sl_key k = sl_event__key_lookup(key.p, key.n);
-        sl_raw scratch;
+        sl_raw scratch = {0};
         sl_raw *out = k == SL_KEY_COUNT ? &scratch : &raw->f[k];
         if (k == SL_KEY_CTX && *s->p == '{') {
             out->kind = SL_RAW_OBJECT;

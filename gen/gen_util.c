@@ -32,7 +32,7 @@ char *gen__put_fixed(char *o, double v, int decimals) {
         *o++ = '-';
     o = gen__put_u64(o, ip);
     if (fp) {
-        char dig[12];
+        char dig[12] = {0}; /* fully written below; zeroed for the analyzers */
         for (int i = decimals - 1; i >= 0; i--) {
             dig[i] = (char)('0' + fp % 10);
             fp /= 10;

@@ -9,7 +9,7 @@ packages=(
   librdkafka-dev librocksdb-dev libuv1-dev         # Kafka, state, event loop
   libopenblas-dev libjansson-dev libcmocka-dev     # BLAS, JSON, tests
   zlib1g-dev                                       # .gz replay input
-  kcat                                             # tests: talk to the broker
+  kcat cppcheck                                    # tests: the broker; static analysis
   default-jre-headless maven                       # tests: the real Kafka broker
 )
 
