@@ -13,8 +13,9 @@
  * the record back. Both designs start from the same state (every user
  * preloaded and committed, then the store reopened so the cache is cold).
  *
- * The cached run checkpoints (one synced WriteBatch) every --checkpoint-ms
- * of wall time, default 1000; its time is included in the rate. The naive
+ * The cached run starts a checkpoint (one synced WriteBatch) every
+ * --checkpoint-ms of wall time, default 1000, measured start to start, so
+ * the time checkpoints take is inside the interval and inside the rate. The naive
  * run writes each put through RocksDB's WAL without sync (syncing each
  * event would be far slower still).
  *
@@ -65,7 +66,18 @@ typedef struct bench_ev {
     uint8_t click; /* 1 = click, 0 = view */
 } bench_ev;
 
-static int key_of(uint32_t user, char *k) { return snprintf(k, 16, "u:%07u", user); }
+/* "u:" and seven digits, as snprintf("u:%07u") would write them but
+ * without its cost, which is not the store's (the engine copies ids). */
+static int key_of(uint32_t user, char *k) {
+    k[0] = 'u';
+    k[1] = ':';
+    for (int i = 8; i >= 2; i--) {
+        k[i] = (char)('0' + user % 10);
+        user /= 10;
+    }
+    k[9] = '\0';
+    return 9;
+}
 
 /* The per-event work both designs share: decode, read the features a view
  * would be frozen with, add the event, encode. Returns a checksum of the
@@ -206,8 +218,12 @@ static run_stats run_cached(state_store *st, const bench_ev *ev, size_t n,
         if ((i & 1023) == 1023) {
             double now = now_s();
             if (now >= next_ckpt || state_store_want_checkpoint(st)) {
+                /* Start to start: checkpoints begin every ckpt_s of wall
+                 * time, the time they take included. */
                 store_checkpoint(st, i + 1, &rs);
-                next_ckpt = now_s() + ckpt_s;
+                next_ckpt += ckpt_s;
+                if (next_ckpt < now)
+                    next_ckpt = now + ckpt_s;
             }
         }
     }
