@@ -247,6 +247,54 @@ static void test_checkpoint_reopen(void **state) {
     rm_rf(dir);
 }
 
+/* Checkpoints big enough to start fresh memtables (write buffers of
+ * 256 KiB: any checkpoint over 64 KiB to one family), many of them, with
+ * overwrites and deletes across them: every one reads back after a reopen. */
+static void test_big_checkpoints(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir(dir, sizeof dir);
+    state_store_opts o;
+    state_store_opts_default(&o);
+    o.dir = dir;
+    o.cache_bytes = 8 << 20;
+    o.write_buffer_bytes = 256 << 10;
+    state_store *st = NULL;
+    assert_int_equal(state_store_open(&o, &st, NULL), SL_OK);
+    char k[32], v[128];
+    for (int round = 0; round < 8; round++) {
+        for (int i = 0; i < 3000; i++) {
+            snprintf(k, sizeof k, "u:%05d", (i * 7 + round * 1000) % 9000);
+            snprintf(v, sizeof v, "round-%d-%d-%s", round, i, "padding padding padding");
+            put_s(st, STATE_CF_FEATURES, k, v);
+        }
+        snprintf(k, sizeof k, "u:%05d", round * 3);
+        del_s(st, STATE_CF_FEATURES, k);
+        assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    }
+    /* Expected: the last round that wrote each key, minus the deletes. */
+    static char want[9000][128];
+    static bool has[9000];
+    memset(has, 0, sizeof has);
+    for (int round = 0; round < 8; round++) {
+        for (int i = 0; i < 3000; i++) {
+            int key = (i * 7 + round * 1000) % 9000;
+            snprintf(want[key], sizeof want[key], "round-%d-%d-%s", round, i,
+                     "padding padding padding");
+            has[key] = true;
+        }
+        has[round * 3] = false;
+    }
+    state_store_close(st);
+    assert_int_equal(state_store_open(&o, &st, NULL), SL_OK);
+    for (int key = 0; key < 9000; key++) {
+        snprintf(k, sizeof k, "u:%05d", key);
+        expect(st, STATE_CF_FEATURES, k, has[key] ? want[key] : NULL);
+    }
+    state_store_close(st);
+    rm_rf(dir);
+}
+
 /* A child process writes checkpoint 1, then keeps writing and is killed
  * with SIGKILL: the parent must find exactly checkpoint 1. */
 static void test_crash_between_checkpoints(void **state) {
@@ -779,6 +827,7 @@ int main(void) {
         cmocka_unit_test(test_basics_memory),
         cmocka_unit_test(test_basics_disk),
         cmocka_unit_test(test_checkpoint_reopen),
+        cmocka_unit_test(test_big_checkpoints),
         cmocka_unit_test(test_crash_between_checkpoints),
         cmocka_unit_test(test_cache_cap),
         cmocka_unit_test(test_random_vs_model),
