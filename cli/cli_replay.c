@@ -9,11 +9,13 @@
 
 static void usage(FILE *to) {
     fputs("usage: streamlearn replay --config FILE --input EVENTS.jsonl[.gz]|- [--out DIR]\n"
-          "                          [--progress|--no-progress] [--quiet]\n"
+          "                          [--state DIR] [--progress|--no-progress] [--quiet]\n"
           "\n"
           "Runs the operator graph over a JSON Lines file (or stdin) and writes\n"
           "DIR/scores.jsonl, examples.jsonl, metrics.jsonl, deadletter.jsonl and\n"
-          "summary.json (DIR defaults to ./out). Exit 0 when the input was\n"
+          "summary.json (DIR defaults to ./out). With a state directory (--state\n"
+          "or state.dir) it checkpoints as it goes, and a rerun resumes where the\n"
+          "last checkpoint left off. Exit 0 when the input was\n"
           "processed, even if some lines were dead-lettered; 2 when the config or\n"
           "a file is unusable; 1 on an internal failure.\n",
           to);
@@ -31,6 +33,8 @@ int cli_replay_main(int argc, char **argv) {
             o.input = argv[++i];
         else if (!strcmp(a, "--out") && has_val)
             o.out_dir = argv[++i];
+        else if (!strcmp(a, "--state") && has_val)
+            o.state_dir = argv[++i];
         else if (!strcmp(a, "--progress"))
             o.progress = true;
         else if (!strcmp(a, "--no-progress"))

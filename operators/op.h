@@ -117,10 +117,13 @@ sl_status op_batch_emit_end(op_batch *b, op_channel ch);
 sl_status op_batch_reject(op_batch *b, uint32_t i, sl_reason reason, const char *detail,
                           op_stats *stats);
 
+typedef struct state_store state_store;
+
 /* The environment operators are created with. */
 typedef struct op_env {
     const sl_config *cfg; /* immutable configuration */
     op_stats *stats;      /* shared counters */
+    state_store *store;   /* the state store (restored from its last checkpoint) */
 } op_env;
 
 typedef struct op_vtable {
@@ -131,6 +134,9 @@ typedef struct op_vtable {
     sl_status (*process)(void *ctx, op_batch *b, sl_err *err);
     /* Event time advanced to wm (windows may close); output goes to b. */
     sl_status (*on_watermark)(void *ctx, int64_t wm, op_batch *b, sl_err *err);
+    /* Writes the operator's in-memory state into the store just before the
+     * store checkpoints (NULL: nothing to write). create() reads it back. */
+    sl_status (*checkpoint)(void *ctx, sl_err *err);
     /* Appends a JSON object with the operator's final figures to out, or
      * nothing (NULL: no report). */
     sl_status (*report)(void *ctx, sl_buf *out);
@@ -145,5 +151,6 @@ typedef struct op {
 extern const op_vtable op_parse_vtable;
 extern const op_vtable op_route_vtable;
 extern const op_vtable op_score_vtable;
+extern const op_vtable op_join_vtable;
 
 #endif

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state_store.h"
+
 static const op_vtable *const op_registry[] = {
     &op_parse_vtable, /* bytes -> events, or dead letters */
     &op_route_vtable, /* events -> the operators that own them */
@@ -21,15 +23,31 @@ struct op_graph {
     op ops[OP_REGISTRY_LEN]; /* in run order */
     size_t n;                /* created so far */
     op_stats stats;          /* shared counters */
+    state_store *store;      /* where checkpoints go */
     char desc[256];          /* "parse -> route" */
 };
 
-sl_status op_graph_create(const sl_config *cfg, op_graph **out, sl_err *err) {
+/* The shared counters in the meta CF: a size header, then the struct. The
+ * same binary reads what it wrote; a different layout starts from zero. */
+#define OP_GRAPH_META_KEY "graph.stats"
+
+sl_status op_graph_create(const sl_config *cfg, state_store *store, op_graph **out, sl_err *err) {
     *out = NULL;
     op_graph *g = calloc(1, sizeof *g);
     if (!g)
         return sl_err_set(err, SL_ERR_NOMEM, "graph: out of memory");
-    op_env env = {cfg, &g->stats};
+    g->store = store;
+    uint64_t rec[1 + (sizeof g->stats + 7) / 8];
+    size_t len;
+    sl_status rst = state_store_get(store, STATE_CF_META, OP_GRAPH_META_KEY,
+                                    strlen(OP_GRAPH_META_KEY), rec, sizeof rec, &len, err);
+    if (rst == SL_OK && len == sizeof rec && rec[0] == sizeof g->stats)
+        memcpy(&g->stats, rec + 1, sizeof g->stats);
+    else if (rst != SL_OK && rst != SL_ERR_NOT_FOUND) {
+        free(g);
+        return rst;
+    }
+    op_env env = {cfg, &g->stats, store};
     size_t o = 0;
     for (size_t i = 0; i < OP_REGISTRY_LEN; i++) {
         const op_vtable *vt = op_registry[i];
@@ -64,6 +82,22 @@ sl_status op_graph_watermark(op_graph *g, int64_t wm, op_batch *b, sl_err *err) 
             return st;
     }
     return SL_OK;
+}
+
+sl_status op_graph_checkpoint(op_graph *g, sl_err *err) {
+    for (size_t i = 0; i < g->n; i++) {
+        if (!g->ops[i].vt->checkpoint)
+            continue;
+        sl_status st = g->ops[i].vt->checkpoint(g->ops[i].ctx, err);
+        if (st)
+            return st;
+    }
+    uint64_t rec[1 + (sizeof g->stats + 7) / 8];
+    memset(rec, 0, sizeof rec);
+    rec[0] = sizeof g->stats;
+    memcpy(rec + 1, &g->stats, sizeof g->stats);
+    return state_store_put(g->store, STATE_CF_META, OP_GRAPH_META_KEY, strlen(OP_GRAPH_META_KEY),
+                           rec, sizeof rec, err);
 }
 
 const op_stats *op_graph_stats(const op_graph *g) { return &g->stats; }

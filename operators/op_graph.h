@@ -12,8 +12,13 @@
 
 typedef struct op_graph op_graph;
 
-/* Builds the graph for cfg (borrowed; must outlive the graph). OUT: *out. */
-sl_status op_graph_create(const sl_config *cfg, op_graph **out, sl_err *err);
+/* Builds the graph for cfg and store (both borrowed; they must outlive the
+ * graph). Operators restore what they keep from the store's last checkpoint,
+ * and so do the shared counters. OUT: *out. */
+sl_status op_graph_create(const sl_config *cfg, state_store *store, op_graph **out, sl_err *err);
+/* Makes every operator write its in-memory state, and the shared counters,
+ * into the store; the caller then checkpoints the store. */
+sl_status op_graph_checkpoint(op_graph *g, sl_err *err);
 /* Runs every operator over the batch, in order. */
 sl_status op_graph_process(op_graph *g, op_batch *b, sl_err *err);
 /* Tells every operator that event time reached wm. */

@@ -31,6 +31,7 @@
 
 #include "op_graph.h"
 #include "sl_log.h"
+#include "state_store.h"
 
 #define RING 64 /* batches in flight; full ring = backpressure */
 
@@ -58,6 +59,7 @@ typedef struct engine {
     rd_kafka_queue_t *prod_q;       /* producer main queue (reports) */
     rd_kafka_topic_t *out_topic[OP_CHANNEL_COUNT]; /* sink topics */
     rd_kafka_topic_t *feed_topic;   /* first input topic (feed target) */
+    state_store *store;             /* operator state (state.dir, or in memory) */
     op_graph *graph;                /* the operators */
     op_batch batch;                 /* reused for every batch */
     bool batch_ready;               /* batch initialized */
@@ -663,7 +665,11 @@ static sl_status setup(engine *e, sl_err *err) {
     sl_log(SL_LOG_INFO, "kafka: bootstrap %s, group %s, input %s", e->bootstrap,
            cfg->kafka.group_id, cfg->kafka.topics_in[0]);
 
-    if ((st = op_graph_create(cfg, &e->graph, err)))
+    state_store_opts so;
+    state_store_opts_from_config(&so, &cfg->state);
+    if ((st = state_store_open(&so, &e->store, err)))
+        return st;
+    if ((st = op_graph_create(cfg, e->store, &e->graph, err)))
         return st;
     if ((st = op_batch_init(&e->batch, (uint32_t)cfg->engine.batch_size,
                             (size_t)cfg->engine.arena_limit_mb << 20)))
@@ -772,6 +778,7 @@ static void teardown(engine *e) {
     if (e->batch_ready)
         op_batch_deinit(&e->batch);
     op_graph_destroy(e->graph);
+    state_store_close(e->store);
 }
 
 sl_status stream_engine_run(const sl_config *cfg, const stream_engine_opts *o,

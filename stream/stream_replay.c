@@ -7,8 +7,33 @@
 #include <time.h>
 
 #include "op_graph.h"
+#include "sl_log.h"
+#include "state_store.h"
 #include "stream_lines.h"
 #include "stream_sink.h"
+
+/* What a replay checkpoint records besides the state: how far the input was
+ * read and how long each output file was, so a resumed run skips exactly
+ * those lines and cuts the files back to exactly those sizes. */
+#define REPLAY_CKPT_MAGIC UINT64_C(0x31594c5045524c53) /* "SLRPLAY1" */
+typedef struct replay_ckpt {
+    uint64_t magic;                   /* REPLAY_CKPT_MAGIC */
+    uint64_t lines;                   /* input lines consumed */
+    uint64_t sizes[OP_CHANNEL_COUNT]; /* output file sizes */
+    uint64_t complete;                /* 1 once the input was read to the end */
+} replay_ckpt;
+
+static sl_status checkpoint(state_store *store, op_graph *g, stream_sink *sink, uint64_t lines,
+                            bool complete, sl_err *err) {
+    replay_ckpt c = {REPLAY_CKPT_MAGIC, lines, {0}, complete};
+    sl_status st = sink->vt->flush(sink->ctx, err);
+    if (st)
+        return st;
+    stream_sink_files_sizes(sink, c.sizes);
+    if ((st = op_graph_checkpoint(g, err)))
+        return st;
+    return state_store_checkpoint(store, &c, sizeof c, NULL, err);
+}
 
 /* Wall clock for throughput and progress only: processing never reads it. */
 static double now_s(void) {
@@ -109,18 +134,44 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
                             stream_replay_result *res, sl_err *err) {
     stream_lines *in = NULL;
     op_graph *g = NULL;
+    state_store *store = NULL;
     stream_sink sink = {0};
     op_batch batch;
     bool have_batch = false;
-    double t0 = now_s(), last_progress = t0;
+    double t0 = now_s(), last_progress = t0, last_ckpt = t0;
     const char *name = strcmp(o->input, "-") == 0 ? "(stdin)" : o->input;
+    replay_ckpt resume = {0};
+    uint64_t lines = 0, ckpt_lines = 0;
 
     sl_status st = stream_lines_open(o->input, (uint32_t)cfg->engine.max_line_bytes, &in, err);
     if (st)
         goto out;
-    if ((st = stream_sink_files_create(o->out_dir, &sink, err)))
+    state_store_opts so;
+    state_store_opts_from_config(&so, &cfg->state);
+    if (o->state_dir)
+        so.dir = o->state_dir;
+    if ((st = state_store_open(&so, &store, err)))
         goto out;
-    if ((st = op_graph_create(cfg, &g, err)))
+    const void *blob;
+    size_t blob_len;
+    uint64_t ckpt_id;
+    state_store_last_checkpoint(store, &ckpt_id, &blob, &blob_len);
+    bool resuming = ckpt_id && blob_len == sizeof resume;
+    if (resuming) {
+        memcpy(&resume, blob, sizeof resume);
+        if (resume.magic != REPLAY_CKPT_MAGIC) {
+            st = sl_err_set(err, SL_ERR_STATE,
+                            "%s: the state directory holds no replay checkpoint (a live engine's?)",
+                            so.dir);
+            goto out;
+        }
+        sl_log(SL_LOG_INFO, "replay: resuming from checkpoint %llu at line %llu%s",
+               (unsigned long long)ckpt_id, (unsigned long long)resume.lines,
+               resume.complete ? " (that run had finished)" : "");
+    }
+    if ((st = stream_sink_files_create(o->out_dir, resuming ? resume.sizes : NULL, &sink, err)))
+        goto out;
+    if ((st = op_graph_create(cfg, store, &g, err)))
         goto out;
     if ((st = op_batch_init(&batch, (uint32_t)cfg->engine.batch_size,
                             (size_t)cfg->engine.arena_limit_mb << 20))) {
@@ -136,6 +187,9 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
         stream_line ln;
         int rc;
         while (batch.n < batch.cap && (rc = stream_lines_next(in, &ln)) == 1) {
+            if (ln.number <= resume.lines)
+                continue; /* processed before the checkpoint we resume from */
+            lines = ln.number;
             op_source_pos pos = {name, -1, (int64_t)ln.number};
             op_record *r = op_batch_add(&batch, ln.p, ln.len, pos);
             r->cut = ln.cut;
@@ -148,8 +202,19 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
         }
         if ((st = op_graph_process(g, &batch, err)) || (st = sink.vt->write(sink.ctx, &batch, err)))
             goto out;
+        /* Checkpoint between batches: every state.checkpoint_events lines,
+         * every state.checkpoint_interval_ms, or when the cache asks. Where
+         * the checkpoints fall changes nothing in the outputs. */
+        double t = now_s();
+        if (lines - ckpt_lines >= (uint64_t)cfg->state.checkpoint_events ||
+            (t - last_ckpt) * 1000.0 >= cfg->state.checkpoint_interval_ms ||
+            state_store_want_checkpoint(store)) {
+            if ((st = checkpoint(store, g, &sink, lines, false, err)))
+                goto out;
+            ckpt_lines = lines;
+            last_ckpt = t;
+        }
         if (o->progress) {
-            double t = now_s();
             if (t - last_progress > 0.25) {
                 show_progress(in, op_graph_stats(g), t0, false);
                 last_progress = t;
@@ -158,8 +223,13 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
     }
     /* End of input: the final watermark closes every open window. */
     op_batch_clear(&batch);
-    if ((st = op_graph_watermark(g, INT64_MAX, &batch, err)) ||
-        (st = sink.vt->write(sink.ctx, &batch, err)) || (st = sink.vt->flush(sink.ctx, err)))
+    if (lines < resume.lines)
+        lines = resume.lines;
+    if (!resume.complete &&
+        ((st = op_graph_watermark(g, INT64_MAX, &batch, err)) ||
+         (st = sink.vt->write(sink.ctx, &batch, err))))
+        goto out;
+    if ((st = checkpoint(store, g, &sink, lines, true, err)))
         goto out;
     double secs = now_s() - t0;
     if (o->progress)
@@ -182,6 +252,7 @@ out:
     op_graph_destroy(g);
     if (sink.vt)
         sink.vt->destroy(sink.ctx);
+    state_store_close(store);
     stream_lines_close(in);
     return st;
 }

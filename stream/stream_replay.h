@@ -6,6 +6,13 @@
  * engine.batch_size, runs the graph over each batch and writes the outboxes
  * to DIR/{scores,examples,metrics,deadletter}.jsonl, then DIR/summary.json.
  * Every line is accounted for: lines read = events parsed + dead letters.
+ *
+ * With a state directory (state.dir or opts.state_dir) the replay
+ * checkpoints as it goes (state + lines read + output sizes, one synced
+ * RocksDB batch) and a rerun resumes from the last checkpoint: it skips the
+ * lines already processed and cuts the output files back to their recorded
+ * sizes, so a replay killed at any point and rerun writes exactly the files
+ * an uninterrupted one writes. To start over, remove the state directory.
  */
 #ifndef STREAM_REPLAY_H
 #define STREAM_REPLAY_H
@@ -20,6 +27,7 @@ typedef struct stream_replay_opts {
     const char *out_dir; /* output directory (created) */
     bool progress;       /* progress line on stderr */
     bool quiet;          /* no closing summary line on stderr */
+    const char *state_dir; /* overrides state.dir (NULL: the config's) */
 } stream_replay_opts;
 
 typedef struct stream_replay_result {

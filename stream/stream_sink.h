@@ -26,10 +26,17 @@ typedef struct stream_sink {
 /*
  * File sinks: DIR/scores.jsonl, DIR/examples.jsonl, DIR/metrics.jsonl,
  * DIR/deadletter.jsonl (one value per line) and DIR/snapshots/ (one file per
- * snapshot record, named by its key). DIR is created if missing; existing
- * files are truncated. OUT: *out.
+ * snapshot record, named by its key). DIR is created if missing. With
+ * resume_sizes NULL existing files are truncated; otherwise each file is cut
+ * back to resume_sizes[channel] bytes (what a checkpoint recorded) and
+ * appended to, so a resumed run writes exactly what an uninterrupted one
+ * would. flush() also fdatasync()s, so recorded sizes are on disk. OUT: *out.
  */
-sl_status stream_sink_files_create(const char *dir, stream_sink *out, sl_err *err);
+sl_status stream_sink_files_create(const char *dir, const uint64_t *resume_sizes,
+                                   stream_sink *out, sl_err *err);
+/* The byte size of each channel's file so far (snapshots: 0). Call after
+ * flush(). OUT: sizes. */
+void stream_sink_files_sizes(const stream_sink *s, uint64_t sizes[OP_CHANNEL_COUNT]);
 
 /* Creates dir and its parents (mkdir -p). */
 sl_status stream_mkdirs(const char *dir, sl_err *err);

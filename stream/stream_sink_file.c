@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "stream_sink.h"
 
@@ -62,7 +63,7 @@ static sl_status files_write(void *ctx, const op_batch *b, sl_err *err) {
 static sl_status files_flush(void *ctx, sl_err *err) {
     sink_files *s = ctx;
     for (int c = 0; c < OP_CHANNEL_COUNT; c++)
-        if (s->f[c] && fflush(s->f[c]) != 0)
+        if (s->f[c] && (fflush(s->f[c]) != 0 || fdatasync(fileno(s->f[c])) != 0))
             return sl_err_set(err, SL_ERR_IO, "%s/%s.jsonl: flush failed: %s", s->dir,
                               op_channel_str((op_channel)c), strerror(errno));
     return SL_OK;
@@ -85,7 +86,16 @@ static const stream_sink_vtable files_vtable = {
     .destroy = files_destroy,
 };
 
-sl_status stream_sink_files_create(const char *dir, stream_sink *out, sl_err *err) {
+void stream_sink_files_sizes(const stream_sink *sink, uint64_t sizes[OP_CHANNEL_COUNT]) {
+    const sink_files *s = sink->ctx;
+    for (int c = 0; c < OP_CHANNEL_COUNT; c++) {
+        long pos = s->f[c] ? ftell(s->f[c]) : 0;
+        sizes[c] = pos > 0 ? (uint64_t)pos : 0;
+    }
+}
+
+sl_status stream_sink_files_create(const char *dir, const uint64_t *resume_sizes,
+                                   stream_sink *out, sl_err *err) {
     char snaps[1100];
     snprintf(snaps, sizeof snaps, "%s/snapshots", dir);
     sl_status st = stream_mkdirs(snaps, err);
@@ -100,9 +110,27 @@ sl_status stream_sink_files_create(const char *dir, stream_sink *out, sl_err *er
             continue;
         char path[1200];
         snprintf(path, sizeof path, "%s/%s.jsonl", dir, op_channel_str((op_channel)c));
-        s->f[c] = fopen(path, "w");
+        if (resume_sizes) {
+            /* Cut back to what the checkpoint recorded, then append. */
+            s->f[c] = fopen(path, "r+");
+            if (!s->f[c] && errno == ENOENT && resume_sizes[c] == 0)
+                s->f[c] = fopen(path, "w");
+            if (s->f[c] && (ftruncate(fileno(s->f[c]), (off_t)resume_sizes[c]) != 0 ||
+                            fseek(s->f[c], 0, SEEK_END) != 0 ||
+                            ftell(s->f[c]) != (long)resume_sizes[c])) {
+                st = sl_err_set(err, SL_ERR_IO,
+                                "%s: cannot resume at byte %llu (shorter than the checkpoint "
+                                "says? remove the state directory to start over)",
+                                path, (unsigned long long)resume_sizes[c]);
+                files_destroy(s);
+                return st;
+            }
+        } else {
+            s->f[c] = fopen(path, "w");
+        }
         if (!s->f[c]) {
-            st = sl_err_set(err, SL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+            st = sl_err_set(err, SL_ERR_IO, "%s: cannot %s: %s", path,
+                            resume_sizes ? "reopen" : "create", strerror(errno));
             files_destroy(s);
             return st;
         }
