@@ -16,19 +16,41 @@
 #include <string.h>
 
 #include "op.h"
+#include "state_store.h"
 
 typedef struct op_score {
-    uint64_t views;  /* views seen */
-    uint64_t clicks; /* clicks seen */
+    uint64_t views;      /* views seen */
+    uint64_t clicks;     /* clicks seen */
+    state_store *store;  /* where the counts survive restarts */
 } op_score;
 
+#define SCORE_META_KEY "score.prior"
+
 static sl_status score_create(const op_env *env, void **ctx, sl_err *err) {
-    (void)env;
     op_score *s = calloc(1, sizeof *s);
     if (!s)
         return sl_err_set(err, SL_ERR_NOMEM, "score: out of memory");
+    s->store = env->store;
+    uint64_t rec[2];
+    size_t len;
+    sl_status st = state_store_get(s->store, STATE_CF_META, SCORE_META_KEY, strlen(SCORE_META_KEY),
+                                   rec, sizeof rec, &len, err);
+    if (st == SL_OK && len == sizeof rec) {
+        s->views = rec[0];
+        s->clicks = rec[1];
+    } else if (st != SL_OK && st != SL_ERR_NOT_FOUND) {
+        free(s);
+        return st;
+    }
     *ctx = s;
     return SL_OK;
+}
+
+static sl_status score_checkpoint(void *ctx, sl_err *err) {
+    op_score *s = ctx;
+    uint64_t rec[2] = {s->views, s->clicks};
+    return state_store_put(s->store, STATE_CF_META, SCORE_META_KEY, strlen(SCORE_META_KEY), rec,
+                           sizeof rec, err);
 }
 
 static sl_status emit(op_batch *b, uint32_t i, double p) {
@@ -85,6 +107,7 @@ const op_vtable op_score_vtable = {
     .name = "score",
     .create = score_create,
     .process = score_process,
+    .checkpoint = score_checkpoint,
     .report = score_report,
     .destroy = score_destroy,
 };
