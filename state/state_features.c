@@ -349,7 +349,7 @@ sl_status state_features_profile_upsert(state_features *sf, sl_entity entity, sl
         return state_store_delete(sf->st, STATE_CF_PROFILES, key, klen, err);
     return state_store_put(sf->st, STATE_CF_PROFILES, key, klen, sf->scratch2, at, err);
 too_big:
-    return sl_err_set(err, SL_ERR_LIMIT, "profile %.*s: over %d attributes or %d bytes", (int)id.n,
+    return sl_err_set(err, SL_ERR_INVALID, "profile %.*s: over %d attributes or %d bytes", (int)id.n,
                       id.p, SL_EVENT_MAX_FIELDS, STATE_STORE_MAX_VALUE);
 }
 

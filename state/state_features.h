@@ -16,6 +16,7 @@
  * item, at most SL_EVENT_MAX_FIELDS, encoded as entries of
  *     <klen:1> <key> <kind:1> (num: <f64 LE> | str: <len:2 LE> <bytes>)
  * and at most STATE_STORE_MAX_VALUE bytes (an upsert past it is refused).
+ * A state_profile embeds its 64 KiB buffer: allocate it once, not per event.
  *
  * Graph (CF graph): 'F' <user> -> the user's friend list (<len:1> <id> ...,
  * at most STATE_FEAT_MAX_FRIENDS friends and STATE_STORE_MAX_VALUE bytes;
@@ -125,9 +126,10 @@ int64_t state_feat_record_t_last(const state_feat_record *rec);
 
 /*
  * Upserts attrs into the profile of (entity, id): SL_KV_NULL removes the
- * attribute, bools are stored as numbers. SL_ERR_LIMIT (nothing changed)
+ * attribute, bools are stored as numbers. SL_ERR_INVALID (nothing changed)
  * if the result would exceed SL_EVENT_MAX_FIELDS entries or
- * STATE_STORE_MAX_VALUE bytes; SL_ERR_INVALID for SL_ENTITY_NONE.
+ * STATE_STORE_MAX_VALUE bytes (refuse the event), or for SL_ENTITY_NONE;
+ * SL_ERR_LIMIT only from the store (cache full: checkpoint, retry).
  */
 sl_status state_features_profile_upsert(state_features *sf, sl_entity entity, sl_str id,
                                         const sl_kv *attrs, uint32_t n, sl_err *err);

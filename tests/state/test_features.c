@@ -242,7 +242,7 @@ static void test_profiles(void **state) {
                      SL_OK);
     assert_int_equal(state_features_profile_upsert(fx.sf, SL_ENTITY_ITEM, S("e1"),
                                                    many + SL_EVENT_MAX_FIELDS, 1, &err),
-                     SL_ERR_LIMIT);
+                     SL_ERR_INVALID);
     assert_int_equal(state_features_profile_get(fx.sf, SL_ENTITY_ITEM, S("e1"), p, &err), SL_OK);
     assert_int_equal(p->n, SL_EVENT_MAX_FIELDS);
     free(p);
