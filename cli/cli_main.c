@@ -22,6 +22,8 @@ static void usage(FILE *to) {
           "           [--truth FILE] [--bad RATE] ...   simulate a world of users and items\n"
           "  config   check FILE | show FILE | describe\n"
           "           validate a config, print it with defaults, or list every key\n"
+          "  features get --config FILE [--state DIR] [--at TS] user|item ID\n"
+          "           an entity's features from the last checkpoint, as JSON\n"
           "  version  print the version\n"
           "\n"
           "`streamlearn COMMAND --help` shows a command's options.\n",
@@ -42,6 +44,8 @@ int main(int argc, char **argv) {
         return cli_gen_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "config"))
         return cli_config_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "features"))
+        return cli_features_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("streamlearn %s\n", SL_VERSION);
         return 0;
