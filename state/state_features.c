@@ -143,13 +143,18 @@ sl_status state_features_add(state_features *sf, state_feat_family fam, sl_str a
     return SL_OK;
 }
 
-static void decode_record(const state_features *sf, const unsigned char *p, size_t len,
-                          state_feat_record *rec) {
+static void record_empty(state_feat_record *rec) {
+    rec->found = false;
     for (int i = 0; i < STATE_FEAT_COUNTER_COUNT; i++)
         state_decay_init(&rec->c[i]);
-    rec->found = len == sf->rec_bytes;
-    if (!rec->found)
+}
+
+static void decode_record(const state_features *sf, const unsigned char *p, size_t len,
+                          state_feat_record *rec) {
+    record_empty(rec);
+    if (len != sf->rec_bytes)
         return;
+    rec->found = true;
     for (int i = 0; i < STATE_FEAT_COUNTER_COUNT; i++)
         state_decay_decode(p + (size_t)i * STATE_DECAY_BYTES(sf->spec.n), sf->spec.n, &rec->c[i]);
 }
@@ -158,7 +163,7 @@ sl_status state_features_read(state_features *sf, state_feat_family fam, sl_str 
                               state_feat_record *rec, sl_err *err) {
     unsigned char key[STATE_STORE_MAX_KEY], buf[SF_MAX_REC];
     size_t klen, vlen = 0;
-    decode_record(sf, NULL, 0, rec);
+    record_empty(rec);
     if (!state_features_key(fam, a, b, false, key, sizeof key, &klen))
         return SL_OK;
     sl_status rc =
