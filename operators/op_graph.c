@@ -15,7 +15,7 @@
 static const op_vtable *const op_registry[] = {
     &op_parse_vtable, /* bytes -> events, or dead letters */
     &op_route_vtable, /* events -> the operators that own them */
-    &op_score_vtable, /* views -> scores, predicted at view time */
+    &op_join_vtable,  /* featurize, score at view time, label join, examples */
 };
 #define OP_REGISTRY_LEN (sizeof op_registry / sizeof op_registry[0])
 

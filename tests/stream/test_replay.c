@@ -149,7 +149,7 @@ static void test_every_line_accounted(void **state) {
     snprintf(want, sizeof want, "\"lines\": %d", lines);
     assert_non_null(strstr(sum, want));
     assert_non_null(strstr(sum, "\"view\":20000"));
-    assert_non_null(strstr(sum, "\"graph\": \"parse -> route -> score\""));
+    assert_non_null(strstr(sum, "\"graph\": \"parse -> route -> join\""));
     free(sum);
     sl_config_destroy(cfg);
     free(big);

@@ -1,0 +1,707 @@
+/*
+ * op_join.c — the stateful heart of the graph: featurize, score and the
+ * delayed-feedback label join, record by record.
+ *
+ * Why one operator: a view's features must be read as of the view, a
+ * reaction changes the features later views read, and closing a window
+ * teaches the models that score the next view. If these were separate graph
+ * nodes, each running over the whole batch, a view would see more or fewer
+ * of the reactions in its own batch depending on where the batch happened
+ * to be cut. Processing each record completely, in order, makes every
+ * output depend only on the input order, never on batching.
+ *
+ * Per record:
+ *  - view: a repeated view_id (still pending) is dropped and counted, so
+ *    neither labels nor aggregates count it twice. Otherwise the example is
+ *    built from state as of the view (op_features_build), the view's effect
+ *    is applied (op_features_update), every scorer of the surface predicts
+ *    and a score record is emitted, and the view waits in the pending column
+ *    family with its frozen example and predictions until its attribution
+ *    window closes. Reactions that arrived before it (within the lateness)
+ *    are applied now.
+ *  - click / like / share / dwell / conversion / register with a view_id:
+ *    sets the label on its pending view if it falls inside the window; a
+ *    repeated (view_id, type) is dropped and counted; the reaction's effect
+ *    on the features is applied (op_features_on_reaction) with the view's
+ *    identity. A reaction for a view not seen yet waits as an orphan for
+ *    `lateness_ms`; one for an unknown or closed view is counted.
+ *  - profile / friend / register: op_features_update.
+ *  - after each record, event time may have advanced: every pending view
+ *    whose deadline (view ts + window + lateness of its surface) is ≤ the
+ *    max event time seen is closed: its example, with labels, goes to the
+ *    `examples` sink and to the learners, and it leaves state.
+ *
+ * Pending views and orphans live in the state store (pending CF), so they
+ * survive checkpoints; the deadlines are indexed by an in-memory min-heap
+ * rebuilt from the pending CF when the operator starts.
+ *
+ * Scorers: today the built-in `prior` per surface — the observed click rate
+ * of closed examples, (clicks + 1) / (examples + 2) — which is also the
+ * baseline of normalized cross-entropy. The model families plug in here.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_example.h"
+#include "op.h"
+#include "op_features.h"
+#include "sl_log.h"
+#include "state_store.h"
+
+#define JOIN_VERSION 1
+#define JOIN_MAX_SCORERS 1 /* the prior; models add theirs */
+#define JOIN_KEY_MAX (1 + SL_EVENT_MAX_ID)
+#define JOIN_VALUE_MAX (64 + 2 * SL_EVENT_MAX_ID + 4 * JOIN_MAX_SCORERS + MODEL_EXAMPLE_MAX_BYTES)
+
+/* Reaction kinds a view can receive, as bits of pending.seen. */
+enum { R_CLICK, R_LIKE, R_SHARE, R_DWELL, R_REGISTER, R_CONVERSION, R_COUNT };
+
+/* Pending-CF keys: 'v' + view_id (a view), 'o' + view_id (orphan reactions). */
+enum { KEY_VIEW = 'v', KEY_ORPHAN = 'o' };
+/* An orphan record: kinds seen u8, dwell f32, deadline i64, seq u64. */
+#define ORPHAN_BYTES 21
+
+/* The decoded pending record of one view. */
+typedef struct join_view {
+    uint64_t seq;                /* arrival order (the heap's tie-break) */
+    sl_surface surface;          /* the view's surface */
+    int64_t ts;                  /* view time */
+    uint8_t seen;                /* bit per reaction kind already applied */
+    float dwell_ms;              /* summed dwell */
+    sl_str user, item;           /* borrowed from the record buffer */
+    uint8_t n_pred;              /* predictions stored */
+    float pred[JOIN_MAX_SCORERS]; /* made at view time */
+    const unsigned char *ex;     /* the frozen example's bytes */
+    size_t ex_len;               /* their length */
+} join_view;
+
+/* A deadline in the min-heap: when it passes, `kind`+id leaves pending. */
+typedef struct join_due {
+    int64_t at;   /* deadline, event time */
+    uint64_t seq; /* arrival order: breaks ties the same way after a restart */
+    uint32_t off; /* id bytes in the pool */
+    uint16_t len; /* id length */
+    uint8_t kind; /* KEY_VIEW or KEY_ORPHAN */
+} join_due;
+
+typedef struct join_prior {
+    uint64_t examples; /* closed examples */
+    uint64_t clicks;   /* of which clicked */
+} join_prior;
+
+typedef struct op_join {
+    const sl_config *cfg;        /* windows, lateness */
+    op_stats *stats;             /* shared counters */
+    state_store *store;          /* pending views, feature state */
+    op_features *feat;           /* the featurizer */
+    join_due *heap;              /* deadlines, a binary min-heap */
+    uint32_t n_heap, cap_heap;   /* used / allocated */
+    char *pool;                  /* id bytes of heap entries */
+    uint32_t pool_len, pool_cap; /* used / allocated */
+    uint32_t pool_live;          /* bytes still referenced by the heap */
+    int64_t max_ts;              /* highest event time seen */
+    uint64_t seq;                /* next arrival number for the heap */
+    join_prior prior[SL_SURFACE_COUNT]; /* the built-in scorer */
+    model_example ex;            /* scratch example */
+    unsigned char buf[JOIN_VALUE_MAX];  /* scratch record */
+    unsigned char buf2[JOIN_VALUE_MAX]; /* second scratch record */
+    /* counters for the report */
+    uint64_t views, dup_views, reactions, dup_reactions, unknown_reactions, late_reactions;
+    uint64_t orphans_applied, orphans_expired, closed, labeled[R_COUNT];
+} op_join;
+
+static int reaction_kind(sl_event_type t) {
+    switch (t) {
+    case SL_EVENT_CLICK: return R_CLICK;
+    case SL_EVENT_LIKE: return R_LIKE;
+    case SL_EVENT_SHARE: return R_SHARE;
+    case SL_EVENT_DWELL: return R_DWELL;
+    case SL_EVENT_REGISTER: return R_REGISTER;
+    case SL_EVENT_CONVERSION: return R_CONVERSION;
+    default: return -1;
+    }
+}
+
+static const model_label kind_label[R_COUNT] = {MODEL_LABEL_CLICK,    MODEL_LABEL_LIKE,
+                                                MODEL_LABEL_SHARE,    MODEL_LABEL_DWELL,
+                                                MODEL_LABEL_REGISTER, MODEL_LABEL_CONVERSION};
+
+/* ---- the deadline heap -------------------------------------------------- */
+
+static bool due_less(const join_due *a, const join_due *b) {
+    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static sl_status heap_push(op_join *j, int64_t at, uint64_t seq, uint8_t kind, const char *id,
+                           uint32_t len) {
+    if (j->pool_len + len > j->pool_cap) {
+        /* Compact first when most of the pool is garbage; grow otherwise. */
+        if (j->pool_live * 2 < j->pool_len) {
+            char *np = malloc(j->pool_cap);
+            if (!np)
+                return SL_ERR_NOMEM;
+            uint32_t o = 0;
+            for (uint32_t i = 0; i < j->n_heap; i++) {
+                memcpy(np + o, j->pool + j->heap[i].off, j->heap[i].len);
+                j->heap[i].off = o;
+                o += j->heap[i].len;
+            }
+            free(j->pool);
+            j->pool = np;
+            j->pool_len = o;
+        }
+        while (j->pool_len + len > j->pool_cap) {
+            uint32_t cap = j->pool_cap ? j->pool_cap * 2 : 1u << 16;
+            char *np = realloc(j->pool, cap);
+            if (!np)
+                return SL_ERR_NOMEM;
+            j->pool = np;
+            j->pool_cap = cap;
+        }
+    }
+    if (j->n_heap == j->cap_heap) {
+        uint32_t cap = j->cap_heap ? j->cap_heap * 2 : 4096;
+        join_due *nh = realloc(j->heap, cap * sizeof *nh);
+        if (!nh)
+            return SL_ERR_NOMEM;
+        j->heap = nh;
+        j->cap_heap = cap;
+    }
+    memcpy(j->pool + j->pool_len, id, len);
+    join_due d = {at, seq, j->pool_len, (uint16_t)len, kind};
+    j->pool_len += len;
+    j->pool_live += len;
+    uint32_t i = j->n_heap++;
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!due_less(&d, &j->heap[parent]))
+            break;
+        j->heap[i] = j->heap[parent];
+        i = parent;
+    }
+    j->heap[i] = d;
+    return SL_OK;
+}
+
+static void heap_pop(op_join *j) {
+    j->pool_live -= j->heap[0].len;
+    join_due last = j->heap[--j->n_heap];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= j->n_heap)
+            break;
+        if (c + 1 < j->n_heap && due_less(&j->heap[c + 1], &j->heap[c]))
+            c++;
+        if (!due_less(&j->heap[c], &last))
+            break;
+        j->heap[i] = j->heap[c];
+        i = c;
+    }
+    if (j->n_heap)
+        j->heap[i] = last;
+}
+
+/* ---- pending records ---------------------------------------------------- */
+
+static size_t make_key(unsigned char *k, char kind, sl_str id) {
+    k[0] = (unsigned char)kind;
+    memcpy(k + 1, id.p, id.n);
+    return 1 + id.n;
+}
+
+static void put_i64(unsigned char *p, int64_t v) {
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(u >> (8 * i));
+}
+
+static int64_t get_i64(const unsigned char *p) {
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    return (int64_t)u;
+}
+
+/* Layout: version u8, surface u8, seen u8, n_pred u8, ts i64, dwell f32,
+ * user_len u16, item_len u16, seq u64, user, item, pred f32[n_pred], example. */
+#define VIEW_HEAD 28
+static size_t encode_view(const join_view *v, const model_example *ex, unsigned char *out) {
+    unsigned char *p = out;
+    p[0] = JOIN_VERSION;
+    p[1] = (unsigned char)v->surface;
+    p[2] = v->seen;
+    p[3] = v->n_pred;
+    put_i64(p + 4, v->ts);
+    memcpy(p + 12, &v->dwell_ms, 4);
+    p[16] = (unsigned char)v->user.n;
+    p[17] = (unsigned char)(v->user.n >> 8);
+    p[18] = (unsigned char)v->item.n;
+    p[19] = (unsigned char)(v->item.n >> 8);
+    put_i64(p + 20, (int64_t)v->seq);
+    p += VIEW_HEAD;
+    memcpy(p, v->user.p, v->user.n);
+    p += v->user.n;
+    memcpy(p, v->item.p, v->item.n);
+    p += v->item.n;
+    memcpy(p, v->pred, 4u * v->n_pred);
+    p += 4u * v->n_pred;
+    size_t exlen = 0;
+    if (ex)
+        model_example_encode(ex, p, JOIN_VALUE_MAX - (size_t)(p - out), &exlen);
+    else {
+        memcpy(p, v->ex, v->ex_len);
+        exlen = v->ex_len;
+    }
+    return (size_t)(p - out) + exlen;
+}
+
+static bool decode_view(const unsigned char *p, size_t len, join_view *v) {
+    if (len < VIEW_HEAD || p[0] != JOIN_VERSION || p[1] >= SL_SURFACE_COUNT ||
+        p[3] > JOIN_MAX_SCORERS)
+        return false;
+    v->surface = (sl_surface)p[1];
+    v->seen = p[2];
+    v->n_pred = p[3];
+    v->ts = get_i64(p + 4);
+    memcpy(&v->dwell_ms, p + 12, 4);
+    uint32_t ul = p[16] | (uint32_t)p[17] << 8, il = p[18] | (uint32_t)p[19] << 8;
+    v->seq = (uint64_t)get_i64(p + 20);
+    size_t need = VIEW_HEAD + ul + il + 4u * v->n_pred;
+    if (need > len)
+        return false;
+    v->user = (sl_str){(const char *)p + VIEW_HEAD, ul};
+    v->item = (sl_str){(const char *)p + VIEW_HEAD + ul, il};
+    memcpy(v->pred, p + VIEW_HEAD + ul + il, 4u * v->n_pred);
+    v->ex = p + need;
+    v->ex_len = len - need;
+    return true;
+}
+
+static const sl_config_surface *surface_cfg(const op_join *j, sl_surface s) {
+    return &j->cfg->surfaces[s];
+}
+
+/* ---- emitting ----------------------------------------------------------- */
+
+static float prior_predict(const op_join *j, sl_surface s) {
+    const join_prior *p = &j->prior[s];
+    return (float)(((double)p->clicks + 1.0) / ((double)p->examples + 2.0));
+}
+
+static sl_status emit_score(op_batch *b, uint32_t i, const sl_event *ev, float p) {
+    sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_SCORES, ev->user.p, ev->user.n, i);
+    if (!o)
+        return SL_ERR_NOMEM;
+    sl_status st = sl_buf_append(o, "{\"user\":", 8);
+    st = st ? st : sl_buf_json_str(o, ev->user.p, ev->user.n, NULL);
+    st = st ? st : sl_buf_append(o, ",\"item\":", 8);
+    st = st ? st : sl_buf_json_str(o, ev->item.p, ev->item.n, NULL);
+    st = st ? st : sl_buf_append(o, ",\"view_id\":", 11);
+    st = st ? st : sl_buf_json_str(o, ev->view_id.p, ev->view_id.n, NULL);
+    const char *surface = sl_surface_str(ev->surface);
+    st = st ? st : sl_buf_append(o, ",\"surface\":\"", 12);
+    st = st ? st : sl_buf_append(o, surface, strlen(surface));
+    static const char mid[] = "\",\"model\":\"prior\",\"model_version\":0,\"scores\":{\"p_click\":";
+    st = st ? st : sl_buf_append(o, mid, sizeof mid - 1);
+    st = st ? st : sl_buf_json_fixed(o, p, 6);
+    st = st ? st : sl_buf_append(o, "},\"ts\":", 7);
+    st = st ? st : sl_buf_json_i64(o, ev->ts);
+    st = st ? st : sl_buf_putc(o, '}');
+    return st ? st : op_batch_emit_end(b, OP_CHANNEL_SCORES);
+}
+
+static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const join_view *v,
+                              const model_example *ex) {
+    sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_EXAMPLES, view_id.p, view_id.n, src);
+    if (!o)
+        return SL_ERR_NOMEM;
+    sl_status st = sl_buf_append(o, "{\"view_id\":", 11);
+    st = st ? st : sl_buf_json_str(o, view_id.p, view_id.n, NULL);
+    st = st ? st : sl_buf_append(o, ",\"user\":", 8);
+    st = st ? st : sl_buf_json_str(o, v->user.p, v->user.n, NULL);
+    st = st ? st : sl_buf_append(o, ",\"item\":", 8);
+    st = st ? st : sl_buf_json_str(o, v->item.p, v->item.n, NULL);
+    st = st ? st : sl_buf_printf(o, ",\"surface\":\"%s\",\"ts\":", sl_surface_str(v->surface));
+    st = st ? st : sl_buf_json_i64(o, v->ts);
+    st = st ? st : sl_buf_append(o, ",\"labels\":{", 11);
+    for (int l = 0; !st && l < MODEL_LABEL_COUNT; l++) {
+        st = sl_buf_printf(o, "%s\"%s\":", l ? "," : "", model_label_str((model_label)l));
+        st = st ? st : sl_buf_json_num(o, ex->label[l]);
+    }
+    st = st ? st : sl_buf_append(o, "},\"predictions\":{\"prior\":", 25);
+    st = st ? st : sl_buf_json_fixed(o, v->n_pred ? v->pred[0] : 0.0, 6);
+    st = st ? st : sl_buf_printf(o, "},\"weight\":");
+    st = st ? st : sl_buf_json_num(o, ex->weight);
+    st = st ? st : sl_buf_append(o, ",\"idx\":[", 8);
+    for (uint32_t k = 0; !st && k < ex->n; k++) {
+        if (k)
+            st = sl_buf_putc(o, ',');
+        st = st ? st : sl_buf_json_i64(o, ex->idx[k]);
+    }
+    st = st ? st : sl_buf_append(o, "],\"val\":[", 9);
+    for (uint32_t k = 0; !st && k < ex->n; k++) {
+        if (k)
+            st = sl_buf_putc(o, ',');
+        st = st ? st : sl_buf_json_num(o, ex->val[k]);
+    }
+    st = st ? st : sl_buf_append(o, "],\"field\":[", 11);
+    for (uint32_t k = 0; !st && k < ex->n; k++) {
+        if (k)
+            st = sl_buf_putc(o, ',');
+        st = st ? st : sl_buf_json_i64(o, ex->field[k]);
+    }
+    st = st ? st : sl_buf_append(o, "],\"dense\":[", 11);
+    for (uint32_t k = 0; !st && k < ex->n_dense; k++) {
+        if (k)
+            st = sl_buf_putc(o, ',');
+        st = st ? st : sl_buf_json_num(o, ex->dense[k]);
+    }
+    st = st ? st : sl_buf_append(o, "]}", 2);
+    return st ? st : op_batch_emit_end(b, OP_CHANNEL_EXAMPLES);
+}
+
+/* ---- closing windows ---------------------------------------------------- */
+
+/* Closes whatever is due at or before the max event time seen. */
+static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, sl_err *err) {
+    unsigned char key[JOIN_KEY_MAX];
+    while (j->n_heap && j->heap[0].at <= now) {
+        join_due d = j->heap[0];
+        sl_str id = {j->pool + d.off, d.len};
+        size_t klen = make_key(key, (char)d.kind, id);
+        size_t vlen;
+        sl_status st =
+            state_store_get(j->store, STATE_CF_PENDING, key, klen, j->buf, sizeof j->buf, &vlen, err);
+        if (st == SL_ERR_NOT_FOUND) { /* already handled */
+            heap_pop(j);
+            continue;
+        }
+        if (st)
+            return st;
+        if (d.kind == KEY_ORPHAN) {
+            j->orphans_expired++;
+            j->unknown_reactions += __builtin_popcount(j->buf[0]);
+        } else {
+            join_view v;
+            if (!decode_view(j->buf, vlen, &v) || model_example_decode(v.ex, v.ex_len, &j->ex))
+                return sl_err_set(err, SL_ERR_CORRUPT, "join: pending view %.*s is corrupt",
+                                  (int)id.n, id.p);
+            model_example *ex = &j->ex;
+            /* Labels: a reaction seen is 1, none is 0; dwell is the sum. */
+            for (int r = 0; r < R_COUNT; r++)
+                model_example_set_label(ex, kind_label[r],
+                                        r == R_DWELL ? v.dwell_ms : (float)((v.seen >> r) & 1));
+            j->prior[v.surface].examples++;
+            j->prior[v.surface].clicks += (v.seen >> R_CLICK) & 1;
+            j->closed++;
+            if ((st = emit_example(b, src, id, &v, ex)))
+                return sl_err_set(err, st, "join: cannot write an example: %s", sl_status_str(st));
+        }
+        /* The id lives in the pool until the pop, so delete first. */
+        if ((st = state_store_delete(j->store, STATE_CF_PENDING, key, klen, err)))
+            return st;
+        heap_pop(j);
+    }
+    return SL_OK;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* Applies one reaction kind to a decoded pending view (in j->buf), which
+ * is then written back. Returns false when it was a duplicate. */
+static bool apply_reaction(join_view *v, int kind, double dwell) {
+    if (v->seen & (1u << kind))
+        return false;
+    v->seen |= (uint8_t)(1u << kind);
+    if (kind == R_DWELL)
+        v->dwell_ms += (float)dwell;
+    return true;
+}
+
+static sl_status on_view(op_join *j, op_batch *b, uint32_t i, sl_err *err) {
+    const sl_event *ev = &b->recs[i].ev;
+    unsigned char key[JOIN_KEY_MAX];
+    size_t klen = make_key(key, KEY_VIEW, ev->view_id);
+    size_t vlen;
+    sl_status st =
+        state_store_get(j->store, STATE_CF_PENDING, key, klen, j->buf, sizeof j->buf, &vlen, err);
+    if (st == SL_OK) {
+        j->dup_views++;
+        return SL_OK;
+    }
+    if (st != SL_ERR_NOT_FOUND)
+        return st;
+    j->views++;
+    model_example *ex = &j->ex;
+    model_example_reset(ex);
+    if ((st = op_features_build(j->feat, ev, ev->item, ex, err)) ||
+        (st = op_features_update(j->feat, ev, err)))
+        return st;
+    join_view v = {.seq = j->seq++, .surface = ev->surface, .ts = ev->ts, .user = ev->user,
+                   .item = ev->item};
+    v.pred[v.n_pred++] = prior_predict(j, ev->surface);
+    if ((st = emit_score(b, i, ev, v.pred[0])))
+        return sl_err_set(err, st, "join: cannot write a score: %s", sl_status_str(st));
+    /* Reactions that came first (within the lateness) apply now. */
+    unsigned char okey[JOIN_KEY_MAX];
+    size_t oklen = make_key(okey, KEY_ORPHAN, ev->view_id);
+    size_t olen;
+    st = state_store_get(j->store, STATE_CF_PENDING, okey, oklen, j->buf2, sizeof j->buf2, &olen,
+                         err);
+    if (st == SL_OK && olen == ORPHAN_BYTES) {
+        uint8_t mask = j->buf2[0];
+        float dwell;
+        memcpy(&dwell, j->buf2 + 1, 4);
+        for (int r = 0; r < R_COUNT; r++)
+            if (mask & (1u << r)) {
+                apply_reaction(&v, r, dwell);
+                j->labeled[r]++;
+                j->orphans_applied++;
+            }
+        if ((st = state_store_delete(j->store, STATE_CF_PENDING, okey, oklen, err)))
+            return st;
+    } else if (st != SL_ERR_NOT_FOUND && st != SL_OK) {
+        return st;
+    }
+    size_t n = encode_view(&v, ex, j->buf);
+    if ((st = state_store_put(j->store, STATE_CF_PENDING, key, klen, j->buf, n, err)))
+        return st;
+    const sl_config_surface *sc = surface_cfg(j, ev->surface);
+    return heap_push(j, ev->ts + sc->window_ms + sc->lateness_ms, v.seq, KEY_VIEW, ev->view_id.p,
+                     ev->view_id.n);
+}
+
+static sl_status on_reaction(op_join *j, const sl_event *ev, int kind, sl_err *err) {
+    j->reactions++;
+    unsigned char key[JOIN_KEY_MAX];
+    size_t klen = make_key(key, KEY_VIEW, ev->view_id);
+    size_t vlen;
+    sl_status st =
+        state_store_get(j->store, STATE_CF_PENDING, key, klen, j->buf, sizeof j->buf, &vlen, err);
+    if (st == SL_ERR_NOT_FOUND) {
+        /* Not seen yet: keep it as an orphan until the lateness runs out. The
+         * orphan record is a bit mask of kinds and the dwell, as in a view. */
+        unsigned char okey[JOIN_KEY_MAX];
+        size_t oklen = make_key(okey, KEY_ORPHAN, ev->view_id);
+        size_t olen;
+        unsigned char rec[ORPHAN_BYTES] = {0};
+        st = state_store_get(j->store, STATE_CF_PENDING, okey, oklen, rec, sizeof rec, &olen, err);
+        bool fresh = st == SL_ERR_NOT_FOUND;
+        if (st && !fresh)
+            return st;
+        if (rec[0] & (1u << kind)) {
+            j->dup_reactions++;
+            return SL_OK;
+        }
+        rec[0] |= (uint8_t)(1u << kind);
+        if (kind == R_DWELL) {
+            float d;
+            memcpy(&d, rec + 1, 4);
+            d += (float)ev->dwell_ms;
+            memcpy(rec + 1, &d, 4);
+        }
+        int64_t at = 0;
+        uint64_t seq = 0;
+        if (fresh) {
+            int64_t lateness = 0;
+            for (int s = 0; s < SL_SURFACE_COUNT; s++)
+                if (j->cfg->surfaces[s].lateness_ms > lateness)
+                    lateness = j->cfg->surfaces[s].lateness_ms;
+            at = ev->ts + lateness;
+            seq = j->seq++;
+            put_i64(rec + 5, at);
+            put_i64(rec + 13, (int64_t)seq);
+        }
+        if ((st = state_store_put(j->store, STATE_CF_PENDING, okey, oklen, rec, sizeof rec, err)))
+            return st;
+        return fresh ? heap_push(j, at, seq, KEY_ORPHAN, ev->view_id.p, ev->view_id.n) : SL_OK;
+    }
+    if (st)
+        return st;
+    join_view v;
+    if (!decode_view(j->buf, vlen, &v))
+        return sl_err_set(err, SL_ERR_CORRUPT, "join: pending view is corrupt");
+    if (ev->ts > v.ts + surface_cfg(j, v.surface)->window_ms) {
+        j->late_reactions++;
+        return SL_OK;
+    }
+    if (!apply_reaction(&v, kind, ev->dwell_ms)) {
+        j->dup_reactions++;
+        return SL_OK;
+    }
+    j->labeled[kind]++;
+    op_view_ref ref = {v.user, v.item, v.surface, v.ts};
+    if ((st = op_features_on_reaction(j->feat, &ref, ev->type, ev->ts, ev->dwell_ms, err)))
+        return st;
+    /* The record is rewritten whole: user/item/example bytes are in j->buf,
+     * which encode_view reads while writing j->buf2. */
+    size_t n = encode_view(&v, NULL, j->buf2);
+    return state_store_put(j->store, STATE_CF_PENDING, key, klen, j->buf2, n, err);
+}
+
+static sl_status join_process(void *ctx, op_batch *b, sl_err *err) {
+    op_join *j = ctx;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const op_record *r = &b->recs[i];
+        if (r->reason != SL_REASON_OK)
+            continue;
+        const sl_event *ev = &r->ev;
+        sl_status st = SL_OK;
+        int kind = reaction_kind(ev->type);
+        if (ev->type == SL_EVENT_VIEW)
+            st = on_view(j, b, i, err);
+        else if (kind >= 0 && ev->view_id.n)
+            st = on_reaction(j, ev, kind, err);
+        if (!st && ev->type != SL_EVENT_VIEW &&
+            (ev->type == SL_EVENT_PROFILE || ev->type == SL_EVENT_FRIEND ||
+             ev->type == SL_EVENT_REGISTER))
+            st = op_features_update(j->feat, ev, err);
+        if (!st && ev->ts > j->max_ts) {
+            j->max_ts = ev->ts;
+            st = close_due(j, b, i, j->max_ts, err);
+        }
+        if (st)
+            return st;
+    }
+    return SL_OK;
+}
+
+static sl_status join_watermark(void *ctx, int64_t wm, op_batch *b, sl_err *err) {
+    op_join *j = ctx;
+    return close_due(j, b, b->n ? b->n - 1 : 0, wm, err);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+/* The operator's own numbers that must survive a restart live in the meta CF. */
+#define JOIN_META_KEY "join"
+
+static sl_status join_checkpoint(void *ctx, sl_err *err) {
+    op_join *j = ctx;
+    unsigned char rec[16 + 16 * SL_SURFACE_COUNT];
+    put_i64(rec, j->max_ts);
+    put_i64(rec + 8 + 16 * SL_SURFACE_COUNT, (int64_t)j->seq);
+    for (int s = 0; s < SL_SURFACE_COUNT; s++) {
+        put_i64(rec + 8 + 16 * s, (int64_t)j->prior[s].examples);
+        put_i64(rec + 16 + 16 * s, (int64_t)j->prior[s].clicks);
+    }
+    return state_store_put(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY), rec,
+                           sizeof rec, err);
+}
+
+typedef struct rebuild_ctx {
+    op_join *j;      /* the operator */
+    sl_status st;    /* first failure */
+} rebuild_ctx;
+
+static bool rebuild_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
+    rebuild_ctx *rc = ctx;
+    op_join *j = rc->j;
+    const unsigned char *k = key;
+    if (klen < 2)
+        return true;
+    int64_t at;
+    uint64_t seq;
+    if (k[0] == KEY_VIEW) {
+        join_view v;
+        if (!decode_view(val, vlen, &v))
+            return true;
+        const sl_config_surface *sc = surface_cfg(j, v.surface);
+        at = v.ts + sc->window_ms + sc->lateness_ms;
+        seq = v.seq;
+    } else if (vlen == ORPHAN_BYTES) {
+        at = get_i64((const unsigned char *)val + 5);
+        seq = (uint64_t)get_i64((const unsigned char *)val + 13);
+    } else {
+        return true;
+    }
+    rc->st = heap_push(j, at, seq, k[0], (const char *)k + 1, (uint32_t)(klen - 1));
+    return rc->st == SL_OK;
+}
+
+static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
+    op_join *j = calloc(1, sizeof *j);
+    if (!j)
+        return sl_err_set(err, SL_ERR_NOMEM, "join: out of memory");
+    j->cfg = env->cfg;
+    j->stats = env->stats;
+    j->store = env->store;
+    sl_status st = op_features_create(env->cfg, env->store, &j->feat, err);
+    if (st)
+        goto fail;
+    unsigned char rec[16 + 16 * SL_SURFACE_COUNT];
+    size_t len;
+    st = state_store_get(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY), rec,
+                         sizeof rec, &len, err);
+    if (st == SL_OK && len == sizeof rec) {
+        j->max_ts = get_i64(rec);
+        j->seq = (uint64_t)get_i64(rec + 8 + 16 * SL_SURFACE_COUNT);
+        for (int s = 0; s < SL_SURFACE_COUNT; s++) {
+            j->prior[s].examples = (uint64_t)get_i64(rec + 8 + 16 * s);
+            j->prior[s].clicks = (uint64_t)get_i64(rec + 16 + 16 * s);
+        }
+    } else if (st != SL_OK && st != SL_ERR_NOT_FOUND) {
+        goto fail;
+    }
+    rebuild_ctx rc = {j, SL_OK};
+    if ((st = state_store_scan(j->store, STATE_CF_PENDING, NULL, 0, rebuild_one, &rc, err)))
+        goto fail;
+    if ((st = rc.st)) {
+        sl_err_set(err, st, "join: cannot index the pending views");
+        goto fail;
+    }
+    if (j->n_heap)
+        sl_log(SL_LOG_INFO, "join: %u pending views and orphans restored", j->n_heap);
+    *ctx = j;
+    return SL_OK;
+fail:
+    op_features_destroy(j->feat);
+    free(j->heap);
+    free(j->pool);
+    free(j);
+    return st;
+}
+
+static sl_status join_report(void *ctx, sl_buf *out) {
+    op_join *j = ctx;
+    sl_status st = sl_buf_printf(
+        out,
+        "{\"views\":%llu,\"duplicate_views\":%llu,\"reactions\":%llu,"
+        "\"duplicate_reactions\":%llu,\"unknown_view_reactions\":%llu,"
+        "\"late_reactions\":%llu,\"early_reactions_applied\":%llu,\"examples\":%llu,"
+        "\"pending\":%u,\"labels\":{",
+        (unsigned long long)j->views, (unsigned long long)j->dup_views,
+        (unsigned long long)j->reactions, (unsigned long long)j->dup_reactions,
+        (unsigned long long)j->unknown_reactions, (unsigned long long)j->late_reactions,
+        (unsigned long long)j->orphans_applied, (unsigned long long)j->closed, j->n_heap);
+    for (int r = 0; !st && r < R_COUNT; r++)
+        st = sl_buf_printf(out, "%s\"%s\":%llu", r ? "," : "", model_label_str(kind_label[r]),
+                           (unsigned long long)j->labeled[r]);
+    st = st ? st : sl_buf_append(out, "},\"prior\":{", 11);
+    for (int s = 0; !st && s < SL_SURFACE_COUNT; s++)
+        st = sl_buf_printf(out, "%s\"%s\":{\"examples\":%llu,\"clicks\":%llu}", s ? "," : "",
+                           sl_surface_str((sl_surface)s), (unsigned long long)j->prior[s].examples,
+                           (unsigned long long)j->prior[s].clicks);
+    return st ? st : sl_buf_append(out, "}}", 2);
+}
+
+static void join_destroy(void *ctx) {
+    op_join *j = ctx;
+    if (!j)
+        return;
+    op_features_destroy(j->feat);
+    free(j->heap);
+    free(j->pool);
+    free(j);
+}
+
+const op_vtable op_join_vtable = {
+    .name = "join",
+    .create = join_create,
+    .process = join_process,
+    .on_watermark = join_watermark,
+    .checkpoint = join_checkpoint,
+    .report = join_report,
+    .destroy = join_destroy,
+};
