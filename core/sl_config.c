@@ -170,7 +170,7 @@ static const sl_cf_field features_fields[] = {
     {"hash_bits", SL_CF_INT, FE_(hash_bits), 0, 0, 8, 30, 0, 0, "22",
      "Hashed feature space: 2^bits buckets.", NULL, NULL},
     {"categorical", SL_CF_STRLIST, FE_(categorical), FE_(n_categorical), SL_CONFIG_MAX_FIELDS, 0,
-     0, 0, 0, "[\"item\",\"ctx.device\",\"ctx.hour\",\"ctx.pos\",\"item.category\"]",
+     0, 0, 0, "[\"item\",\"ctx.device\",\"ctx.hour\",\"ctx.position\",\"item.category\"]",
      "Fields hashed as categorical features (namespace=value).", NULL, NULL},
     {"crosses", SL_CF_STRLIST, FE_(crosses), FE_(n_crosses), SL_CONFIG_MAX_FIELDS, 0, 0, 0, 0,
      "[\"user*item.category\",\"ctx.device*item\"]",
