@@ -60,6 +60,14 @@ typedef struct engine {
     rd_kafka_topic_t *out_topic[OP_CHANNEL_COUNT]; /* sink topics */
     rd_kafka_topic_t *feed_topic;   /* first input topic (feed target) */
     state_store *store;             /* operator state (state.dir, or in memory) */
+    bool durable;                   /* state.dir set: offsets wait for a checkpoint */
+    uint64_t ckpt_seq;              /* batches below this are covered by a checkpoint */
+    double last_ckpt;               /* wall clock of the last checkpoint */
+    uint64_t ckpt_records;          /* records consumed at the last checkpoint */
+    uint64_t checkpoints;           /* checkpoints written */
+    rd_kafka_topic_partition_list_t *consumed; /* next offset per partition consumed */
+    rd_kafka_topic_partition_list_t *resume;   /* offsets of the checkpoint we started from */
+    unsigned char ckpt_blob[64 * 1024];        /* the encoded offsets (~2000 partitions) */
     op_graph *graph;                /* the operators */
     op_batch batch;                 /* reused for every batch */
     bool batch_ready;               /* batch initialized */
@@ -81,6 +89,8 @@ typedef struct engine {
     double last_down_log;           /* rate limit for "brokers down" */
     uint64_t outputs;               /* outputs delivered */
     uint64_t batches;               /* batches through the graph */
+    uint64_t run_records;           /* messages consumed by this process (the
+                                       graph's counters carry over restarts) */
     uint64_t queue_full_waits;      /* produce() found the producer queue full */
     uint64_t ring_full;             /* drains stopped by a full ring (backpressure) */
     uint64_t fed;                   /* feed lines produced */
@@ -95,6 +105,7 @@ static double now_s(void) {
 }
 
 static void begin_stop(engine *e, const char *why);
+static void maybe_checkpoint(engine *e, bool force);
 
 static void fail(engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(engine *e, const char *fmt, ...) {
@@ -146,7 +157,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 
 /* Stores the offsets of the oldest batches whose outputs are all delivered. */
 static void advance(engine *e) {
-    while (e->head < e->tail && e->ring[e->head % RING].pending == 0) {
+    while (e->head < e->tail && e->ring[e->head % RING].pending == 0 &&
+           (!e->durable || e->head < e->ckpt_seq)) {
         inflight *f = &e->ring[e->head % RING];
         if (f->offsets && f->offsets->cnt) {
             rd_kafka_resp_err_t err = rd_kafka_offsets_store(e->cons, f->offsets);
@@ -202,6 +214,20 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                               parts->elems[i].topic, (int)parts->elems[i].partition);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         sl_log(SL_LOG_INFO, "kafka: assigned %s", parts->cnt ? list : "(nothing new)");
+        /* The state reflects exactly the records before the checkpoint's
+         * offsets (whose outputs were all delivered), so a partition we have
+         * a checkpoint for resumes there, not at the group's committed
+         * offset, which may lag it by one commit interval. */
+        for (int i = 0; e->resume && i < parts->cnt; i++) {
+            rd_kafka_topic_partition_t *p = &parts->elems[i];
+            rd_kafka_topic_partition_t *r =
+                rd_kafka_topic_partition_list_find(e->resume, p->topic, p->partition);
+            if (r && r->offset >= 0) {
+                p->offset = r->offset;
+                sl_log(SL_LOG_INFO, "kafka: %s[%d] resumes at the checkpoint's offset %lld",
+                       p->topic, (int)p->partition, (long long)r->offset);
+            }
+        }
         rd_kafka_error_t *ke = NULL;
         rd_kafka_resp_err_t re = RD_KAFKA_RESP_ERR_NO_ERROR;
         if (coop)
@@ -226,6 +252,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * is delivered and its offsets committed before we let go. */
         if (!rd_kafka_assignment_lost(rk)) {
             finish_inflight(e, 30000);
+            maybe_checkpoint(e, true);
             rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
             if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 sl_log(SL_LOG_WARN, "kafka: commit on revoke: %s", rd_kafka_err2str(ce));
@@ -407,6 +434,8 @@ static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
             continue;
         }
         note_offset(f->offsets, m);
+        note_offset(e->consumed, m);
+        e->run_records++;
         op_source_pos pos = {rd_kafka_topic_name(m->rkt), m->partition, m->offset};
         op_batch_add(b, m->payload ? (const char *)m->payload : "", (uint32_t)m->len, pos);
     }
@@ -437,6 +466,93 @@ static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
     advance(e);
 }
 
+/* Serializes the consumed offsets: per partition u16 topic length, topic,
+ * i32 partition, i64 next offset (little-endian). */
+static size_t encode_offsets(const rd_kafka_topic_partition_list_t *l, unsigned char *out,
+                             size_t cap) {
+    size_t o = 0;
+    for (int i = 0; i < l->cnt; i++) {
+        size_t tl = strlen(l->elems[i].topic);
+        if (o + 2 + tl + 12 > cap)
+            break;
+        out[o++] = (unsigned char)tl;
+        out[o++] = (unsigned char)(tl >> 8);
+        memcpy(out + o, l->elems[i].topic, tl);
+        o += tl;
+        uint32_t part = (uint32_t)l->elems[i].partition;
+        uint64_t off = (uint64_t)l->elems[i].offset;
+        for (int k = 0; k < 4; k++)
+            out[o++] = (unsigned char)(part >> (8 * k));
+        for (int k = 0; k < 8; k++)
+            out[o++] = (unsigned char)(off >> (8 * k));
+    }
+    return o;
+}
+
+static rd_kafka_topic_partition_list_t *decode_offsets(const unsigned char *p, size_t len) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    size_t o = 0;
+    char topic[256];
+    while (o + 2 <= len) {
+        size_t tl = p[o] | (size_t)p[o + 1] << 8;
+        o += 2;
+        if (tl >= sizeof topic || o + tl + 12 > len)
+            break;
+        memcpy(topic, p + o, tl);
+        topic[tl] = '\0';
+        o += tl;
+        uint32_t part = 0;
+        uint64_t off = 0;
+        for (int k = 0; k < 4; k++)
+            part |= (uint32_t)p[o++] << (8 * k);
+        for (int k = 0; k < 8; k++)
+            off |= (uint64_t)p[o++] << (8 * k);
+        rd_kafka_topic_partition_list_add(l, topic, (int32_t)part)->offset = (int64_t)off;
+    }
+    return l;
+}
+
+/*
+ * The checkpoint (at-least-once, DESIGN §7: state first, then offsets):
+ * deliver every output in flight, write the operators' state, the consumed
+ * offsets and a new checkpoint id in one synced RocksDB batch, and only then
+ * let the batches it covers have their offsets stored and committed. After
+ * a crash the state and the resume offsets agree, and every output of the
+ * records before them was delivered. Runs between batches; bounded by the
+ * flush timeout (if the brokers are down, it is skipped and retried).
+ */
+static void maybe_checkpoint(engine *e, bool force) {
+    if (!e->durable || e->tail == e->ckpt_seq || e->failed)
+        return;
+    const op_stats *s = op_graph_stats(e->graph);
+    double t = now_s();
+    if (!force && (t - e->last_ckpt) * 1000.0 < e->cfg->state.checkpoint_interval_ms &&
+        s->records - e->ckpt_records < (uint64_t)e->cfg->state.checkpoint_events &&
+        !state_store_want_checkpoint(e->store))
+        return;
+    e->last_ckpt = t;
+    rd_kafka_resp_err_t fe = rd_kafka_flush(e->prod, 10000);
+    if (fe) {
+        sl_log(SL_LOG_WARN, "checkpoint postponed: outputs not delivered within 10 s (%s)",
+               rd_kafka_err2str(fe));
+        return;
+    }
+    size_t n = encode_offsets(e->consumed, e->ckpt_blob, sizeof e->ckpt_blob);
+    sl_err err;
+    uint64_t id;
+    if (op_graph_checkpoint(e->graph, &err) ||
+        state_store_checkpoint(e->store, e->ckpt_blob, n, &id, &err)) {
+        fail(e, "checkpoint: %s", err.msg);
+        return;
+    }
+    e->ckpt_seq = e->tail;
+    e->ckpt_records = s->records;
+    e->checkpoints++;
+    sl_log(SL_LOG_DEBUG, "checkpoint %llu: %llu records", (unsigned long long)id,
+           (unsigned long long)s->records);
+    advance(e);
+}
+
 /* Takes batches off the consumer queue while there is room in the ring. */
 static void drain(engine *e) {
     while (!e->stopping) {
@@ -450,6 +566,7 @@ static void drain(engine *e) {
             break;
         e->batches++;
         process_msgs(e, e->msgs, n);
+        maybe_checkpoint(e, false);
     }
 }
 
@@ -528,6 +645,7 @@ static void on_tick(uv_timer_t *h) {
     double t = now_s();
     serve_producer(e);
     drain(e);
+    maybe_checkpoint(e, false);
     if (e->opts.progress && t - e->last_progress >= 1.0) {
         show_progress(e, false);
         e->last_progress = t;
@@ -599,6 +717,7 @@ static void begin_stop(engine *e, const char *why) {
     sl_log(SL_LOG_INFO, "stopping (%s): delivering outputs, committing offsets", why);
     if (!e->failed) {
         finish_inflight(e, 30000);
+        maybe_checkpoint(e, true);
         rd_kafka_resp_err_t ce = rd_kafka_commit(e->cons, NULL, 0);
         if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
             sl_log(SL_LOG_WARN, "kafka: final commit: %s", rd_kafka_err2str(ce));
@@ -643,10 +762,13 @@ static void write_summary(engine *e) {
      * means when the run also waited for a group join and an idle timeout. */
     double busy = e->first_msg ? e->last_msg - e->first_msg : 0.0;
     fprintf(f,
-            "},\n  \"batches\": %llu,\n  \"producer_queue_full_waits\": %llu,\n"
+            "},\n  \"records_this_run\": %llu,\n  \"checkpoints\": %llu,\n  \"batches\": %llu,\n"
+            "  \"producer_queue_full_waits\": %llu,\n"
             "  \"ring_full_stops\": %llu,\n  \"seconds\": %.3f,\n  \"busy_seconds\": %.3f,\n"
             "  \"events_per_s\": %.0f,\n  \"status\": \"%s\"\n}\n",
-            (unsigned long long)e->batches, (unsigned long long)e->queue_full_waits,
+            (unsigned long long)e->run_records, (unsigned long long)e->checkpoints,
+            (unsigned long long)e->batches,
+            (unsigned long long)e->queue_full_waits,
             (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0,
             e->failed ? "failed" : "ok");
     fclose(f);
@@ -669,6 +791,23 @@ static sl_status setup(engine *e, sl_err *err) {
     state_store_opts_from_config(&so, &cfg->state);
     if ((st = state_store_open(&so, &e->store, err)))
         return st;
+    e->durable = so.dir && so.dir[0];
+    e->consumed = rd_kafka_topic_partition_list_new(16);
+    const void *blob;
+    size_t blob_len;
+    uint64_t ckpt_id;
+    state_store_last_checkpoint(e->store, &ckpt_id, &blob, &blob_len);
+    if (ckpt_id && blob_len) {
+        e->resume = decode_offsets(blob, blob_len);
+        /* The offsets already consumed carry over: the next checkpoint
+         * records every partition, including ones not assigned this time. */
+        for (int i = 0; i < e->resume->cnt; i++)
+            rd_kafka_topic_partition_list_add(e->consumed, e->resume->elems[i].topic,
+                                              e->resume->elems[i].partition)
+                ->offset = e->resume->elems[i].offset;
+        sl_log(SL_LOG_INFO, "state: checkpoint %llu in %s, %d partition offsets",
+               (unsigned long long)ckpt_id, so.dir, e->resume->cnt);
+    }
     if ((st = op_graph_create(cfg, e->store, &e->graph, err)))
         return st;
     if ((st = op_batch_init(&e->batch, (uint32_t)cfg->engine.batch_size,
@@ -779,6 +918,10 @@ static void teardown(engine *e) {
         op_batch_deinit(&e->batch);
     op_graph_destroy(e->graph);
     state_store_close(e->store);
+    if (e->consumed)
+        rd_kafka_topic_partition_list_destroy(e->consumed);
+    if (e->resume)
+        rd_kafka_topic_partition_list_destroy(e->resume);
 }
 
 sl_status stream_engine_run(const sl_config *cfg, const stream_engine_opts *o,
