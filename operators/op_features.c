@@ -322,7 +322,10 @@ static double rd(const op_features *f, const of_ctx *c, int fam, state_feat_coun
                  int64_t t) {
     if (!c->have[fam] || h >= f->n_hl)
         return 0;
-    return state_decay_read(&c->rec[fam].c[k], state_features_spec(f->sf), h, t);
+    /* Below the dead-record threshold a value reads 0, so the sweep can
+     * remove a dead record without changing any feature (state_features.h). */
+    double v = state_decay_read(&c->rec[fam].c[k], state_features_spec(f->sf), h, t);
+    return fabs(v) < STATE_FEAT_EPS ? 0 : v;
 }
 
 static double ctr(const op_features *f, const of_ctx *c, int fam, int h, int64_t t) {
@@ -396,6 +399,8 @@ sl_status op_features_build(op_features *f, const sl_event *ev, sl_str item, mod
     const int fams_rec[2] = {STATE_FEAT_USER, STATE_FEAT_USER_ITEM};
     for (int k = 0; k < 2; k++) {
         int64_t tl = state_feat_record_t_last(&c.rec[fams_rec[k]]);
+        if (tl != STATE_DECAY_EMPTY && t - tl > state_features_horizon_ms(f->sf))
+            tl = STATE_DECAY_EMPTY; /* past the horizon: as if never seen (sweepable) */
         double hours = tl == STATE_DECAY_EMPTY ? -1 : (t > tl ? (double)(t - tl) / 3.6e6 : 0);
         add_group(f, ex, OF_G_RECENCY_U + k, 0, hours < 0 ? -1 : log_bucket(hours * 60.0));
         dn[26 + k] = hours < 0 ? 1.0f : clampf(log1p(hours) / 8.0, 0, 1);
@@ -640,4 +645,36 @@ sl_status op_features_describe(op_features *f, const char *entity, const char *i
             return sl_err_set(err, rc, "describe %s \"%s\": output too large", entity, id);
     }
     return rc;
+}
+
+typedef struct of_sweep_ctx {
+    const state_features *sf; /* judge */
+    int64_t t;                /* event time of the judgement */
+} of_sweep_ctx;
+
+static bool of_dead(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
+    (void)key;
+    (void)klen;
+    const of_sweep_ctx *c = ctx;
+    return state_features_dead(c->sf, val, vlen, c->t);
+}
+
+sl_status op_features_sweep(op_features *f, int64_t t, size_t max_keys, size_t *deleted,
+                            sl_err *err) {
+    of_sweep_ctx c = {f->sf, t};
+    return state_store_sweep(f->st, STATE_CF_FEATURES, max_keys, of_dead, &c, deleted, NULL, err);
+}
+
+static bool of_count(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    (*(uint64_t *)ctx)++;
+    return true;
+}
+
+sl_status op_features_count(op_features *f, uint64_t *n, sl_err *err) {
+    *n = 0;
+    return state_store_scan(f->st, STATE_CF_FEATURES, NULL, 0, of_count, n, err);
 }

@@ -108,4 +108,15 @@ sl_status op_features_describe(op_features *f, const char *entity, const char *i
 
 void op_features_stats_get(const op_features *f, op_features_stats *out);
 
+/*
+ * One bounded step of the sweep of dead feature records (decayed to nothing
+ * and past the horizon as of event time t: state_features_dead). Deleting
+ * them changes no feature, so when sweeps run does not matter to outputs.
+ * OUT: *deleted (may be NULL). Returns as state_store_sweep.
+ */
+sl_status op_features_sweep(op_features *f, int64_t t, size_t max_keys, size_t *deleted,
+                            sl_err *err);
+/* Counts the live feature records (a full scan: for reports and tests). */
+sl_status op_features_count(op_features *f, uint64_t *n, sl_err *err);
+
 #endif

@@ -108,7 +108,16 @@ typedef struct op_join {
     /* counters for the report */
     uint64_t views, dup_views, reactions, dup_reactions, unknown_reactions, late_reactions;
     uint64_t orphans_applied, orphans_expired, closed, labeled[R_COUNT];
+    uint64_t records;            /* records processed: paces the sweep */
+    uint64_t swept;              /* dead feature records removed */
+    int64_t max_lateness;        /* the largest surfaces.*.lateness_ms */
 } op_join;
+
+/* Every JOIN_SWEEP_EVERY records, one step of the sweep of dead feature
+ * records, at most JOIN_SWEEP_KEYS keys: the pace follows the input, so the
+ * state stays bounded without a clock. */
+#define JOIN_SWEEP_EVERY 1024
+#define JOIN_SWEEP_KEYS 2048
 
 static int reaction_kind(sl_event_type t) {
     switch (t) {
@@ -561,6 +570,15 @@ static sl_status join_process(void *ctx, op_batch *b, sl_err *err) {
             j->max_ts = ev->ts;
             st = close_due(j, b, i, j->max_ts, err);
         }
+        if (!st && ++j->records % JOIN_SWEEP_EVERY == 0) {
+            /* Judged as of the oldest time a view may still be read at. */
+            size_t deleted = 0;
+            st = op_features_sweep(j->feat, j->max_ts - j->max_lateness, JOIN_SWEEP_KEYS,
+                                   &deleted, err);
+            j->swept += deleted;
+            if (st == SL_ERR_LIMIT)
+                st = SL_OK; /* cache full of dirty data: the next checkpoint frees it */
+        }
         if (st)
             return st;
     }
@@ -627,6 +645,9 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
     j->cfg = env->cfg;
     j->stats = env->stats;
     j->store = env->store;
+    for (int s = 0; s < SL_SURFACE_COUNT; s++)
+        if (env->cfg->surfaces[s].lateness_ms > j->max_lateness)
+            j->max_lateness = env->cfg->surfaces[s].lateness_ms;
     sl_status st = op_features_create(env->cfg, env->store, &j->feat, err);
     if (st)
         goto fail;
@@ -678,7 +699,14 @@ static sl_status join_report(void *ctx, sl_buf *out) {
     for (int r = 0; !st && r < R_COUNT; r++)
         st = sl_buf_printf(out, "%s\"%s\":%llu", r ? "," : "", model_label_str(kind_label[r]),
                            (unsigned long long)j->labeled[r]);
-    st = st ? st : sl_buf_append(out, "},\"prior\":{", 11);
+    uint64_t live = 0;
+    sl_err err;
+    if (!st && op_features_count(j->feat, &live, &err) == SL_OK)
+        st = sl_buf_printf(out, "},\"feature_records\":%llu,\"feature_records_swept\":%llu",
+                           (unsigned long long)live, (unsigned long long)j->swept);
+    else
+        st = st ? st : sl_buf_putc(out, '}');
+    st = st ? st : sl_buf_append(out, ",\"prior\":{", 10);
     for (int s = 0; !st && s < SL_SURFACE_COUNT; s++)
         st = sl_buf_printf(out, "%s\"%s\":{\"examples\":%llu,\"clicks\":%llu}", s ? "," : "",
                            sl_surface_str((sl_surface)s), (unsigned long long)j->prior[s].examples,

@@ -176,6 +176,28 @@ sl_status state_features_read(state_features *sf, state_feat_family fam, sl_str 
     return SL_OK;
 }
 
+int64_t state_features_horizon_ms(const state_features *sf) {
+    double h = 0;
+    for (int i = 0; i < sf->spec.n; i++)
+        if (sf->spec.h_ms[i] > h)
+            h = sf->spec.h_ms[i];
+    return (int64_t)(16.0 * h);
+}
+
+bool state_features_dead(const state_features *sf, const void *val, size_t vlen, int64_t t) {
+    state_feat_record rec;
+    decode_record(sf, val, vlen, &rec);
+    if (!rec.found)
+        return false; /* not ours to judge */
+    int64_t tl = state_feat_record_t_last(&rec);
+    if (tl != STATE_DECAY_EMPTY && t - tl <= state_features_horizon_ms(sf))
+        return false;
+    for (int i = 0; i < STATE_FEAT_COUNTER_COUNT; i++)
+        if (!state_decay_negligible(&rec.c[i], &sf->spec, t, STATE_FEAT_EPS))
+            return false;
+    return true;
+}
+
 int64_t state_feat_record_t_last(const state_feat_record *rec) {
     int64_t t = STATE_DECAY_EMPTY;
     for (int i = 0; i < STATE_FEAT_COUNTER_COUNT; i++)

@@ -125,6 +125,20 @@ sl_status state_features_read(state_features *sf, state_feat_family fam, sl_str 
 int64_t state_feat_record_t_last(const state_feat_record *rec);
 
 /*
+ * Dead records, and why removing them changes nothing: readers treat a
+ * counter below STATE_FEAT_EPS as 0 and a record whose newest event is older
+ * than state_features_horizon_ms() as never seen. A record is dead at t when
+ * both hold for every read at or after t, so it reads exactly like an absent
+ * key and the sweep may delete it at any moment without changing a feature
+ * (which keeps outputs independent of when sweeps and checkpoints happen).
+ */
+#define STATE_FEAT_EPS 1e-4
+/* 16 times the longest half-life: past it a counter of 1 is below 2^-16. */
+int64_t state_features_horizon_ms(const state_features *sf);
+/* True if the features-CF value val (vlen bytes) is dead at event time t. */
+bool state_features_dead(const state_features *sf, const void *val, size_t vlen, int64_t t);
+
+/*
  * Upserts attrs into the profile of (entity, id): SL_KV_NULL removes the
  * attribute, bools are stored as numbers. SL_ERR_INVALID (nothing changed)
  * if the result would exceed SL_EVENT_MAX_FIELDS entries or
