@@ -22,6 +22,16 @@
  *    unknown) gives byte-identical scores and examples in batches of 1, 7,
  *    64 and 2000, and across a checkpoint + restart (also after a "crash"
  *    that loses the writes since the checkpoint).
+ *
+ * Not asserted, because op_join.c does otherwise today (known gaps):
+ *  - a reaction that beats its view labels it but never reaches the
+ *    features (op_features_on_reaction is not called when the orphan is
+ *    applied), so a later view reads different aggregates than if the
+ *    reaction had come after its view;
+ *  - the report's "pending" counts heap entries, including orphans already
+ *    consumed by their view until their deadline passes;
+ *  - the report's counters (views, reactions, examples, labels, ...) are
+ *    not checkpointed: after a restart they count from zero.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,30 +51,29 @@
 #include "state_store.h"
 
 #define T0 INT64_C(1767225600000)
-#define W 60000 /* ads window */
-#define L 10000 /* lateness, the same on every surface */
+#define W  60000 /* ads window */
+#define L  10000 /* lateness, the same on every surface */
 
 /* Every surface has lateness L: orphans wait for the largest lateness of
  * all surfaces, so leaving a default (60 s / 300 s) would stretch them. */
-static const char CONFIG[] =
-    "{\"surfaces\":{\"ads\":{\"window_ms\":60000,\"lateness_ms\":10000},"
-    "\"feed\":{\"window_ms\":120000,\"lateness_ms\":10000},"
-    "\"events\":{\"window_ms\":60000,\"lateness_ms\":10000}},"
-    "\"models\":{}}";
+static const char CONFIG[] = "{\"surfaces\":{\"ads\":{\"window_ms\":60000,\"lateness_ms\":10000},"
+                             "\"feed\":{\"window_ms\":120000,\"lateness_ms\":10000},"
+                             "\"events\":{\"window_ms\":60000,\"lateness_ms\":10000}},"
+                             "\"models\":{}}";
 
 /* ---- timelines ----------------------------------------------------------- */
 
 #define TL_MAX_EVENTS 4096
-#define TL_POOL (1u << 20)
+#define TL_POOL       (1u << 20)
 
 /* JSON lines back to back in a pool that never moves, so the records of a
  * batch can borrow them for as long as the timeline lives. */
 typedef struct timeline {
-    char *pool;                   /* the lines' bytes */
-    size_t used;                  /* bytes used in pool */
-    uint32_t off[TL_MAX_EVENTS];  /* line i starts at pool + off[i] */
-    uint32_t len[TL_MAX_EVENTS];  /* and has len[i] bytes */
-    uint32_t n;                   /* lines */
+    char *pool;                  /* the lines' bytes */
+    size_t used;                 /* bytes used in pool */
+    uint32_t off[TL_MAX_EVENTS]; /* line i starts at pool + off[i] */
+    uint32_t len[TL_MAX_EVENTS]; /* and has len[i] bytes */
+    uint32_t n;                  /* lines */
 } timeline;
 
 static timeline *tl_new(void) {
@@ -124,14 +133,14 @@ static void tl_tick(timeline *t, int64_t dt) {
 /* ---- the graph under test ------------------------------------------------ */
 
 typedef struct fixture {
-    sl_config *cfg;       /* CONFIG */
-    state_store *st;      /* in memory, or in dir */
-    op_graph *g;          /* parse -> route -> join */
-    op_batch b;           /* reused for every batch */
-    sl_buf scores;        /* every score record so far, one per line */
-    sl_buf examples;      /* every example record so far, one per line */
-    uint32_t n_scores;    /* lines in scores */
-    uint32_t n_examples;  /* lines in examples */
+    sl_config *cfg;      /* CONFIG */
+    state_store *st;     /* in memory, or in dir */
+    op_graph *g;         /* parse -> route -> join */
+    op_batch b;          /* reused for every batch */
+    sl_buf scores;       /* every score record so far, one per line */
+    sl_buf examples;     /* every example record so far, one per line */
+    uint32_t n_scores;   /* lines in scores */
+    uint32_t n_examples; /* lines in examples */
 } fixture;
 
 static void fx_start(fixture *fx, const char *dir) {
@@ -316,8 +325,8 @@ static void expect_labels(const fixture *fx, const char *vid, double click, doub
     const struct {
         const char *name;
         double want;
-    } l[] = {{"click", click},       {"like", like},         {"share", share},
-             {"dwell_ms", dwell_ms}, {"register", 0},       {"conversion", conversion}};
+    } l[] = {{"click", click},       {"like", like},  {"share", share},
+             {"dwell_ms", dwell_ms}, {"register", 0}, {"conversion", conversion}};
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++) {
         double got = label_of(fx, vid, l[i].name);
         if (got != l[i].want)
@@ -333,8 +342,8 @@ static void test_click_inside_and_after_the_window(void **state) {
     tl_view(t, 0, "v1", "u1", "a1");
     tl_view(t, 1000, "v2", "u2", "a2");
     tl_view(t, 2000, "v3", "u3", "a3");
-    tl_react(t, "click", 5000, "v1");         /* inside */
-    tl_react(t, "click", 2000 + W, "v3");     /* exactly at ts + window: still inside */
+    tl_react(t, "click", 5000, "v1");            /* inside */
+    tl_react(t, "click", 2000 + W, "v3");        /* exactly at ts + window: still inside */
     tl_react(t, "click", 1000 + W + 4000, "v2"); /* after the window, before its close */
     fixture fx;
     fx_open(&fx, "");
@@ -348,8 +357,8 @@ static void test_click_inside_and_after_the_window(void **state) {
     expect_labels(&fx, "v2", 0, 0, 0, 0, 0);
     expect_labels(&fx, "v3", 1, 0, 0, 0, 0);
     expect_report(&fx,
-                  (join_counts){.views = 3, .reactions = 3, .late_reactions = 1, .examples = 3},
-                  2, 0, 0, 0, 0);
+                  (join_counts){.views = 3, .reactions = 3, .late_reactions = 1, .examples = 3}, 2,
+                  0, 0, 0, 0);
     fx_close(&fx);
     tl_free(t);
 }
@@ -365,11 +374,11 @@ static void test_duplicates_and_reaction_kinds(void **state) {
     tl_react(t, "like", 3000, "v1");
     tl_react(t, "share", 4000, "v1");
     tl_dwell(t, 5000, "v1", 1500);
-    tl_dwell(t, 6000, "v1", 2500); /* a second dwell is a duplicate, not added */
-    tl_react(t, "like", 7000, "v1");  /* duplicate */
+    tl_dwell(t, 6000, "v1", 2500);   /* a second dwell is a duplicate, not added */
+    tl_react(t, "like", 7000, "v1"); /* duplicate */
     tl_react(t, "conversion", 8000, "v1");
     tl_view(t, 100, "v2", "u1", "a2");
-    tl_dwell(t, 9000, "v2", 0); /* a zero dwell still counts as the dwell */
+    tl_dwell(t, 9000, "v2", 0);   /* a zero dwell still counts as the dwell */
     tl_dwell(t, 9500, "v2", 800); /* ... so this one is a duplicate */
     fixture fx;
     fx_open(&fx, "");
@@ -382,10 +391,9 @@ static void test_duplicates_and_reaction_kinds(void **state) {
      * test must change with it (and so must docs/ARCHITECTURE.md). */
     expect_labels(&fx, "v1", 1, 1, 1, 1500, 1);
     expect_labels(&fx, "v2", 0, 0, 0, 0, 0);
-    expect_report(&fx,
-                  (join_counts){.views = 2, .reactions = 10, .duplicate_reactions = 4,
-                                .examples = 2},
-                  1, 1, 1, 2, 1);
+    expect_report(
+        &fx, (join_counts){.views = 2, .reactions = 10, .duplicate_reactions = 4, .examples = 2}, 1,
+        1, 1, 2, 1);
     fx_close(&fx);
     tl_free(t);
 }
@@ -399,30 +407,37 @@ static void test_reaction_before_its_view_and_unknown_view(void **state) {
     tl_dwell(t, 10500, "v1", 700);
     tl_react(t, "click", 10600, "v1"); /* duplicate while still an orphan */
     tl_view(t, 8000, "v1", "u1", "a1");
-    tl_react(t, "click", 11000, "v9"); /* v9 never comes in time */
-    tl_tick(t, 11000 + L - 1);         /* 1 ms short of the lateness */
-    tl_tick(t, 11000 + L);             /* the v9 orphan expires */
+    tl_react(t, "click", 11000, "v9");              /* v9 never comes in time */
+    tl_react(t, "like", 11200, "v9");               /* two kinds: two unknown reactions */
+    tl_tick(t, 11000 + L - 1);                      /* 1 ms short of the lateness */
+    tl_tick(t, 11000 + L);                          /* the v9 orphan expires */
     tl_view(t, 11000 + L + 5000, "v9", "u2", "a2"); /* too late for its click */
     fixture fx;
     fx_open(&fx, "");
-    fx_feed(&fx, t, 0, 6, 1);
+    fx_feed(&fx, t, 0, 7, 1);
     expect_report(&fx,
-                  (join_counts){.views = 1, .reactions = 4, .duplicate_reactions = 1,
-                                .early_reactions_applied = 2, .pending = 2},
+                  (join_counts){.views = 1,
+                                .reactions = 5,
+                                .duplicate_reactions = 1,
+                                .early_reactions_applied = 2,
+                                .pending = 2},
                   1, 0, 0, 1, 0);
-    fx_feed(&fx, t, 6, 7, 1);
+    fx_feed(&fx, t, 7, 8, 1);
     json_t *j = fx_report(&fx);
-    assert_int_equal(num(j, "unknown_view_reactions"), 1);
+    assert_int_equal(num(j, "unknown_view_reactions"), 2);
     json_decref(j);
-    fx_feed(&fx, t, 7, t->n, 1);
+    fx_feed(&fx, t, 8, t->n, 1);
     assert_int_equal(fx.n_examples, 0);
     fx_finish(&fx);
     assert_int_equal(fx.n_examples, 2);
     expect_labels(&fx, "v1", 1, 0, 0, 700, 0);
     expect_labels(&fx, "v9", 0, 0, 0, 0, 0);
     expect_report(&fx,
-                  (join_counts){.views = 2, .reactions = 4, .duplicate_reactions = 1,
-                                .unknown_view_reactions = 1, .early_reactions_applied = 2,
+                  (join_counts){.views = 2,
+                                .reactions = 5,
+                                .duplicate_reactions = 1,
+                                .unknown_view_reactions = 2,
+                                .early_reactions_applied = 2,
                                 .examples = 2},
                   1, 0, 0, 1, 0);
     fx_close(&fx);
@@ -473,8 +488,8 @@ static void test_repeated_view(void **state) {
     assert_string_equal(json_string_value(json_object_get(ex, "item")), "a1"); /* the first wins */
     json_decref(ex);
     expect_report(&fx,
-                  (join_counts){.views = 2, .duplicate_views = 1, .reactions = 1, .examples = 2},
-                  1, 0, 0, 0, 0);
+                  (join_counts){.views = 2, .duplicate_views = 1, .reactions = 1, .examples = 2}, 1,
+                  0, 0, 0, 0);
     /* The repeat changed no feature: v2 reads the same state either way, and
      * every output is the run without the repeat. */
     char *a = features_of(&fx, "v2"), *b = features_of(&fr, "v2");
@@ -496,13 +511,13 @@ static void test_repeated_view(void **state) {
 static void test_windows_close_on_event_time(void **state) {
     (void)state;
     timeline *t = tl_new();
-    tl_view(t, 0, "v1", "u1", "a1");          /* deadline W + L = 70 s */
-    for (int i = 0; i < 50; i++)              /* many arrivals, old times */
+    tl_view(t, 0, "v1", "u1", "a1"); /* deadline W + L = 70 s */
+    for (int i = 0; i < 50; i++)     /* many arrivals, old times */
         tl_tick(t, 1000 + i);
-    tl_tick(t, W + L - 1);                    /* 1 ms short */
-    tl_tick(t, 30000);                        /* arrives later, earlier in time */
+    tl_tick(t, W + L - 1); /* 1 ms short */
+    tl_tick(t, 30000);     /* arrives later, earlier in time */
     uint32_t closing = t->n;
-    tl_tick(t, W + L);                        /* the deadline: v1 closes */
+    tl_tick(t, W + L);                           /* the deadline: v1 closes */
     tl_view(t, W + L + 10000, "v2", "u1", "a1"); /* deadline 150 s: never reached */
     tl_tick(t, 100000);
 
@@ -563,11 +578,11 @@ static timeline *gen_timeline(uint64_t seed) {
     sl_rand r;
     sl_rand_seed(&r, seed);
     uint32_t n = 0;
-#define GEN_PUSH(ts_)                                                                  \
-    do {                                                                               \
-        ev[n] = (gen_ev){(ts_) + (int64_t)sl_rand_below(&r, 16000) - 8000, n,          \
-                         raw->off[raw->n - 1], raw->len[raw->n - 1]};                  \
-        n++;                                                                           \
+#define GEN_PUSH(ts_)                                                                              \
+    do {                                                                                           \
+        ev[n] = (gen_ev){(ts_) + (int64_t)sl_rand_below(&r, 16000) - 8000, n,                      \
+                         raw->off[raw->n - 1], raw->len[raw->n - 1]};                              \
+        n++;                                                                                       \
     } while (0)
     for (int v = 0; n < GEN_EVENTS + 16; v++) {
         int64_t ts = T0 + (int64_t)v * 1500 + (int64_t)sl_rand_below(&r, 1000);
@@ -638,8 +653,7 @@ static void run_whole(fixture *fx, const timeline *t, uint32_t batch) {
 static void expect_same_outputs(const fixture *a, const fixture *b, const char *what) {
     if (a->scores.len != b->scores.len || memcmp(a->scores.p, b->scores.p, a->scores.len))
         fail_msg("%s: scores differ (%u vs %u records)", what, a->n_scores, b->n_scores);
-    if (a->examples.len != b->examples.len ||
-        memcmp(a->examples.p, b->examples.p, a->examples.len))
+    if (a->examples.len != b->examples.len || memcmp(a->examples.p, b->examples.p, a->examples.len))
         fail_msg("%s: examples differ (%u vs %u records)", what, a->n_examples, b->n_examples);
 }
 
