@@ -58,8 +58,11 @@ enum { R_CLICK, R_LIKE, R_SHARE, R_DWELL, R_REGISTER, R_CONVERSION, R_COUNT };
 
 /* Pending-CF keys: 'v' + view_id (a view), 'o' + view_id (orphan reactions). */
 enum { KEY_VIEW = 'v', KEY_ORPHAN = 'o' };
-/* An orphan record: kinds seen u8, dwell f32, deadline i64, seq u64. */
-#define ORPHAN_BYTES 21
+/* An orphan record: kinds seen u8, dwell f32, deadline i64, seq u64, then
+ * the event time of each kind (i64 × R_COUNT), so the reaction's effect on
+ * the features lands at its own time once the view arrives. */
+#define ORPHAN_TS 21
+#define ORPHAN_BYTES (ORPHAN_TS + 8 * 6)
 
 /* The decoded pending record of one view. */
 typedef struct join_view {
@@ -67,7 +70,8 @@ typedef struct join_view {
     sl_surface surface;          /* the view's surface */
     int64_t ts;                  /* view time */
     uint8_t seen;                /* bit per reaction kind already applied */
-    float dwell_ms;              /* summed dwell */
+    float dwell_ms;              /* the view's dwell (the first dwell event; later ones
+                                    are duplicates) */
     sl_str user, item;           /* borrowed from the record buffer */
     uint8_t n_pred;              /* predictions stored */
     float pred[JOIN_MAX_SCORERS]; /* made at view time */
@@ -109,6 +113,7 @@ typedef struct op_join {
     uint64_t views, dup_views, reactions, dup_reactions, unknown_reactions, late_reactions;
     uint64_t orphans_applied, orphans_expired, closed, labeled[R_COUNT];
     uint64_t records;            /* records processed: paces the sweep */
+    uint64_t pending_views;      /* views waiting for their window to close */
     uint64_t swept;              /* dead feature records removed */
     int64_t max_lateness;        /* the largest surfaces.*.lateness_ms */
 } op_join;
@@ -130,6 +135,10 @@ static int reaction_kind(sl_event_type t) {
     default: return -1;
     }
 }
+
+static const sl_event_type kind_type[R_COUNT] = {SL_EVENT_CLICK,    SL_EVENT_LIKE,
+                                                 SL_EVENT_SHARE,    SL_EVENT_DWELL,
+                                                 SL_EVENT_REGISTER, SL_EVENT_CONVERSION};
 
 static const model_label kind_label[R_COUNT] = {MODEL_LABEL_CLICK,    MODEL_LABEL_LIKE,
                                                 MODEL_LABEL_SHARE,    MODEL_LABEL_DWELL,
@@ -320,6 +329,14 @@ static sl_status emit_score(op_batch *b, uint32_t i, const sl_event *ev, float p
     return st ? st : op_batch_emit_end(b, OP_CHANNEL_SCORES);
 }
 
+/* Feature values and labels are floats: integers print as such, the rest
+ * with 6 decimals (float carries ~7 digits), without printf. */
+static sl_status num(sl_buf *o, float v) {
+    if (v == (float)(int32_t)v && v > -1e9f && v < 1e9f)
+        return sl_buf_json_i64(o, (int64_t)v);
+    return sl_buf_json_fixed(o, v, 6);
+}
+
 static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const join_view *v,
                               const model_example *ex) {
     sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_EXAMPLES, view_id.p, view_id.n, src);
@@ -336,7 +353,7 @@ static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const j
     st = st ? st : sl_buf_append(o, ",\"labels\":{", 11);
     for (int l = 0; !st && l < MODEL_LABEL_COUNT; l++) {
         st = sl_buf_printf(o, "%s\"%s\":", l ? "," : "", model_label_str((model_label)l));
-        st = st ? st : sl_buf_json_num(o, ex->label[l]);
+        st = st ? st : num(o, ex->label[l]);
     }
     st = st ? st : sl_buf_append(o, "},\"predictions\":{\"prior\":", 25);
     st = st ? st : sl_buf_json_fixed(o, v->n_pred ? v->pred[0] : 0.0, 6);
@@ -352,7 +369,7 @@ static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const j
     for (uint32_t k = 0; !st && k < ex->n; k++) {
         if (k)
             st = sl_buf_putc(o, ',');
-        st = st ? st : sl_buf_json_num(o, ex->val[k]);
+        st = st ? st : num(o, ex->val[k]);
     }
     st = st ? st : sl_buf_append(o, "],\"field\":[", 11);
     for (uint32_t k = 0; !st && k < ex->n; k++) {
@@ -364,7 +381,7 @@ static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const j
     for (uint32_t k = 0; !st && k < ex->n_dense; k++) {
         if (k)
             st = sl_buf_putc(o, ',');
-        st = st ? st : sl_buf_json_num(o, ex->dense[k]);
+        st = st ? st : num(o, ex->dense[k]);
     }
     st = st ? st : sl_buf_append(o, "]}", 2);
     return st ? st : op_batch_emit_end(b, OP_CHANNEL_EXAMPLES);
@@ -397,10 +414,11 @@ static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, s
                 return sl_err_set(err, SL_ERR_CORRUPT, "join: pending view %.*s is corrupt",
                                   (int)id.n, id.p);
             model_example *ex = &j->ex;
-            /* Labels: a reaction seen is 1, none is 0; dwell is the sum. */
+            /* Labels: a reaction seen is 1, none is 0; dwell in ms. */
             for (int r = 0; r < R_COUNT; r++)
                 model_example_set_label(ex, kind_label[r],
                                         r == R_DWELL ? v.dwell_ms : (float)((v.seen >> r) & 1));
+            j->pending_views--;
             j->prior[v.surface].examples++;
             j->prior[v.surface].clicks += (v.seen >> R_CLICK) & 1;
             j->closed++;
@@ -462,11 +480,17 @@ static sl_status on_view(op_join *j, op_batch *b, uint32_t i, sl_err *err) {
         uint8_t mask = j->buf2[0];
         float dwell;
         memcpy(&dwell, j->buf2 + 1, 4);
+        op_view_ref ref = {ev->user, ev->item, ev->surface, ev->ts};
         for (int r = 0; r < R_COUNT; r++)
             if (mask & (1u << r)) {
                 apply_reaction(&v, r, dwell);
                 j->labeled[r]++;
                 j->orphans_applied++;
+                /* Its effect on the features, at its own event time. */
+                int64_t rts = get_i64(j->buf2 + ORPHAN_TS + 8 * r);
+                if ((st = op_features_on_reaction(j->feat, &ref, kind_type[r], rts,
+                                                  r == R_DWELL ? dwell : 0.0, err)))
+                    return st;
             }
         if ((st = state_store_delete(j->store, STATE_CF_PENDING, okey, oklen, err)))
             return st;
@@ -476,6 +500,7 @@ static sl_status on_view(op_join *j, op_batch *b, uint32_t i, sl_err *err) {
     size_t n = encode_view(&v, ex, j->buf);
     if ((st = state_store_put(j->store, STATE_CF_PENDING, key, klen, j->buf, n, err)))
         return st;
+    j->pending_views++;
     const sl_config_surface *sc = surface_cfg(j, ev->surface);
     return heap_push(j, ev->ts + sc->window_ms + sc->lateness_ms, v.seq, KEY_VIEW, ev->view_id.p,
                      ev->view_id.n);
@@ -504,6 +529,7 @@ static sl_status on_reaction(op_join *j, const sl_event *ev, int kind, sl_err *e
             return SL_OK;
         }
         rec[0] |= (uint8_t)(1u << kind);
+        put_i64(rec + ORPHAN_TS + 8 * kind, ev->ts);
         if (kind == R_DWELL) {
             float d;
             memcpy(&d, rec + 1, 4);
@@ -592,14 +618,30 @@ static sl_status join_watermark(void *ctx, int64_t wm, op_batch *b, sl_err *err)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-/* The operator's own numbers that must survive a restart live in the meta CF. */
+/* The operator's own numbers that must survive a restart live in the meta CF:
+ * max_ts, the prior per surface, seq, then the report's counters. */
 #define JOIN_META_KEY "join"
+#define JOIN_COUNTERS (11 + R_COUNT)
+#define JOIN_META_BYTES (16 + 16 * SL_SURFACE_COUNT + 8 * JOIN_COUNTERS)
+
+/* The report's counters, in the order they are stored. */
+static uint64_t *counter(op_join *j, int i) {
+    uint64_t *c[JOIN_COUNTERS] = {&j->views,           &j->dup_views,       &j->reactions,
+                                  &j->dup_reactions,   &j->unknown_reactions, &j->late_reactions,
+                                  &j->orphans_applied, &j->orphans_expired, &j->closed,
+                                  &j->records,         &j->swept};
+    for (int r = 0; r < R_COUNT; r++)
+        c[11 + r] = &j->labeled[r];
+    return c[i];
+}
 
 static sl_status join_checkpoint(void *ctx, sl_err *err) {
     op_join *j = ctx;
-    unsigned char rec[16 + 16 * SL_SURFACE_COUNT];
+    unsigned char rec[JOIN_META_BYTES];
     put_i64(rec, j->max_ts);
     put_i64(rec + 8 + 16 * SL_SURFACE_COUNT, (int64_t)j->seq);
+    for (int i = 0; i < JOIN_COUNTERS; i++)
+        put_i64(rec + 16 + 16 * SL_SURFACE_COUNT + 8 * i, (int64_t)*counter(j, i));
     for (int s = 0; s < SL_SURFACE_COUNT; s++) {
         put_i64(rec + 8 + 16 * s, (int64_t)j->prior[s].examples);
         put_i64(rec + 16 + 16 * s, (int64_t)j->prior[s].clicks);
@@ -628,6 +670,7 @@ static bool rebuild_one(void *ctx, const void *key, size_t klen, const void *val
         const sl_config_surface *sc = surface_cfg(j, v.surface);
         at = v.ts + sc->window_ms + sc->lateness_ms;
         seq = v.seq;
+        j->pending_views++;
     } else if (vlen == ORPHAN_BYTES) {
         at = get_i64((const unsigned char *)val + 5);
         seq = (uint64_t)get_i64((const unsigned char *)val + 13);
@@ -651,13 +694,15 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
     sl_status st = op_features_create(env->cfg, env->store, &j->feat, err);
     if (st)
         goto fail;
-    unsigned char rec[16 + 16 * SL_SURFACE_COUNT];
+    unsigned char rec[JOIN_META_BYTES];
     size_t len;
     st = state_store_get(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY), rec,
                          sizeof rec, &len, err);
     if (st == SL_OK && len == sizeof rec) {
         j->max_ts = get_i64(rec);
         j->seq = (uint64_t)get_i64(rec + 8 + 16 * SL_SURFACE_COUNT);
+        for (int i = 0; i < JOIN_COUNTERS; i++)
+            *counter(j, i) = (uint64_t)get_i64(rec + 16 + 16 * SL_SURFACE_COUNT + 8 * i);
         for (int s = 0; s < SL_SURFACE_COUNT; s++) {
             j->prior[s].examples = (uint64_t)get_i64(rec + 8 + 16 * s);
             j->prior[s].clicks = (uint64_t)get_i64(rec + 16 + 16 * s);
@@ -695,7 +740,8 @@ static sl_status join_report(void *ctx, sl_buf *out) {
         (unsigned long long)j->views, (unsigned long long)j->dup_views,
         (unsigned long long)j->reactions, (unsigned long long)j->dup_reactions,
         (unsigned long long)j->unknown_reactions, (unsigned long long)j->late_reactions,
-        (unsigned long long)j->orphans_applied, (unsigned long long)j->closed, j->n_heap);
+        (unsigned long long)j->orphans_applied, (unsigned long long)j->closed,
+        (unsigned)j->pending_views);
     for (int r = 0; !st && r < R_COUNT; r++)
         st = sl_buf_printf(out, "%s\"%s\":%llu", r ? "," : "", model_label_str(kind_label[r]),
                            (unsigned long long)j->labeled[r]);

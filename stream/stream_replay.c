@@ -152,6 +152,10 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
         so.dir = o->state_dir;
     if ((st = state_store_open(&so, &store, err)))
         goto out;
+    /* Without a state directory nothing can be resumed, but checkpoints
+     * still move dirty entries out of the cache and let the sweep see them:
+     * every state.checkpoint_events lines, not on the clock. */
+    bool durable = so.dir && so.dir[0];
     const void *blob;
     size_t blob_len;
     uint64_t ckpt_id;
@@ -207,7 +211,7 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
          * the checkpoints fall changes nothing in the outputs. */
         double t = now_s();
         if (lines - ckpt_lines >= (uint64_t)cfg->state.checkpoint_events ||
-            (t - last_ckpt) * 1000.0 >= cfg->state.checkpoint_interval_ms ||
+            (durable && (t - last_ckpt) * 1000.0 >= cfg->state.checkpoint_interval_ms) ||
             state_store_want_checkpoint(store)) {
             if ((st = checkpoint(store, g, &sink, lines, false, err)))
                 goto out;
@@ -229,7 +233,7 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
         ((st = op_graph_watermark(g, INT64_MAX, &batch, err)) ||
          (st = sink.vt->write(sink.ctx, &batch, err))))
         goto out;
-    if ((st = checkpoint(store, g, &sink, lines, true, err)))
+    if ((st = durable ? checkpoint(store, g, &sink, lines, true, err) : sink.vt->flush(sink.ctx, err)))
         goto out;
     double secs = now_s() - t0;
     if (o->progress)
