@@ -80,6 +80,10 @@ static const sl_cf_field engine_fields[] = {
      NULL},
     {"arena_limit_mb", SL_CF_INT, E_(arena_limit_mb), 0, 0, 1, 65536, 0, 0, "512",
      "Hard cap on one batch's scratch memory.", NULL, NULL},
+    {"graph", SL_CF_STRING, E_(graph), 0, 0, 0, 0, SL_CF_NONEMPTY, 0, "\"full\"",
+     "full: parse -> route -> join (features, scores, labels); validate: parse -> route "
+     "only (check a log, measure the plumbing).",
+     NULL, NULL},
 };
 #undef E_
 
@@ -674,6 +678,7 @@ static sl_status apply_models(sl_cf_ctx *c, sl_config *cfg, const json_t *obj, c
 
 static void config_free_strings(sl_config *cfg) {
     free(cfg->path);
+    free(cfg->engine.graph);
     sl_config_kafka *k = &cfg->kafka;
     free(k->brokers);
     free(k->group_id);
@@ -711,6 +716,8 @@ void sl_config_destroy(sl_config *cfg) {
 
 /* Cross-field rules that no single row can express. */
 static sl_status check_whole(sl_cf_ctx *c, const sl_config *cfg) {
+    if (strcmp(cfg->engine.graph, "full") != 0 && strcmp(cfg->engine.graph, "validate") != 0)
+        return bad(c, "engine.graph", "must be full or validate, got \"%s\"", cfg->engine.graph);
     for (int i = 0; i < cfg->features.n_crosses; i++) {
         const char *x = cfg->features.crosses[i];
         int stars = 0;

@@ -39,6 +39,7 @@ typedef struct sl_config_engine {
     int max_event_bytes;     /* larger messages are dead-lettered (too_large) */
     int max_line_bytes;      /* replay: longer lines are cut and dead-lettered */
     int arena_limit_mb;      /* hard cap on one batch's scratch memory */
+    char *graph;             /* "full" or "validate" (parse -> route only) */
 } sl_config_engine;
 
 typedef struct sl_config_kafka {

@@ -49,7 +49,9 @@ sl_status op_graph_create(const sl_config *cfg, state_store *store, op_graph **o
     }
     op_env env = {cfg, &g->stats, store};
     size_t o = 0;
-    for (size_t i = 0; i < OP_REGISTRY_LEN; i++) {
+    /* "validate" stops after route: the first two registry entries. */
+    size_t n_ops = strcmp(cfg->engine.graph, "validate") == 0 ? 2 : OP_REGISTRY_LEN;
+    for (size_t i = 0; i < n_ops; i++) {
         const op_vtable *vt = op_registry[i];
         sl_status st = vt->create(&env, &g->ops[i].ctx, err);
         if (st) {
