@@ -1,0 +1,95 @@
+/*
+ * model_fm.h — a factorization machine (Rendle 2010) for click prediction,
+ * learned online: a bias and a linear part by per-coordinate FTRL-Proximal
+ * (the math of model_ftrl), factors by per-coordinate AdaGrad with L2.
+ *
+ * Legend: D = 2^bits linear coordinates, R = 2^factor_bits factor rows,
+ * k = factors per row, n = the example's sparse features.
+ *
+ *   margin = b + Σ_i w_i x_i + ½ Σ_f [(Σ_i v_{r(i)f} x_i)² − Σ_i v_{r(i)f}² x_i²]
+ *   p      = σ(margin)
+ *
+ * The pairwise term Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j is computed in O(n·k) by the
+ * sum-of-squares identity. The factor table is hashed to its own size: row
+ * r(i) = i when factor_bits = bits, else the top factor_bits bits of
+ * (i · 0x9E3779B1) (Fibonacci hashing) — factor_bits defaults to
+ * min(bits, 20), because a full table at bits 22, k 8 would be 256 MiB of V
+ * and AdaGrad sums; 2^20 rows cost R·2k·4 B = 64 MiB at k = 8, and the
+ * collisions it adds touch only the second-order term.
+ *
+ * Memory: 8·D (linear z, n; 32 MiB at bits 22) + 8·k·R (V and its AdaGrad
+ * sums interleaved per row, one 64-byte line per row at k = 8; 64 MiB at
+ * factor_bits 20) + a scratch of MODEL_MAX_SPARSE·(2k + 2) floats.
+ *
+ * Update, with c the importance weight and r = p − y: linear and bias by
+ * FTRL with g_i = c·r·x_i (n grows by c·(r·x_i)², as c copies would; see
+ * model_ftrl.h); factor entries by ĝ = r·x_i·(s_f − v_if·x_i) + factor_l2·v_if,
+ * G += c·ĝ², v −= factor_lr·c·ĝ/√G.
+ * The bias has no L1/L2. V starts N(0, init_std²) from the seed.
+ * The guard refuses (nothing written, `refused` counted, SL_ERR_INVALID) an
+ * update that would store a non-finite value anywhere or move a linear z by
+ * more than lin.max_dz.
+ *
+ * Deterministic for a seed and a stream. Not thread-safe: one writer, and
+ * predicts only while no update runs.
+ */
+#ifndef MODEL_FM_H
+#define MODEL_FM_H
+
+#include <stdint.h>
+
+#include "model_example.h"
+#include "model_ftrl.h"
+#include "sl_config.h"
+#include "sl_status.h"
+
+#define MODEL_FM_MAX_K 256          /* factors per row (the config's bound) */
+#define MODEL_FM_DEFAULT_FACTOR_BITS 20 /* factor table cap when factor_bits = 0 */
+
+typedef struct model_fm_params {
+    model_ftrl_params lin; /* bias and linear part (FTRL), neg_weight, max_dz */
+    uint32_t k;            /* factors per row, 1..MODEL_FM_MAX_K */
+    uint32_t factor_bits;  /* log2 rows of V; 0 = min(bits, 20); ≤ bits */
+    double factor_lr;      /* AdaGrad step, > 0 */
+    double factor_l2;      /* L2 on the factors, ≥ 0 */
+    double init_std;       /* V init standard deviation, ≥ 0 */
+    uint64_t seed;         /* V init seed */
+} model_fm_params;
+
+typedef struct model_fm model_fm;
+
+/* Defaults: the config's (k 8, factor_lr 0.05, factor_l2 1e-4, init_std
+ * 0.01 and model_ftrl_params_default), factor_bits 0, seed 1. OUT: *p. */
+void model_fm_params_default(model_fm_params *p);
+void model_fm_params_from_config(const sl_config_model *cm, model_fm_params *p);
+
+/* Allocates the model with V drawn from the seed. OUT: *out, owned by the
+ * caller (model_fm_destroy). SL_ERR_INVALID (message in err) or
+ * SL_ERR_NOMEM. */
+sl_status model_fm_create(const model_fm_params *p, uint32_t hash_bits, model_fm **out,
+                          sl_err *err);
+void model_fm_destroy(model_fm *m); /* NULL is fine */
+
+/* σ(margin) over the example's features (indices modulo 2^bits). */
+float model_fm_predict(const model_fm *m, const model_example *ex);
+/* Recalibrated for negative down-sampling (model_ftrl_calibrate). */
+float model_fm_predict_calibrated(const model_fm *m, const model_example *ex);
+
+/* Learns from ex with label given p, the raw prediction made for it.
+ * SL_OK, or SL_ERR_INVALID when the guard refuses (model unchanged). */
+sl_status model_fm_update(model_fm *m, const model_example *ex, float label, float p);
+
+/* Raw state for snapshots, valid until destroy (writable: how a load works). */
+float *model_fm_linear_zn(model_fm *m); /* (D, 2): z at [2i], n at [2i+1] */
+float *model_fm_bias_zn(model_fm *m);   /* (2): the bias's z, n */
+float *model_fm_factors(model_fm *m);   /* (R, 2k): v at [2k·r + f], G at [2k·r + k + f] */
+const float *model_fm_linear_zn_const(const model_fm *m);
+const float *model_fm_factors_const(const model_fm *m);
+uint32_t model_fm_bits(const model_fm *m);
+uint32_t model_fm_factor_bits(const model_fm *m);
+uint32_t model_fm_k(const model_fm *m);
+const model_fm_params *model_fm_params_get(const model_fm *m); /* factor_bits resolved */
+uint64_t model_fm_updates(const model_fm *m);
+uint64_t model_fm_refused(const model_fm *m);
+
+#endif
