@@ -1,0 +1,388 @@
+/*
+ * test_fm.c — the online factorization machine: the O(n·k) margin against
+ * the naive O(n²·k) pairwise sum, gradients by finite differences (factor
+ * entries, linear weights, bias), learning a pairwise interaction that LR
+ * cannot, importance weights, the guard, the factor table's size,
+ * determinism.
+ *
+ * Legend: D = 2^bits coordinates, R = 2^factor_bits rows, k = factors,
+ * n = features of one example. Every random stream has a fixed seed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <math.h>
+
+#include "model_fm.h"
+#include "model_ftrl.h"
+#include "model_internal.h"
+#include "sl_rand.h"
+
+static model_fm *make(uint32_t bits, uint32_t factor_bits, uint32_t k, double init_std,
+                      uint64_t seed) {
+    model_fm_params p;
+    model_fm_params_default(&p);
+    p.k = k;
+    p.factor_bits = factor_bits;
+    p.init_std = init_std;
+    p.seed = seed;
+    p.lin.l1 = 0;
+    p.lin.l2 = 0;
+    p.lin.alpha = 0.1;
+    model_fm *m = NULL;
+    sl_err err = {{0}};
+    assert_int_equal(model_fm_create(&p, bits, &m, &err), SL_OK);
+    return m;
+}
+
+/* Random example over distinct indices of [0, D) (and so distinct rows when
+ * the factor table is the identity). */
+static void random_example(sl_rand *rng, uint32_t d, double density, model_example *ex) {
+    model_example_reset(ex);
+    for (uint32_t i = 0; i < d && ex->n < MODEL_MAX_SPARSE; i++)
+        if (sl_rand_bernoulli(rng, density))
+            model_example_add(ex, i, (float)sl_rand_normal(rng), 0);
+}
+
+/* ---- the O(n·k) margin against the naive pairwise sum ----------------- */
+
+/* b + Σ_i w_i x_i + Σ_{i<j} ⟨v_{r(i)}, v_{r(j)}⟩ x_i x_j, straight from the
+ * definition. */
+static double ref_margin(model_fm *m, const model_example *ex) {
+    const model_fm_params *p = model_fm_params_get(m);
+    const float *zn = model_fm_linear_zn_const(m), *vg = model_fm_factors_const(m);
+    const float *zb = model_fm_bias_zn(m);
+    uint32_t k = model_fm_k(m), mask = (1u << model_fm_bits(m)) - 1;
+    double s = model__ftrl_weight(zb[0], zb[1], 1 / p->lin.alpha, p->lin.beta, 0, 0);
+    for (uint32_t a = 0; a < ex->n; a++) {
+        uint32_t i = ex->idx[a] & mask;
+        s += model__ftrl_weight(zn[2 * i], zn[2 * i + 1], 1 / p->lin.alpha, p->lin.beta,
+                                p->lin.l1, p->lin.l2) *
+             ex->val[a];
+        for (uint32_t b = a + 1; b < ex->n; b++) {
+            const float *va = vg + (size_t)model_fm__row(m, ex->idx[a]) * 2 * k;
+            const float *vb = vg + (size_t)model_fm__row(m, ex->idx[b]) * 2 * k;
+            double dot = 0;
+            for (uint32_t f = 0; f < k; f++)
+                dot += (double)va[f] * vb[f];
+            s += dot * ex->val[a] * ex->val[b];
+        }
+    }
+    return s;
+}
+
+static void test_margin_matches_pairwise_reference(void **state) {
+    (void)state;
+    /* Hashed rows (factor_bits 7 < bits 10), so shared rows are covered. */
+    model_fm *m = make(10, 7, 8, 0.3, 21);
+    sl_rand rng;
+    sl_rand_seed(&rng, 22);
+    for (int t = 0; t < 300; t++) {
+        model_example ex;
+        random_example(&rng, 1024, 0.06, &ex);
+        double fast = model_fm__margin(m, &ex), ref = ref_margin(m, &ex);
+        assert_true(fabs(fast - ref) <= 1e-9 * (1 + fabs(ref)));
+        float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f;
+        assert_int_equal(model_fm_update(m, &ex, y, model_fm_predict(m, &ex)), SL_OK);
+    }
+    model_fm_destroy(m);
+}
+
+/* ---- gradients by finite differences ----------------------------------- */
+
+static double loss_at(model_fm *m, const model_example *ex, float y) {
+    return ex->weight * model__logloss_margin(model_fm__margin(m, ex), y);
+}
+
+/* Central difference of the loss w.r.t. *x (a stored float), with the step
+ * actually taken after rounding to float. */
+static double fd(model_fm *m, const model_example *ex, float y, float *x, float eps) {
+    float x0 = *x;
+    *x = x0 + eps;
+    double hi = *x, lp = loss_at(m, ex, y);
+    *x = x0 - eps;
+    double lo = *x, lm = loss_at(m, ex, y);
+    *x = x0;
+    return (lp - lm) / (hi - lo);
+}
+
+static void test_gradient_finite_differences(void **state) {
+    (void)state;
+    /* α = 1, β = 1, l1 = l2 = 0, n = 0: w = −z exactly, so the derivative
+     * w.r.t. w is minus the one w.r.t. z. Identity rows (factor_bits = bits). */
+    model_fm_params p;
+    model_fm_params_default(&p);
+    p.lin.alpha = 1;
+    p.lin.beta = 1;
+    p.lin.l1 = 0;
+    p.lin.l2 = 0;
+    p.k = 4;
+    p.factor_bits = 6;
+    p.init_std = 0.4;
+    p.seed = 23;
+    model_fm *m = NULL;
+    sl_err err = {{0}};
+    assert_int_equal(model_fm_create(&p, 6, &m, &err), SL_OK);
+    float *zn = model_fm_linear_zn(m), *vg = model_fm_factors(m), *zb = model_fm_bias_zn(m);
+    sl_rand rng;
+    sl_rand_seed(&rng, 24);
+    for (int i = 0; i < 64; i++)
+        zn[2 * i] = (float)(0.3 * sl_rand_normal(&rng));
+    zb[0] = 0.4f;
+    double worst = 0;
+    for (int trial = 0; trial < 10; trial++) {
+        model_example ex;
+        random_example(&rng, 64, 0.15, &ex);
+        ex.weight = (float)(0.5 + 2 * sl_rand_double(&rng));
+        float y = (float)(trial & 1);
+        double g_b, g_w[MODEL_MAX_SPARSE], g_v[MODEL_MAX_SPARSE * 4];
+        model_fm__gradient(m, &ex, y, &g_b, g_w, g_v);
+        double e = fabs(-fd(m, &ex, y, &zb[0], 2e-3f) - g_b) / (1 + fabs(g_b));
+        worst = e > worst ? e : worst;
+        for (uint32_t j = 0; j < ex.n; j++) {
+            e = fabs(-fd(m, &ex, y, &zn[2 * ex.idx[j]], 2e-3f) - g_w[j]) / (1 + fabs(g_w[j]));
+            worst = e > worst ? e : worst;
+            for (uint32_t f = 0; f < 4; f++) {
+                float *v = &vg[(size_t)model_fm__row(m, ex.idx[j]) * 8 + f];
+                e = fabs(fd(m, &ex, y, v, 2e-3f) - g_v[j * 4 + f]) / (1 + fabs(g_v[j * 4 + f]));
+                worst = e > worst ? e : worst;
+            }
+        }
+    }
+    printf("fm: worst relative gradient error %.2e\n", worst);
+    assert_true(worst < 1e-4);
+    model_fm_destroy(m);
+}
+
+/* ---- FM beats LR on a pairwise interaction ------------------------------ */
+
+/* Fields A and B (16 values each) interact through rank-2 true factors;
+ * field C (16 values) is linear; a bias at index 0. */
+typedef struct pair_world {
+    sl_rand rng;
+    double lin[48];   /* true linear weights of A, B, C values */
+    double u[32][2];  /* true factors of A and B values */
+} pair_world;
+
+static void pair_world_init(pair_world *wd, uint64_t seed) {
+    sl_rand_seed(&wd->rng, seed);
+    for (int i = 0; i < 48; i++)
+        wd->lin[i] = 0.5 * sl_rand_normal(&wd->rng);
+    for (int i = 0; i < 32; i++)
+        for (int f = 0; f < 2; f++)
+            wd->u[i][f] = 1.0 * sl_rand_normal(&wd->rng);
+}
+
+static void pair_world_draw(pair_world *wd, model_example *ex, float *y) {
+    model_example_reset(ex);
+    model_example_add(ex, 0, 1.0f, 0);
+    int a = (int)sl_rand_below(&wd->rng, 16), b = 16 + (int)sl_rand_below(&wd->rng, 16);
+    int c = 32 + (int)sl_rand_below(&wd->rng, 16);
+    model_example_add(ex, 1 + (uint32_t)a, 1.0f, 1);
+    model_example_add(ex, 1 + (uint32_t)b, 1.0f, 2);
+    model_example_add(ex, 1 + (uint32_t)c, 1.0f, 3);
+    double s = -1.0 + wd->lin[a] + wd->lin[b] + wd->lin[c] + wd->u[a][0] * wd->u[b][0] +
+               wd->u[a][1] * wd->u[b][1];
+    *y = sl_rand_bernoulli(&wd->rng, 1 / (1 + exp(-s))) ? 1.0f : 0.0f;
+}
+
+static double logloss(double p, double y) {
+    p = p < 1e-15 ? 1e-15 : p > 1 - 1e-15 ? 1 - 1e-15 : p;
+    return y > 0.5 ? -log(p) : -log(1 - p);
+}
+
+static void test_fm_beats_lr_on_interactions(void **state) {
+    (void)state;
+    model_fm *fm = make(8, 8, 8, 0.1, 25);
+    model_ftrl_params lp;
+    model_ftrl_params_default(&lp);
+    lp.alpha = 0.1;
+    lp.l1 = 0;
+    lp.l2 = 0;
+    model_ftrl *lr = NULL;
+    sl_err err = {{0}};
+    assert_int_equal(model_ftrl_create(&lp, 8, &lr, &err), SL_OK);
+    pair_world wd;
+    pair_world_init(&wd, 26);
+    const int T = 100000;
+    double l_fm = 0, l_lr = 0;
+    for (int t = 0; t < T; t++) {
+        model_example ex;
+        float y;
+        pair_world_draw(&wd, &ex, &y);
+        float p_fm = model_fm_predict(fm, &ex), p_lr = model_ftrl_predict(lr, &ex);
+        if (t >= T / 2) { /* progressive loss of the second half */
+            l_fm += logloss(p_fm, y);
+            l_lr += logloss(p_lr, y);
+        }
+        assert_int_equal(model_fm_update(fm, &ex, y, p_fm), SL_OK);
+        assert_int_equal(model_ftrl_update(lr, &ex, y, p_lr), SL_OK);
+    }
+    printf("pairwise world, second-half progressive log loss: FM %.4f, LR %.4f\n",
+           l_fm / (T / 2), l_lr / (T / 2));
+    assert_true(l_fm < 0.95 * l_lr);
+    model_fm_destroy(fm);
+    model_ftrl_destroy(lr);
+}
+
+/* ---- importance weights ------------------------------------------------- */
+
+static void test_weight_scales_the_gradient(void **state) {
+    (void)state;
+    model_fm *m = make(6, 6, 4, 0.3, 27);
+    sl_rand rng;
+    sl_rand_seed(&rng, 28);
+    model_example ex;
+    random_example(&rng, 64, 0.2, &ex);
+    double b1, b3, w1[MODEL_MAX_SPARSE], w3[MODEL_MAX_SPARSE];
+    double v1[MODEL_MAX_SPARSE * 4], v3[MODEL_MAX_SPARSE * 4];
+    model_fm__gradient(m, &ex, 1.0f, &b1, w1, v1);
+    ex.weight = 3.0f;
+    model_fm__gradient(m, &ex, 1.0f, &b3, w3, v3);
+    assert_true(b3 == 3 * b1);
+    for (uint32_t j = 0; j < ex.n; j++) {
+        assert_true(fabs(w3[j] - 3 * w1[j]) <= 1e-12 * (1 + fabs(w1[j])));
+        for (uint32_t f = 0; f < 4; f++)
+            assert_true(fabs(v3[j * 4 + f] - 3 * v1[j * 4 + f]) <= 1e-12 * (1 + fabs(v1[j * 4 + f])));
+    }
+    /* Weight 0 learns nothing. */
+    size_t vbytes = 64 * 8 * sizeof(float);
+    float before[64 * 8];
+    memcpy(before, model_fm_factors_const(m), vbytes);
+    ex.weight = 0.0f;
+    assert_int_equal(model_fm_update(m, &ex, 1.0f, model_fm_predict(m, &ex)), SL_OK);
+    assert_memory_equal(before, model_fm_factors_const(m), vbytes);
+    model_fm_destroy(m);
+}
+
+/* ---- the guard ---------------------------------------------------------- */
+
+static void test_guard_refuses_and_leaves_model_unchanged(void **state) {
+    (void)state;
+    model_fm *m = make(10, 8, 8, 0.05, 29);
+    sl_rand rng;
+    sl_rand_seed(&rng, 30);
+    model_example ex;
+    for (int t = 0; t < 500; t++) {
+        random_example(&rng, 1024, 0.03, &ex);
+        float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f;
+        assert_int_equal(model_fm_update(m, &ex, y, model_fm_predict(m, &ex)), SL_OK);
+    }
+    size_t lin_bytes = 1024 * 2 * sizeof(float), v_bytes = 256 * 16 * sizeof(float);
+    float *lin = malloc(lin_bytes), *v = malloc(v_bytes), zb[2];
+    assert_non_null(lin);
+    assert_non_null(v);
+    memcpy(lin, model_fm_linear_zn_const(m), lin_bytes);
+    memcpy(v, model_fm_factors_const(m), v_bytes);
+    memcpy(zb, model_fm_bias_zn(m), sizeof zb);
+    uint64_t updates = model_fm_updates(m);
+    for (int c = 0; c < 5; c++) {
+        random_example(&rng, 1024, 0.03, &ex);
+        model_example_add(&ex, 1000, 1.0f, 0);
+        if (c == 0)
+            model_example_add(&ex, 1001, 1e20f, 0); /* last: the others were stepped */
+        if (c == 1)
+            ex.val[0] = NAN;
+        if (c == 2)
+            ex.weight = NAN;
+        if (c == 3)
+            ex.weight = -1.0f;
+        float p = model_fm_predict(m, &ex);
+        float y = p < 0.5f ? 1.0f : 0.0f; /* wrong, so the step is not zero */
+        if (c == 4)
+            p = NAN;
+        assert_int_equal(model_fm_update(m, &ex, y, p), SL_ERR_INVALID);
+    }
+    assert_memory_equal(lin, model_fm_linear_zn_const(m), lin_bytes);
+    assert_memory_equal(v, model_fm_factors_const(m), v_bytes);
+    assert_memory_equal(zb, model_fm_bias_zn(m), sizeof zb);
+    assert_int_equal(model_fm_refused(m), 5);
+    assert_int_equal(model_fm_updates(m), updates);
+    free(lin);
+    free(v);
+    model_fm_destroy(m);
+}
+
+/* ---- the factor table's size and the params --------------------------- */
+
+static void test_factor_table_size(void **state) {
+    (void)state;
+    model_fm *m = make(12, 0, 2, 0.01, 31);
+    assert_int_equal(model_fm_factor_bits(m), 12); /* min(bits, 20) */
+    model_fm_destroy(m);
+    m = make(21, 0, 1, 0.01, 31);
+    assert_int_equal(model_fm_factor_bits(m), 20);
+    model_fm_destroy(m);
+    model_fm_params p;
+    model_fm_params_default(&p);
+    p.factor_bits = 13;
+    sl_err err = {{0}};
+    assert_int_equal(model_fm_create(&p, 12, &m, &err), SL_ERR_INVALID);
+    assert_null(m);
+    assert_non_null(strstr(err.msg, "factor_bits"));
+    model_fm_params_default(&p);
+    p.k = 0;
+    assert_int_equal(model_fm_create(&p, 12, &m, &err), SL_ERR_INVALID);
+    model_fm_params_default(&p);
+    p.lin.alpha = -1;
+    assert_int_equal(model_fm_create(&p, 12, &m, &err), SL_ERR_INVALID);
+    model_fm_destroy(NULL);
+    /* Calibration is model_ftrl's: a fresh FM with zero-mean tiny factors. */
+    model_fm_params_default(&p);
+    p.init_std = 0;
+    p.lin.neg_weight = 10;
+    assert_int_equal(model_fm_create(&p, 8, &m, &err), SL_OK);
+    model_example ex;
+    model_example_reset(&ex);
+    model_example_add(&ex, 5, 1.0f, 0);
+    assert_true(model_fm_predict(m, &ex) == 0.5f);
+    assert_true(fabsf(model_fm_predict_calibrated(m, &ex) - 1.0f / 11.0f) < 1e-7f);
+    model_fm_destroy(m);
+}
+
+/* ---- determinism -------------------------------------------------------- */
+
+static void test_deterministic(void **state) {
+    (void)state;
+    model_fm *a = make(10, 8, 8, 0.05, 32), *b = make(10, 8, 8, 0.05, 32);
+    model_fm *c = make(10, 8, 8, 0.05, 33);
+    size_t v_bytes = 256 * 16 * sizeof(float), lin_bytes = 1024 * 2 * sizeof(float);
+    assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
+    assert_memory_not_equal(model_fm_factors_const(a), model_fm_factors_const(c), v_bytes);
+    model_fm *ms[2] = {a, b};
+    for (int r = 0; r < 2; r++) {
+        sl_rand rng;
+        sl_rand_seed(&rng, 34);
+        for (int t = 0; t < 3000; t++) {
+            model_example ex;
+            random_example(&rng, 1024, 0.03, &ex);
+            float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f;
+            assert_int_equal(model_fm_update(ms[r], &ex, y, model_fm_predict(ms[r], &ex)), SL_OK);
+        }
+    }
+    assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
+    assert_memory_equal(model_fm_linear_zn_const(a), model_fm_linear_zn_const(b), lin_bytes);
+    assert_memory_equal(model_fm_bias_zn(a), model_fm_bias_zn(b), 2 * sizeof(float));
+    model_fm_destroy(a);
+    model_fm_destroy(b);
+    model_fm_destroy(c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_margin_matches_pairwise_reference),
+        cmocka_unit_test(test_gradient_finite_differences),
+        cmocka_unit_test(test_fm_beats_lr_on_interactions),
+        cmocka_unit_test(test_weight_scales_the_gradient),
+        cmocka_unit_test(test_guard_refuses_and_leaves_model_unchanged),
+        cmocka_unit_test(test_factor_table_size),
+        cmocka_unit_test(test_deterministic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
