@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define METRICS_MAGIC 0x544d4c53u /* "SLMT" little-endian */
-#define METRICS_VERSION 1u
-#define METRICS_ACC_FIELDS 14
+#define METRICS_MAGIC        0x544d4c53u /* "SLMT" little-endian */
+#define METRICS_VERSION      1u
+#define METRICS_ACC_FIELDS   14
 #define METRICS_HEADER_BYTES (8 + 2 * METRICS_ACC_FIELDS * 8 + 8 + 4)
-#define METRICS_SLOT_BYTES 12
+#define METRICS_SLOT_BYTES   12
 
 sl_status model_metrics_init(model_metrics *m, const sl_config_metrics *cfg, double huber_delta,
                              sl_err *err) {
@@ -60,9 +60,7 @@ static double clip_p(double p) {
 static double clip01(double y) { return y < 0 ? 0 : y > 1 ? 1 : y; }
 
 /* ℓ(p, y) for an already clipped p. */
-static double logloss1(double p, double y) {
-    return -(y * log(p) + (1.0 - y) * log(1.0 - p));
-}
+static double logloss1(double p, double y) { return -(y * log(p) + (1.0 - y) * log(1.0 - p)); }
 
 static bool bad_input(float a, float b, float w) {
     return !isfinite(a) || !isfinite(b) || !isfinite(w) || w < 0;
@@ -204,20 +202,20 @@ sl_status model_metrics_report_json(model_metrics *m, sl_buf *out, bool window) 
     const model_metrics_acc *a = range(m, window);
     uint32_t k = auc_count(m, window);
     sl_status st;
-#define PUT_(call)               \
-    do {                         \
-        if ((st = (call)) != SL_OK) \
-            return st;           \
+#define PUT_(call)                                                                                 \
+    do {                                                                                           \
+        if ((st = (call)) != SL_OK)                                                                \
+            return st;                                                                             \
     } while (0)
-#define NUM_(key, v)                               \
-    do {                                           \
-        PUT_(sl_buf_printf(out, ",\"%s\":", key)); \
-        PUT_(sl_buf_json_num(out, v));             \
+#define NUM_(key, v)                                                                               \
+    do {                                                                                           \
+        PUT_(sl_buf_printf(out, ",\"%s\":", key));                                                 \
+        PUT_(sl_buf_json_num(out, v));                                                             \
     } while (0)
-#define INT_(key, v)                               \
-    do {                                           \
-        PUT_(sl_buf_printf(out, ",\"%s\":", key)); \
-        PUT_(sl_buf_json_i64(out, (int64_t)(v)));  \
+#define INT_(key, v)                                                                               \
+    do {                                                                                           \
+        PUT_(sl_buf_printf(out, ",\"%s\":", key));                                                 \
+        PUT_(sl_buf_json_i64(out, (int64_t)(v)));                                                  \
     } while (0)
     PUT_(sl_buf_printf(out, "{\"range\":\"%s\"", window ? "window" : "total"));
     INT_("n", a->n);
@@ -325,8 +323,8 @@ static bool get_acc(const unsigned char *p, model_metrics_acc *a) {
     a->sq_err = get_f64(p + 88);
     a->huber = get_f64(p + 96);
     a->invalid = get_u64(p + 104);
-    double sums[] = {a->w, a->wy, a->wp, a->loss, a->w_conv, a->wy_conv,
-                     a->w_real, a->abs_err, a->sq_err, a->huber};
+    double sums[] = {a->w,       a->wy,     a->wp,      a->loss,   a->w_conv,
+                     a->wy_conv, a->w_real, a->abs_err, a->sq_err, a->huber};
     for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++)
         if (!isfinite(sums[i]) || sums[i] < 0)
             return false;
@@ -378,14 +376,12 @@ sl_status model_metrics_decode(model_metrics *m, const void *in, size_t len, sl_
     if (count > MODEL_METRICS_MAX_AUC_WINDOW ||
         (len - METRICS_HEADER_BYTES) / METRICS_SLOT_BYTES != count ||
         (len - METRICS_HEADER_BYTES) % METRICS_SLOT_BYTES != 0)
-        return sl_err_set(err, SL_ERR_CORRUPT,
-                          "metrics state: %u AUC slots do not fit %zu bytes", (unsigned)count,
-                          len);
+        return sl_err_set(err, SL_ERR_CORRUPT, "metrics state: %u AUC slots do not fit %zu bytes",
+                          (unsigned)count, len);
     for (uint32_t i = 0; i < count; i++) {
         const unsigned char *s = q + (size_t)i * METRICS_SLOT_BYTES;
         float sp = get_f32(s), pos = get_f32(s + 4), neg = get_f32(s + 8);
-        if (!(sp >= 0 && sp <= 1) || !(pos >= 0) || !(neg >= 0) || !isfinite(pos) ||
-            !isfinite(neg))
+        if (!(sp >= 0 && sp <= 1) || !(pos >= 0) || !(neg >= 0) || !isfinite(pos) || !isfinite(neg))
             return sl_err_set(err, SL_ERR_CORRUPT, "metrics state: AUC slot %u out of range",
                               (unsigned)i);
     }

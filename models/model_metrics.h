@@ -48,24 +48,24 @@
 #include "sl_status.h"
 
 #define MODEL_METRICS_MAX_AUC_WINDOW (1 << 24) /* same bound as the config */
-#define MODEL_METRICS_P_EPS 1e-7               /* clip for log loss */
+#define MODEL_METRICS_P_EPS          1e-7      /* clip for log loss */
 
 /* The sums behind one range (window or since start). */
 typedef struct model_metrics_acc {
-    uint64_t n;        /* binary examples added */
-    double w;          /* Σ w */
-    double wy;         /* Σ w·y */
-    double wp;         /* Σ w·p (clipped p) */
-    double loss;       /* Σ w·ℓ(p, y) */
-    uint64_t n_conv;   /* examples with a conversion label */
-    double w_conv;     /* Σ w over them */
-    double wy_conv;    /* Σ w·c over them */
-    uint64_t n_real;   /* real-valued examples */
-    double w_real;     /* Σ w over them */
-    double abs_err;    /* Σ w·|pred - y| */
-    double sq_err;     /* Σ w·(pred - y)² */
-    double huber;      /* Σ w·huber(pred - y) */
-    uint64_t invalid;  /* inputs refused (non-finite or negative weight) */
+    uint64_t n;       /* binary examples added */
+    double w;         /* Σ w */
+    double wy;        /* Σ w·y */
+    double wp;        /* Σ w·p (clipped p) */
+    double loss;      /* Σ w·ℓ(p, y) */
+    uint64_t n_conv;  /* examples with a conversion label */
+    double w_conv;    /* Σ w over them */
+    double wy_conv;   /* Σ w·c over them */
+    uint64_t n_real;  /* real-valued examples */
+    double w_real;    /* Σ w over them */
+    double abs_err;   /* Σ w·|pred - y| */
+    double sq_err;    /* Σ w·(pred - y)² */
+    double huber;     /* Σ w·huber(pred - y) */
+    uint64_t invalid; /* inputs refused (non-finite or negative weight) */
 } model_metrics_acc;
 
 /* One slot of the AUC ring. */
@@ -76,16 +76,16 @@ typedef struct model_metrics_auc_slot {
 } model_metrics_auc_slot;
 
 typedef struct model_metrics {
-    int window_events;             /* tumbling window length, in binary examples */
-    uint32_t auc_cap;              /* ring capacity (auc_window) */
-    double huber_delta;            /* Huber threshold for add_real */
-    model_metrics_acc win;         /* current tumbling window */
-    model_metrics_acc all;         /* since start */
-    model_metrics_auc_slot *ring;  /* (auc_cap) last examples, oldest at ring_head when full */
-    model_metrics_auc_slot *sort;  /* (auc_cap) scratch for report */
-    uint32_t ring_head;            /* next slot to write */
-    uint32_t ring_len;             /* slots filled, ≤ auc_cap */
-    uint64_t windows;              /* tumbling windows reset so far */
+    int window_events;            /* tumbling window length, in binary examples */
+    uint32_t auc_cap;             /* ring capacity (auc_window) */
+    double huber_delta;           /* Huber threshold for add_real */
+    model_metrics_acc win;        /* current tumbling window */
+    model_metrics_acc all;        /* since start */
+    model_metrics_auc_slot *ring; /* (auc_cap) last examples, oldest at ring_head when full */
+    model_metrics_auc_slot *sort; /* (auc_cap) scratch for report */
+    uint32_t ring_head;           /* next slot to write */
+    uint32_t ring_len;            /* slots filled, ≤ auc_cap */
+    uint64_t windows;             /* tumbling windows reset so far */
 } model_metrics;
 
 /*

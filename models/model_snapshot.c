@@ -18,7 +18,7 @@
 #error "model_snapshot.c assumes a little-endian host"
 #endif
 
-#define FOURCC_(a, b, c, d) \
+#define FOURCC_(a, b, c, d)                                                                        \
     ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 #define TAG_NAME FOURCC_('N', 'A', 'M', 'E')
 #define TAG_HYPR FOURCC_('H', 'Y', 'P', 'R')
@@ -27,56 +27,50 @@
 #define TAG_ARRY FOURCC_('A', 'R', 'R', 'Y')
 
 #define SECTION_HEADER_BYTES 16u /* u32 tag, u32 reserved, u64 payload length */
-#define KV_BYTES 32u             /* char key[24], 8-byte value */
-#define ARRAY_HEADER_BYTES 40u   /* char name[24], u32 dtype, u32 reserved, u64 count */
-#define DTYPE_F32 1u
+#define KV_BYTES             32u /* char key[24], 8-byte value */
+#define ARRAY_HEADER_BYTES   40u /* char name[24], u32 dtype, u32 reserved, u64 count */
+#define DTYPE_F32            1u
 
 /* CRC32C, reflected polynomial 0x82F63B78: table[i] is the CRC of byte i
  * (generated once by the bitwise definition; the tests check it against a
  * bitwise reference). */
 static const uint32_t crc32c_table[256] = {
-    0x00000000u, 0xf26b8303u, 0xe13b70f7u, 0x1350f3f4u, 0xc79a971fu, 0x35f1141cu,
-    0x26a1e7e8u, 0xd4ca64ebu, 0x8ad958cfu, 0x78b2dbccu, 0x6be22838u, 0x9989ab3bu,
-    0x4d43cfd0u, 0xbf284cd3u, 0xac78bf27u, 0x5e133c24u, 0x105ec76fu, 0xe235446cu,
-    0xf165b798u, 0x030e349bu, 0xd7c45070u, 0x25afd373u, 0x36ff2087u, 0xc494a384u,
-    0x9a879fa0u, 0x68ec1ca3u, 0x7bbcef57u, 0x89d76c54u, 0x5d1d08bfu, 0xaf768bbcu,
-    0xbc267848u, 0x4e4dfb4bu, 0x20bd8edeu, 0xd2d60dddu, 0xc186fe29u, 0x33ed7d2au,
-    0xe72719c1u, 0x154c9ac2u, 0x061c6936u, 0xf477ea35u, 0xaa64d611u, 0x580f5512u,
-    0x4b5fa6e6u, 0xb93425e5u, 0x6dfe410eu, 0x9f95c20du, 0x8cc531f9u, 0x7eaeb2fau,
-    0x30e349b1u, 0xc288cab2u, 0xd1d83946u, 0x23b3ba45u, 0xf779deaeu, 0x05125dadu,
-    0x1642ae59u, 0xe4292d5au, 0xba3a117eu, 0x4851927du, 0x5b016189u, 0xa96ae28au,
-    0x7da08661u, 0x8fcb0562u, 0x9c9bf696u, 0x6ef07595u, 0x417b1dbcu, 0xb3109ebfu,
-    0xa0406d4bu, 0x522bee48u, 0x86e18aa3u, 0x748a09a0u, 0x67dafa54u, 0x95b17957u,
-    0xcba24573u, 0x39c9c670u, 0x2a993584u, 0xd8f2b687u, 0x0c38d26cu, 0xfe53516fu,
-    0xed03a29bu, 0x1f682198u, 0x5125dad3u, 0xa34e59d0u, 0xb01eaa24u, 0x42752927u,
-    0x96bf4dccu, 0x64d4cecfu, 0x77843d3bu, 0x85efbe38u, 0xdbfc821cu, 0x2997011fu,
-    0x3ac7f2ebu, 0xc8ac71e8u, 0x1c661503u, 0xee0d9600u, 0xfd5d65f4u, 0x0f36e6f7u,
-    0x61c69362u, 0x93ad1061u, 0x80fde395u, 0x72966096u, 0xa65c047du, 0x5437877eu,
-    0x4767748au, 0xb50cf789u, 0xeb1fcbadu, 0x197448aeu, 0x0a24bb5au, 0xf84f3859u,
-    0x2c855cb2u, 0xdeeedfb1u, 0xcdbe2c45u, 0x3fd5af46u, 0x7198540du, 0x83f3d70eu,
-    0x90a324fau, 0x62c8a7f9u, 0xb602c312u, 0x44694011u, 0x5739b3e5u, 0xa55230e6u,
-    0xfb410cc2u, 0x092a8fc1u, 0x1a7a7c35u, 0xe811ff36u, 0x3cdb9bddu, 0xceb018deu,
-    0xdde0eb2au, 0x2f8b6829u, 0x82f63b78u, 0x709db87bu, 0x63cd4b8fu, 0x91a6c88cu,
-    0x456cac67u, 0xb7072f64u, 0xa457dc90u, 0x563c5f93u, 0x082f63b7u, 0xfa44e0b4u,
-    0xe9141340u, 0x1b7f9043u, 0xcfb5f4a8u, 0x3dde77abu, 0x2e8e845fu, 0xdce5075cu,
-    0x92a8fc17u, 0x60c37f14u, 0x73938ce0u, 0x81f80fe3u, 0x55326b08u, 0xa759e80bu,
-    0xb4091bffu, 0x466298fcu, 0x1871a4d8u, 0xea1a27dbu, 0xf94ad42fu, 0x0b21572cu,
-    0xdfeb33c7u, 0x2d80b0c4u, 0x3ed04330u, 0xccbbc033u, 0xa24bb5a6u, 0x502036a5u,
-    0x4370c551u, 0xb11b4652u, 0x65d122b9u, 0x97baa1bau, 0x84ea524eu, 0x7681d14du,
-    0x2892ed69u, 0xdaf96e6au, 0xc9a99d9eu, 0x3bc21e9du, 0xef087a76u, 0x1d63f975u,
-    0x0e330a81u, 0xfc588982u, 0xb21572c9u, 0x407ef1cau, 0x532e023eu, 0xa145813du,
-    0x758fe5d6u, 0x87e466d5u, 0x94b49521u, 0x66df1622u, 0x38cc2a06u, 0xcaa7a905u,
-    0xd9f75af1u, 0x2b9cd9f2u, 0xff56bd19u, 0x0d3d3e1au, 0x1e6dcdeeu, 0xec064eedu,
-    0xc38d26c4u, 0x31e6a5c7u, 0x22b65633u, 0xd0ddd530u, 0x0417b1dbu, 0xf67c32d8u,
-    0xe52cc12cu, 0x1747422fu, 0x49547e0bu, 0xbb3ffd08u, 0xa86f0efcu, 0x5a048dffu,
-    0x8ecee914u, 0x7ca56a17u, 0x6ff599e3u, 0x9d9e1ae0u, 0xd3d3e1abu, 0x21b862a8u,
-    0x32e8915cu, 0xc083125fu, 0x144976b4u, 0xe622f5b7u, 0xf5720643u, 0x07198540u,
-    0x590ab964u, 0xab613a67u, 0xb831c993u, 0x4a5a4a90u, 0x9e902e7bu, 0x6cfbad78u,
-    0x7fab5e8cu, 0x8dc0dd8fu, 0xe330a81au, 0x115b2b19u, 0x020bd8edu, 0xf0605beeu,
-    0x24aa3f05u, 0xd6c1bc06u, 0xc5914ff2u, 0x37faccf1u, 0x69e9f0d5u, 0x9b8273d6u,
-    0x88d28022u, 0x7ab90321u, 0xae7367cau, 0x5c18e4c9u, 0x4f48173du, 0xbd23943eu,
-    0xf36e6f75u, 0x0105ec76u, 0x12551f82u, 0xe03e9c81u, 0x34f4f86au, 0xc69f7b69u,
-    0xd5cf889du, 0x27a40b9eu, 0x79b737bau, 0x8bdcb4b9u, 0x988c474du, 0x6ae7c44eu,
+    0x00000000u, 0xf26b8303u, 0xe13b70f7u, 0x1350f3f4u, 0xc79a971fu, 0x35f1141cu, 0x26a1e7e8u,
+    0xd4ca64ebu, 0x8ad958cfu, 0x78b2dbccu, 0x6be22838u, 0x9989ab3bu, 0x4d43cfd0u, 0xbf284cd3u,
+    0xac78bf27u, 0x5e133c24u, 0x105ec76fu, 0xe235446cu, 0xf165b798u, 0x030e349bu, 0xd7c45070u,
+    0x25afd373u, 0x36ff2087u, 0xc494a384u, 0x9a879fa0u, 0x68ec1ca3u, 0x7bbcef57u, 0x89d76c54u,
+    0x5d1d08bfu, 0xaf768bbcu, 0xbc267848u, 0x4e4dfb4bu, 0x20bd8edeu, 0xd2d60dddu, 0xc186fe29u,
+    0x33ed7d2au, 0xe72719c1u, 0x154c9ac2u, 0x061c6936u, 0xf477ea35u, 0xaa64d611u, 0x580f5512u,
+    0x4b5fa6e6u, 0xb93425e5u, 0x6dfe410eu, 0x9f95c20du, 0x8cc531f9u, 0x7eaeb2fau, 0x30e349b1u,
+    0xc288cab2u, 0xd1d83946u, 0x23b3ba45u, 0xf779deaeu, 0x05125dadu, 0x1642ae59u, 0xe4292d5au,
+    0xba3a117eu, 0x4851927du, 0x5b016189u, 0xa96ae28au, 0x7da08661u, 0x8fcb0562u, 0x9c9bf696u,
+    0x6ef07595u, 0x417b1dbcu, 0xb3109ebfu, 0xa0406d4bu, 0x522bee48u, 0x86e18aa3u, 0x748a09a0u,
+    0x67dafa54u, 0x95b17957u, 0xcba24573u, 0x39c9c670u, 0x2a993584u, 0xd8f2b687u, 0x0c38d26cu,
+    0xfe53516fu, 0xed03a29bu, 0x1f682198u, 0x5125dad3u, 0xa34e59d0u, 0xb01eaa24u, 0x42752927u,
+    0x96bf4dccu, 0x64d4cecfu, 0x77843d3bu, 0x85efbe38u, 0xdbfc821cu, 0x2997011fu, 0x3ac7f2ebu,
+    0xc8ac71e8u, 0x1c661503u, 0xee0d9600u, 0xfd5d65f4u, 0x0f36e6f7u, 0x61c69362u, 0x93ad1061u,
+    0x80fde395u, 0x72966096u, 0xa65c047du, 0x5437877eu, 0x4767748au, 0xb50cf789u, 0xeb1fcbadu,
+    0x197448aeu, 0x0a24bb5au, 0xf84f3859u, 0x2c855cb2u, 0xdeeedfb1u, 0xcdbe2c45u, 0x3fd5af46u,
+    0x7198540du, 0x83f3d70eu, 0x90a324fau, 0x62c8a7f9u, 0xb602c312u, 0x44694011u, 0x5739b3e5u,
+    0xa55230e6u, 0xfb410cc2u, 0x092a8fc1u, 0x1a7a7c35u, 0xe811ff36u, 0x3cdb9bddu, 0xceb018deu,
+    0xdde0eb2au, 0x2f8b6829u, 0x82f63b78u, 0x709db87bu, 0x63cd4b8fu, 0x91a6c88cu, 0x456cac67u,
+    0xb7072f64u, 0xa457dc90u, 0x563c5f93u, 0x082f63b7u, 0xfa44e0b4u, 0xe9141340u, 0x1b7f9043u,
+    0xcfb5f4a8u, 0x3dde77abu, 0x2e8e845fu, 0xdce5075cu, 0x92a8fc17u, 0x60c37f14u, 0x73938ce0u,
+    0x81f80fe3u, 0x55326b08u, 0xa759e80bu, 0xb4091bffu, 0x466298fcu, 0x1871a4d8u, 0xea1a27dbu,
+    0xf94ad42fu, 0x0b21572cu, 0xdfeb33c7u, 0x2d80b0c4u, 0x3ed04330u, 0xccbbc033u, 0xa24bb5a6u,
+    0x502036a5u, 0x4370c551u, 0xb11b4652u, 0x65d122b9u, 0x97baa1bau, 0x84ea524eu, 0x7681d14du,
+    0x2892ed69u, 0xdaf96e6au, 0xc9a99d9eu, 0x3bc21e9du, 0xef087a76u, 0x1d63f975u, 0x0e330a81u,
+    0xfc588982u, 0xb21572c9u, 0x407ef1cau, 0x532e023eu, 0xa145813du, 0x758fe5d6u, 0x87e466d5u,
+    0x94b49521u, 0x66df1622u, 0x38cc2a06u, 0xcaa7a905u, 0xd9f75af1u, 0x2b9cd9f2u, 0xff56bd19u,
+    0x0d3d3e1au, 0x1e6dcdeeu, 0xec064eedu, 0xc38d26c4u, 0x31e6a5c7u, 0x22b65633u, 0xd0ddd530u,
+    0x0417b1dbu, 0xf67c32d8u, 0xe52cc12cu, 0x1747422fu, 0x49547e0bu, 0xbb3ffd08u, 0xa86f0efcu,
+    0x5a048dffu, 0x8ecee914u, 0x7ca56a17u, 0x6ff599e3u, 0x9d9e1ae0u, 0xd3d3e1abu, 0x21b862a8u,
+    0x32e8915cu, 0xc083125fu, 0x144976b4u, 0xe622f5b7u, 0xf5720643u, 0x07198540u, 0x590ab964u,
+    0xab613a67u, 0xb831c993u, 0x4a5a4a90u, 0x9e902e7bu, 0x6cfbad78u, 0x7fab5e8cu, 0x8dc0dd8fu,
+    0xe330a81au, 0x115b2b19u, 0x020bd8edu, 0xf0605beeu, 0x24aa3f05u, 0xd6c1bc06u, 0xc5914ff2u,
+    0x37faccf1u, 0x69e9f0d5u, 0x9b8273d6u, 0x88d28022u, 0x7ab90321u, 0xae7367cau, 0x5c18e4c9u,
+    0x4f48173du, 0xbd23943eu, 0xf36e6f75u, 0x0105ec76u, 0x12551f82u, 0xe03e9c81u, 0x34f4f86au,
+    0xc69f7b69u, 0xd5cf889du, 0x27a40b9eu, 0x79b737bau, 0x8bdcb4b9u, 0x988c474du, 0x6ae7c44eu,
     0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
 };
 
@@ -239,9 +233,8 @@ sl_status model_snapshot_put_array(model_snapshot_writer *w, const char *name, c
     size_t off = MODEL_SNAPSHOT_HEADER_BYTES, end = w->out->len - w->start;
     while (off < end) {
         uint64_t plen = get_u64(b + off + 8);
-        if (get_u32(b + off) == TAG_ARRY &&
-            strncmp((const char *)b + off + SECTION_HEADER_BYTES, name,
-                    MODEL_SNAPSHOT_KEY_MAX) == 0)
+        if (get_u32(b + off) == TAG_ARRY && strncmp((const char *)b + off + SECTION_HEADER_BYTES,
+                                                    name, MODEL_SNAPSHOT_KEY_MAX) == 0)
             return w_fail(w, SL_ERR_INVALID, "duplicate array name");
         off += SECTION_HEADER_BYTES + pad8((size_t)plen);
     }
@@ -304,8 +297,9 @@ static sl_status read_kv(const unsigned char *p, uint64_t plen, uint32_t i, mode
             return sl_err_set(err, SL_ERR_CORRUPT, "section %u (%s): more than %d entries",
                               (unsigned)i, what, MODEL_SNAPSHOT_MAX_KV);
         if (!field_key_ok(p))
-            return sl_err_set(err, SL_ERR_CORRUPT, "section %u (%s): entry %" PRIu64
-                              " has a malformed key", (unsigned)i, what, e);
+            return sl_err_set(err, SL_ERR_CORRUPT,
+                              "section %u (%s): entry %" PRIu64 " has a malformed key", (unsigned)i,
+                              what, e);
         memcpy(kv[*n].key, p, MODEL_SNAPSHOT_KEY_MAX);
         kv[*n].v.u = get_u64(p + MODEL_SNAPSHOT_KEY_MAX);
         (*n)++;
@@ -316,8 +310,9 @@ static sl_status read_kv(const unsigned char *p, uint64_t plen, uint32_t i, mode
 static sl_status read_array(const unsigned char *p, uint64_t plen, uint32_t i, model_snapshot *snap,
                             sl_err *err) {
     if (plen < ARRAY_HEADER_BYTES)
-        return sl_err_set(err, SL_ERR_CORRUPT, "section %u (ARRY): %" PRIu64
-                          " bytes, shorter than its header", (unsigned)i, plen);
+        return sl_err_set(err, SL_ERR_CORRUPT,
+                          "section %u (ARRY): %" PRIu64 " bytes, shorter than its header",
+                          (unsigned)i, plen);
     if (!field_key_ok(p))
         return sl_err_set(err, SL_ERR_CORRUPT, "section %u (ARRY): malformed name", (unsigned)i);
     const char *name = (const char *)p;
@@ -328,8 +323,8 @@ static sl_status read_array(const unsigned char *p, uint64_t plen, uint32_t i, m
                           (unsigned)dtype);
     if (data_bytes % sizeof(float) || data_bytes / sizeof(float) != count)
         return sl_err_set(err, SL_ERR_CORRUPT,
-                          "array %s: count %" PRIu64 " does not match %" PRIu64 " data bytes",
-                          name, count, data_bytes);
+                          "array %s: count %" PRIu64 " does not match %" PRIu64 " data bytes", name,
+                          count, data_bytes);
     if (model_snapshot_find_array(snap, name))
         return sl_err_set(err, SL_ERR_CORRUPT, "array %s: duplicate name", name);
     if (snap->n_arrays >= MODEL_SNAPSHOT_MAX_ARRAYS)
@@ -363,8 +358,8 @@ sl_status model_snapshot_open(const void *buf, size_t len, model_snapshot *snap,
         return sl_err_set(err, SL_ERR_CORRUPT, "header size %u is malformed",
                           (unsigned)header_bytes);
     if (total < (uint64_t)header_bytes + 4)
-        return sl_err_set(err, SL_ERR_CORRUPT, "header says %" PRIu64
-                          " bytes, less than its own header", total);
+        return sl_err_set(err, SL_ERR_CORRUPT,
+                          "header says %" PRIu64 " bytes, less than its own header", total);
     if (len < total)
         return sl_err_set(err, SL_ERR_CORRUPT, "truncated: %zu bytes, header says %" PRIu64, len,
                           total);
@@ -411,24 +406,19 @@ sl_status model_snapshot_open(const void *buf, size_t len, model_snapshot *snap,
             memcpy(snap->name, p, (size_t)plen);
             has_name = true;
             break;
-        case TAG_HYPR:
-            st = read_kv(p, plen, i, snap->hyper, &snap->n_hyper, "HYPR", err);
-            break;
-        case TAG_DIMS:
-            st = read_kv(p, plen, i, snap->dims, &snap->n_dims, "DIMS", err);
-            break;
+        case TAG_HYPR: st = read_kv(p, plen, i, snap->hyper, &snap->n_hyper, "HYPR", err); break;
+        case TAG_DIMS: st = read_kv(p, plen, i, snap->dims, &snap->n_dims, "DIMS", err); break;
         case TAG_OFFS:
             if (snap->offsets)
                 return sl_err_set(err, SL_ERR_CORRUPT, "section %u: a second OFFS", (unsigned)i);
             if (plen > MODEL_SNAPSHOT_MAX_OFFSETS)
-                return sl_err_set(err, SL_ERR_CORRUPT, "section %u (OFFS): %" PRIu64
-                                  " bytes, more than 64 KiB", (unsigned)i, plen);
+                return sl_err_set(err, SL_ERR_CORRUPT,
+                                  "section %u (OFFS): %" PRIu64 " bytes, more than 64 KiB",
+                                  (unsigned)i, plen);
             snap->offsets = p;
             snap->offsets_len = (size_t)plen;
             break;
-        case TAG_ARRY:
-            st = read_array(p, plen, i, snap, err);
-            break;
+        case TAG_ARRY: st = read_array(p, plen, i, snap, err); break;
         default:
             snap->n_unknown++; /* a newer writer's section: skipped */
             break;
@@ -438,8 +428,8 @@ sl_status model_snapshot_open(const void *buf, size_t len, model_snapshot *snap,
         off += SECTION_HEADER_BYTES + pad8((size_t)plen);
     }
     if (off != end)
-        return sl_err_set(err, SL_ERR_CORRUPT, "%zu bytes after the last of %u sections",
-                          end - off, (unsigned)snap->n_sections);
+        return sl_err_set(err, SL_ERR_CORRUPT, "%zu bytes after the last of %u sections", end - off,
+                          (unsigned)snap->n_sections);
     if (!has_name)
         return sl_err_set(err, SL_ERR_CORRUPT, "no NAME section");
     return SL_OK;
@@ -484,10 +474,10 @@ sl_status model_snapshot_array_copy(const model_snapshot_array *a, float *out, s
 
 /* ---- describe ---- */
 
-#define PUT_(call)                  \
-    do {                            \
-        if ((st = (call)) != SL_OK) \
-            goto out;               \
+#define PUT_(call)                                                                                 \
+    do {                                                                                           \
+        if ((st = (call)) != SL_OK)                                                                \
+            goto out;                                                                              \
     } while (0)
 
 static sl_status describe_array(sl_buf *json, const model_snapshot_array *a) {
@@ -522,8 +512,8 @@ out:
     return st;
 }
 
-static sl_status describe_kv(sl_buf *json, const char *key, const model_snapshot_kv *kv,
-                             uint32_t n, bool is_double) {
+static sl_status describe_kv(sl_buf *json, const char *key, const model_snapshot_kv *kv, uint32_t n,
+                             bool is_double) {
     sl_status st;
     PUT_(sl_buf_printf(json, ",\"%s\":{", key));
     for (uint32_t i = 0; i < n; i++) {
@@ -551,8 +541,9 @@ sl_status model_snapshot_describe(const void *buf, size_t len, sl_buf *json, sl_
         return st;
     const unsigned char *b = buf;
     const char *kind = snap.kind < SL_MODEL_KIND_COUNT ? sl_model_kind_str(snap.kind) : "unknown";
-    PUT_(sl_buf_printf(json, "{\"format\":\"streamlearn snapshot\",\"version\":%u,\"kind\":\"%s\","
-                             "\"kind_id\":%u,\"name\":",
+    PUT_(sl_buf_printf(json,
+                       "{\"format\":\"streamlearn snapshot\",\"version\":%u,\"kind\":\"%s\","
+                       "\"kind_id\":%u,\"name\":",
                        (unsigned)snap.version, kind, (unsigned)snap.kind));
     PUT_(sl_buf_json_str(json, snap.name, strlen(snap.name), NULL));
     PUT_(sl_buf_printf(json, ",\"bytes\":%" PRIu64 ",\"crc32c\":\"0x%08x\"", snap.total_bytes,

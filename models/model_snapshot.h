@@ -34,15 +34,15 @@
 #include "sl_config.h"
 #include "sl_status.h"
 
-#define MODEL_SNAPSHOT_MAGIC "SLSNAP\0\1"  /* 8 bytes, the NUL included */
-#define MODEL_SNAPSHOT_VERSION 1u          /* the only version this reader takes */
-#define MODEL_SNAPSHOT_HEADER_BYTES 32u    /* fixed header of version 1 */
-#define MODEL_SNAPSHOT_KEY_MAX 24          /* key / array name field, NUL included */
-#define MODEL_SNAPSHOT_NAME_MAX 255        /* model name bytes */
-#define MODEL_SNAPSHOT_MAX_KV 64           /* hyperparameters, and dimensions, each */
-#define MODEL_SNAPSHOT_MAX_ARRAYS 32       /* parameter arrays */
-#define MODEL_SNAPSHOT_MAX_SECTIONS 256    /* all sections, unknown tags included */
-#define MODEL_SNAPSHOT_MAX_OFFSETS 65536   /* source-offsets blob bytes */
+#define MODEL_SNAPSHOT_MAGIC        "SLSNAP\0\1" /* 8 bytes, the NUL included */
+#define MODEL_SNAPSHOT_VERSION      1u           /* the only version this reader takes */
+#define MODEL_SNAPSHOT_HEADER_BYTES 32u          /* fixed header of version 1 */
+#define MODEL_SNAPSHOT_KEY_MAX      24           /* key / array name field, NUL included */
+#define MODEL_SNAPSHOT_NAME_MAX     255          /* model name bytes */
+#define MODEL_SNAPSHOT_MAX_KV       64           /* hyperparameters, and dimensions, each */
+#define MODEL_SNAPSHOT_MAX_ARRAYS   32           /* parameter arrays */
+#define MODEL_SNAPSHOT_MAX_SECTIONS 256          /* all sections, unknown tags included */
+#define MODEL_SNAPSHOT_MAX_OFFSETS  65536        /* source-offsets blob bytes */
 
 /* CRC32C (Castagnoli, reflected 0x82F63B78), table-driven. Start with crc =
  * 0; feed chunks by passing the previous result. crc32c("123456789") =
@@ -109,19 +109,19 @@ typedef struct model_snapshot_array {
 } model_snapshot_array;
 
 typedef struct model_snapshot {
-    uint32_t version;                                /* format version (1) */
-    uint32_t kind;                                   /* sl_model_kind; may be unknown to us */
-    uint64_t total_bytes;                            /* blob size, CRC included */
-    uint32_t crc;                                    /* stored (= computed) CRC32C */
-    uint32_t n_sections;                             /* all sections */
-    uint32_t n_unknown;                              /* sections with a tag we skipped */
-    char name[MODEL_SNAPSHOT_NAME_MAX + 1];          /* model name, NUL-terminated */
-    model_snapshot_kv hyper[MODEL_SNAPSHOT_MAX_KV];  /* (n_hyper) in file order */
+    uint32_t version;                               /* format version (1) */
+    uint32_t kind;                                  /* sl_model_kind; may be unknown to us */
+    uint64_t total_bytes;                           /* blob size, CRC included */
+    uint32_t crc;                                   /* stored (= computed) CRC32C */
+    uint32_t n_sections;                            /* all sections */
+    uint32_t n_unknown;                             /* sections with a tag we skipped */
+    char name[MODEL_SNAPSHOT_NAME_MAX + 1];         /* model name, NUL-terminated */
+    model_snapshot_kv hyper[MODEL_SNAPSHOT_MAX_KV]; /* (n_hyper) in file order */
     uint32_t n_hyper;
-    model_snapshot_kv dims[MODEL_SNAPSHOT_MAX_KV];   /* (n_dims) in file order */
+    model_snapshot_kv dims[MODEL_SNAPSHOT_MAX_KV]; /* (n_dims) in file order */
     uint32_t n_dims;
-    const void *offsets;                             /* in the caller's buffer, or NULL */
-    size_t offsets_len;                              /* bytes at offsets */
+    const void *offsets;                                    /* in the caller's buffer, or NULL */
+    size_t offsets_len;                                     /* bytes at offsets */
     model_snapshot_array arrays[MODEL_SNAPSHOT_MAX_ARRAYS]; /* (n_arrays) in file order */
     uint32_t n_arrays;
 } model_snapshot;
@@ -140,8 +140,7 @@ sl_status model_snapshot_open(const void *buf, size_t len, model_snapshot *snap,
 /* Lookups; false when absent. */
 bool model_snapshot_hyper(const model_snapshot *snap, const char *key, double *out);
 bool model_snapshot_dim(const model_snapshot *snap, const char *key, uint64_t *out);
-const model_snapshot_array *model_snapshot_find_array(const model_snapshot *snap,
-                                                      const char *name);
+const model_snapshot_array *model_snapshot_find_array(const model_snapshot *snap, const char *name);
 /* Copies an array's floats into out (cap floats). SL_ERR_LIMIT if cap is
  * smaller than a->count. Works whatever the alignment. */
 sl_status model_snapshot_array_copy(const model_snapshot_array *a, float *out, size_t cap);

@@ -327,7 +327,8 @@ static void test_describe(void **state) {
         "\"dims\":{\"bits\":20,\"factors\":8}",
         "\"offsets_bytes\":26",
         "{\"tag\":\"NAME\",\"offset\":32,\"bytes\":8}",
-        "{\"name\":\"w\",\"count\":6,\"bytes\":24,\"min\":-2,\"max\":3,\"mean\":0.41666666666666669,"
+        "{\"name\":\"w\",\"count\":6,\"bytes\":24,\"min\":-2,\"max\":3,\"mean\":0."
+        "41666666666666669,"
         "\"nonzero\":4,\"nan\":0,\"aligned\":true}",
         "{\"name\":\"z\",\"count\":3,\"bytes\":12,\"min\":0,\"max\":1,\"mean\":0.5,"
         "\"nonzero\":1,\"nan\":1",
@@ -384,12 +385,9 @@ static void test_seeds(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc_vectors),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_writer_refusals),
-        cmocka_unit_test(test_describe),
-        cmocka_unit_test(test_seeds),
+        cmocka_unit_test(test_crc_vectors), cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_refusals),    cmocka_unit_test(test_writer_refusals),
+        cmocka_unit_test(test_describe),    cmocka_unit_test(test_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
