@@ -122,9 +122,10 @@ sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label,
         undo[j][0] = c[0];
         undo[j][1] = c[1];
         double gu = r * ex->val[j]; /* unweighted gradient */
-        double w = model__ftrl_weight(c[0], c[1], m->inv_alpha, m->p.beta, m->p.l1, m->p.l2);
+        double sq = sqrt((double)c[1]); /* shared by the weight and σ */
+        double w = model__ftrl_weight_sq(c[0], sq, m->inv_alpha, m->p.beta, m->p.l1, m->p.l2);
         double z2, n2;
-        model__ftrl_step(c[0], c[1], c_w * gu, c_w * gu * gu, w, m->inv_alpha, &z2, &n2);
+        model__ftrl_step_sq(c[0], c[1], sq, c_w * gu, c_w * gu * gu, w, m->inv_alpha, &z2, &n2);
         float zf = (float)z2, nf = (float)n2;
         if (!isfinite(zf) || !isfinite(nf) || !(fabs(z2 - c[0]) <= m->p.max_dz)) {
             ok = false;

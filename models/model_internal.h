@@ -23,12 +23,29 @@
 
 /* The FTRL-Proximal weight of one coordinate (McMahan et al. 2013, eq. 7):
  * 0 inside the L1 band, else −(z − sgn(z)·l1) / ((β + √n)/α + l2). */
-static inline double model__ftrl_weight(double z, double n, double inv_alpha, double beta,
-                                        double l1, double l2) {
+static inline double model__ftrl_weight_sq(double z, double sqrt_n, double inv_alpha,
+                                           double beta, double l1, double l2) {
     if (fabs(z) <= l1)
         return 0.0;
     double zs = z > 0 ? z - l1 : z + l1;
-    return -zs / ((beta + sqrt(n)) * inv_alpha + l2);
+    return -zs / ((beta + sqrt_n) * inv_alpha + l2);
+}
+
+static inline double model__ftrl_weight(double z, double n, double inv_alpha, double beta,
+                                        double l1, double l2) {
+    if (fabs(z) <= l1) /* skip the √ of a zero weight */
+        return 0.0;
+    return model__ftrl_weight_sq(z, sqrt(n), inv_alpha, beta, l1, l2);
+}
+
+/* model__ftrl_step with √n already known (the weight needed it). */
+static inline void model__ftrl_step_sq(double z, double n, double sqrt_n, double g, double gsq,
+                                       double w, double inv_alpha, double *z_new,
+                                       double *n_new) {
+    double n2 = n + gsq;
+    double sigma = (sqrt(n2) - sqrt_n) * inv_alpha;
+    *z_new = z + g - sigma * w;
+    *n_new = n2;
 }
 
 /* One FTRL-Proximal step of a coordinate with gradient g, increment gsq of
@@ -40,10 +57,7 @@ static inline double model__ftrl_weight(double z, double n, double inv_alpha, do
  * down for good). With c = 1 it is McMahan's step. OUT: *z_new, *n_new. */
 static inline void model__ftrl_step(double z, double n, double g, double gsq, double w,
                                     double inv_alpha, double *z_new, double *n_new) {
-    double n2 = n + gsq;
-    double sigma = (sqrt(n2) - sqrt(n)) * inv_alpha;
-    *z_new = z + g - sigma * w;
-    *n_new = n2;
+    model__ftrl_step_sq(z, n, sqrt(n), g, gsq, w, inv_alpha, z_new, n_new);
 }
 
 /* σ(m) with m clamped to ±MODEL__MARGIN_CLAMP (NaN passes through). */
