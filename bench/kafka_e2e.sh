@@ -2,10 +2,11 @@
 # bench/kafka_e2e.sh — the engine against the raw Kafka ceiling on a real
 # broker (scripts/kafka.sh), in one run:
 #   (a) a bare librdkafka consumer reading a topic (bench_kafka consume);
-#   (b) the engine reading the same topic through parse -> route (friend
-#       events: validated and routed, no output) — the issue's graph;
-#   (a') / (b') the same with view events, each of which the engine scores
-#       and produces to the scores topic (one output per input);
+#   (b) the engine reading the same topic through parse -> route
+#       (engine.graph = validate) — the issue's parse-and-route graph;
+#   (a') / (b') view events through the full graph: each is featurized from
+#       state, scored (one score produced per view) and joined with its
+#       labels (an example produced when its window closes);
 #   (c) end-to-end latency, event produced -> score readable, at a fixed
 #       produce rate: p50 / p99 / p99.9 / max.
 # Usage: bench/kafka_e2e.sh [EVENTS] [RATE]   (defaults 1000000, 50000)
@@ -31,15 +32,16 @@ if ! scripts/kafka.sh status >/dev/null 2>&1; then
 fi
 b=$(scripts/kafka.sh bootstrap)
 id=$$
-cfg() { # cfg INPUT SCORES GROUP -> config path
+cfg() { # cfg INPUT SCORES GROUP [GRAPH] -> config path
   cat > "$work/$3.json" <<JSON
 {"kafka":{"brokers":"$b","group_id":"$3","input_topics":["$1"],"scores_topic":"$2",
- "deadletter_topic":"dl-$id","producer":${SL_PRODUCER_PROPS:-{\}}}}
+ "deadletter_topic":"dl-$id","examples_topic":"ex-$id","producer":${SL_PRODUCER_PROPS:-{\}}},
+ "engine":{"graph":"${4:-full}"}}
 JSON
   echo "$work/$3.json"
 }
-engine() { # engine TOPIC NAME: run to idle, print its rate
-  STREAMLEARN_LOG=warn $bin run --config "$(cfg "$1" "scores-$2-$id" "g-$2-$id")" \
+engine() { # engine TOPIC NAME GRAPH: run to idle, print its rate
+  STREAMLEARN_LOG=warn $bin run --config "$(cfg "$1" "scores-$2-$id" "g-$2-$id" "$3")" \
     --until-idle 3 --no-progress --summary "$work/$2.json"
   printf 'engine: %s records, %s outputs, busy %s s, %s events/s\n' \
     "$(grep -o '"records": [0-9]*' "$work/$2.json" | grep -o '[0-9]*$')" \
@@ -49,15 +51,13 @@ engine() { # engine TOPIC NAME: run to idle, print its rate
 }
 
 echo "== broker $b (Kafka $(cat "${STREAMLEARN_KAFKA_DIR:-/tmp/streamlearn-kafka}/version" 2>/dev/null || echo 4.x))"
-echo "== parse -> route: $n friend events (no outputs)"
-$tool produce "$b" "route-$id" "$n" 0 friend
+echo "== parse -> route (engine.graph validate): $n view events"
+$tool produce "$b" "route-$id" "$n" 0 view
 echo "(a) raw ceiling:"; $tool consume "$b" "route-$id" "$n"
-echo "(b) the engine:"; engine "route-$id" route
+echo "(b) the engine:"; engine "route-$id" route validate
 
-echo "== parse -> route -> score: $n view events (one score each)"
-$tool produce "$b" "score-$id" "$n" 0 view
-echo "(a') raw ceiling:"; $tool consume "$b" "score-$id" "$n"
-echo "(b') the engine:"; engine "score-$id" score
+echo "== the full graph (features from state, a score per view, examples): $n view events"
+echo "(b') the engine:"; engine "route-$id" full full
 
 echo "== (c) latency: views at $rate events/s for 20 s, produced -> score readable"
 m=$((rate * 20))

@@ -522,10 +522,29 @@ static rd_kafka_topic_partition_list_t *decode_offsets(const unsigned char *p, s
  * flush timeout (if the brokers are down, it is skipped and retried).
  */
 static void maybe_checkpoint(engine *e, bool force) {
-    if (!e->durable || e->tail == e->ckpt_seq || e->failed)
+    if (e->tail == e->ckpt_seq || e->failed)
         return;
     const op_stats *s = op_graph_stats(e->graph);
     double t = now_s();
+    if (!e->durable) {
+        /* In-memory state: nothing to resume from, so no flush and no
+         * offsets, but checkpoints still move dirty entries out of the cache
+         * and let the sweep see them: every checkpoint_events records, or
+         * when the cache asks. */
+        if (!force && s->records - e->ckpt_records < (uint64_t)e->cfg->state.checkpoint_events &&
+            !state_store_want_checkpoint(e->store))
+            return;
+        sl_err err;
+        if (op_graph_checkpoint(e->graph, &err) ||
+            state_store_checkpoint(e->store, NULL, 0, NULL, &err)) {
+            fail(e, "checkpoint: %s", err.msg);
+            return;
+        }
+        e->ckpt_seq = e->tail;
+        e->ckpt_records = s->records;
+        e->checkpoints++;
+        return;
+    }
     if (!force && (t - e->last_ckpt) * 1000.0 < e->cfg->state.checkpoint_interval_ms &&
         s->records - e->ckpt_records < (uint64_t)e->cfg->state.checkpoint_events &&
         !state_store_want_checkpoint(e->store))
