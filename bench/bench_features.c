@@ -22,12 +22,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-#define CHECK(x)                                                                 \
-    do {                                                                         \
-        if ((x) != SL_OK) {                                                      \
-            fprintf(stderr, "bench_features: %s: %s\n", #x, err.msg);            \
-            exit(1);                                                             \
-        }                                                                        \
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if ((x) != SL_OK) {                                                                        \
+            fprintf(stderr, "bench_features: %s: %s\n", #x, err.msg);                              \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 int main(int argc, char **argv) {

@@ -222,8 +222,8 @@ static int latency(const char *brokers, const char *topic, long n) {
     qsort(lat, (size_t)got, sizeof *lat, cmp_double);
     if (got)
         printf("latency over %ld scores: p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms\n",
-               got, lat[got / 2], lat[(long)((double)got * 0.99)],
-               lat[(long)((double)got * 0.999)], lat[got - 1]);
+               got, lat[got / 2], lat[(long)((double)got * 0.99)], lat[(long)((double)got * 0.999)],
+               lat[got - 1]);
     free(lat);
     rd_kafka_queue_destroy(q);
     rd_kafka_consumer_close(rk);

@@ -22,9 +22,9 @@
 #include "model_ftrl.h"
 #include "sl_rand.h"
 
-#define POOL 32768 /* examples generated up front and cycled */
-#define FIELDS 79  /* plus the bias: 80 features */
-#define BITS 22
+#define POOL   32768 /* examples generated up front and cycled */
+#define FIELDS 79    /* plus the bias: 80 features */
+#define BITS   22
 
 static double now_s(void) {
     struct timespec ts;
@@ -43,8 +43,8 @@ static void make_pool(model_example *pool, float *labels, int uniform) {
         model_example_add(ex, 0, 1.0f, 0);
         double s = -2.0;
         for (uint32_t f = 0; f < FIELDS; f++) {
-            uint64_t v = uniform ? sl_rand_u64(&rng)
-                                 : (uint64_t)exp(sl_rand_double(&rng) * log(1e5));
+            uint64_t v =
+                uniform ? sl_rand_u64(&rng) : (uint64_t)exp(sl_rand_double(&rng) * log(1e5));
             uint64_t h = sl_rand_hash64(((uint64_t)f << 40) ^ v);
             model_example_add(ex, (uint32_t)h & mask, 1.0f, (uint8_t)(f + 1));
             s += 0.08 * ((double)(h >> 40 & 0xff) / 128.0 - 1.0); /* a hidden weight */
@@ -65,8 +65,7 @@ int main(int argc, char **argv) {
     float *labels = malloc(POOL * sizeof *labels);
     if (!pool || !labels)
         return 1;
-    printf("examples %ld, features/example %d, hash_bits %d, pool %d\n", n, FIELDS + 1, BITS,
-           POOL);
+    printf("examples %ld, features/example %d, hash_bits %d, pool %d\n", n, FIELDS + 1, BITS, POOL);
     for (int uniform = 0; uniform < 2; uniform++) {
         const char *dist = uniform ? "uniform" : "skewed";
         if (only && strcmp(only, dist) != 0)

@@ -54,13 +54,19 @@ static msg *load(const char *path, size_t *count, char **hold) {
 }
 
 static const char *const builtin[] = {
-    "{\"type\":\"view\",\"ts\":1767225600123,\"user\":\"u18277\",\"surface\":\"ads\",\"item\":\"ad1532\","
-    "\"view_id\":\"v9912773\",\"ctx\":{\"device\":\"android\",\"hour\":13,\"pos\":2,\"page\":\"home\"}}",
-    "{\"type\":\"view\",\"ts\":1767225600456,\"user\":\"u2201\",\"surface\":\"feed\",\"item\":\"p88122\","
+    "{\"type\":\"view\",\"ts\":1767225600123,\"user\":\"u18277\",\"surface\":\"ads\",\"item\":"
+    "\"ad1532\","
+    "\"view_id\":\"v9912773\",\"ctx\":{\"device\":\"android\",\"hour\":13,\"pos\":2,\"page\":"
+    "\"home\"}}",
+    "{\"type\":\"view\",\"ts\":1767225600456,\"user\":\"u2201\",\"surface\":\"feed\",\"item\":"
+    "\"p88122\","
     "\"view_id\":\"v9912774\",\"ctx\":{\"device\":\"ios\",\"hour\":13,\"pos\":7}}",
-    "{\"type\":\"click\",\"ts\":1767225601789,\"user\":\"u18277\",\"view_id\":\"v9912773\",\"item\":\"ad1532\"}",
-    "{\"type\":\"dwell\",\"ts\":1767225631000,\"user\":\"u2201\",\"view_id\":\"v9912774\",\"dwell_ms\":29311.5}",
-    "{\"type\":\"register\",\"ts\":1767225699000,\"user\":\"u77\",\"item\":\"e312\",\"view_id\":\"v9912001\"}",
+    "{\"type\":\"click\",\"ts\":1767225601789,\"user\":\"u18277\",\"view_id\":\"v9912773\","
+    "\"item\":\"ad1532\"}",
+    "{\"type\":\"dwell\",\"ts\":1767225631000,\"user\":\"u2201\",\"view_id\":\"v9912774\",\"dwell_"
+    "ms\":29311.5}",
+    "{\"type\":\"register\",\"ts\":1767225699000,\"user\":\"u77\",\"item\":\"e312\",\"view_id\":"
+    "\"v9912001\"}",
 };
 
 static double run(msg *m, size_t n, int reps, const sl_event_parse_opts *o, size_t *ok) {

@@ -47,7 +47,7 @@
 #include "state_decay.h"
 #include "state_store.h"
 
-#define T0 INT64_C(1767225600000)
+#define T0        INT64_C(1767225600000)
 #define REC_BYTES (2 * STATE_DECAY_BYTES(2)) /* views, clicks at two half-lives */
 
 static double now_s(void) {
@@ -83,8 +83,8 @@ static int key_of(uint32_t user, char *k) {
  * would be frozen with, add the event, encode. Returns a checksum of the
  * features so the compiler cannot drop the reads (and both designs can be
  * compared: they must agree). */
-static double apply(unsigned char *rec, bool found, const state_decay_spec *spec,
-                    const bench_ev *e, int64_t t) {
+static double apply(unsigned char *rec, bool found, const state_decay_spec *spec, const bench_ev *e,
+                    int64_t t) {
     state_decay views, clicks;
     if (found) {
         state_decay_decode(rec, spec->n, &views);
@@ -106,15 +106,15 @@ static double apply(unsigned char *rec, bool found, const state_decay_spec *spec
 /* ------------------------------------------------------- the cached path */
 
 typedef struct run_stats {
-    double seconds;       /* wall time of the events, checkpoints included */
-    double rate;          /* events per second */
-    double checksum;      /* sum of the features read */
-    double checksum_at;   /* ... after the first check_at events */
-    double half_s;        /* wall time of the first half of the events */
-    int checkpoints;      /* checkpoints taken during the run */
-    double ckpt_total_s;  /* time spent in them */
-    double ckpt_max_s;    /* the longest */
-    uint64_t ckpt_keys;   /* keys they wrote */
+    double seconds;      /* wall time of the events, checkpoints included */
+    double rate;         /* events per second */
+    double checksum;     /* sum of the features read */
+    double checksum_at;  /* ... after the first check_at events */
+    double half_s;       /* wall time of the first half of the events */
+    int checkpoints;     /* checkpoints taken during the run */
+    double ckpt_total_s; /* time spent in them */
+    double ckpt_max_s;   /* the longest */
+    uint64_t ckpt_keys;  /* keys they wrote */
 } run_stats;
 
 static state_store *store_open(const char *dir, size_t cache_mb) {
@@ -186,8 +186,8 @@ static run_stats run_cached(state_store *st, const bench_ev *ev, size_t n,
         sl_status rc;
         if (copy) { /* get, compute, put: two lookups, two copies */
             size_t vlen = 0;
-            rc = state_store_get(st, STATE_CF_FEATURES, k, (size_t)kl, buf, sizeof buf, &vlen,
-                                 &err);
+            rc =
+                state_store_get(st, STATE_CF_FEATURES, k, (size_t)kl, buf, sizeof buf, &vlen, &err);
             if (rc && rc != SL_ERR_NOT_FOUND)
                 die("get", err.msg);
             rs.checksum += apply(buf, rc == SL_OK, spec, &ev[i], t);
@@ -199,8 +199,8 @@ static run_stats run_cached(state_store *st, const bench_ev *ev, size_t n,
         } else { /* in place: one lookup, no copies */
             void *v = NULL;
             size_t old = 0;
-            rc = state_store_update(st, STATE_CF_FEATURES, k, (size_t)kl, REC_BYTES, &v, &old,
-                                    &err);
+            rc =
+                state_store_update(st, STATE_CF_FEATURES, k, (size_t)kl, REC_BYTES, &v, &old, &err);
             if (rc == SL_ERR_LIMIT) {
                 store_checkpoint(st, i, &rs);
                 rc = state_store_update(st, STATE_CF_FEATURES, k, (size_t)kl, REC_BYTES, &v, &old,
@@ -236,12 +236,12 @@ static run_stats run_cached(state_store *st, const bench_ev *ev, size_t n,
 /* -------------------------------------------------------- the naive path */
 
 typedef struct naive_db {
-    rocksdb_t *db;                        /* one column family: default */
-    rocksdb_options_t *opts;              /* same settings as state_store */
+    rocksdb_t *db;                              /* one column family: default */
+    rocksdb_options_t *opts;                    /* same settings as state_store */
     rocksdb_block_based_table_options_t *topts; /* block cache + bloom */
-    rocksdb_cache_t *cache;               /* 64 MiB LRU */
-    rocksdb_readoptions_t *ropts;         /* defaults */
-    rocksdb_writeoptions_t *wopts;        /* WAL on, no sync */
+    rocksdb_cache_t *cache;                     /* 64 MiB LRU */
+    rocksdb_readoptions_t *ropts;               /* defaults */
+    rocksdb_writeoptions_t *wopts;              /* WAL on, no sync */
 } naive_db;
 
 static void naive_open(naive_db *n, const char *dir) {

@@ -74,8 +74,10 @@ int cli_features_main(int argc, char **argv) {
     if (!dir)
         dir = cfg->state.dir;
     if (!dir || !dir[0]) {
-        fprintf(stderr, "streamlearn features: no state directory: give --state DIR or set "
-                        "state.dir in %s\n", config);
+        fprintf(stderr,
+                "streamlearn features: no state directory: give --state DIR or set "
+                "state.dir in %s\n",
+                config);
         goto out;
     }
     state_store_opts o;

@@ -58,9 +58,9 @@ static int file_next(void *ctx, const char **line, size_t *len) {
 }
 
 typedef struct gen_feed {
-    gen_world *w;    /* the simulated world */
-    sl_buf line;     /* the current line */
-    uint64_t left;   /* lines still to give */
+    gen_world *w;  /* the simulated world */
+    sl_buf line;   /* the current line */
+    uint64_t left; /* lines still to give */
 } gen_feed;
 
 static int gen_next(void *ctx, const char **line, size_t *len) {

@@ -21,10 +21,10 @@
 typedef struct sl_arena_chunk sl_arena_chunk;
 
 typedef struct sl_arena {
-    sl_arena_chunk *head;  /* chunk being filled; older chunks follow ->next */
-    size_t chunk_size;     /* default size of a new chunk */
-    size_t limit;          /* hard cap on bytes held in all chunks */
-    size_t held;           /* bytes held in all chunks (capacity) */
+    sl_arena_chunk *head; /* chunk being filled; older chunks follow ->next */
+    size_t chunk_size;    /* default size of a new chunk */
+    size_t limit;         /* hard cap on bytes held in all chunks */
+    size_t held;          /* bytes held in all chunks (capacity) */
 } sl_arena;
 
 /* Initializes an empty arena; nothing is allocated until the first use. */

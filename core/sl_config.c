@@ -44,28 +44,28 @@ typedef enum sl_cf_kind {
 typedef struct sl_cf_section sl_cf_section;
 
 typedef struct sl_cf_field {
-    const char *key;            /* JSON key */
-    sl_cf_kind kind;            /* how to read it */
-    size_t off;                 /* offset in the parent struct */
-    size_t count_off;           /* lists: offset of the int count */
-    int max_items;              /* lists: capacity */
-    double min, max;            /* numbers, list items: allowed range */
-    unsigned flags;             /* SL_CF_* */
-    unsigned kinds;             /* models: bit set of kinds it applies to (0 = all) */
-    const char *def;            /* default, as JSON text (NULL: section) */
-    const char *doc;            /* one line for docs/CONFIG.md */
-    const sl_cf_section *sub;   /* SL_CF_SECTION */
-    const char *const *names;   /* SL_CF_DBL4: the four key names */
+    const char *key;          /* JSON key */
+    sl_cf_kind kind;          /* how to read it */
+    size_t off;               /* offset in the parent struct */
+    size_t count_off;         /* lists: offset of the int count */
+    int max_items;            /* lists: capacity */
+    double min, max;          /* numbers, list items: allowed range */
+    unsigned flags;           /* SL_CF_* */
+    unsigned kinds;           /* models: bit set of kinds it applies to (0 = all) */
+    const char *def;          /* default, as JSON text (NULL: section) */
+    const char *doc;          /* one line for docs/CONFIG.md */
+    const sl_cf_section *sub; /* SL_CF_SECTION */
+    const char *const *names; /* SL_CF_DBL4: the four key names */
 } sl_cf_field;
 
 struct sl_cf_section {
-    const char *doc;            /* what the section is for */
-    const sl_cf_field *fields;  /* rows */
-    int n;                      /* rows in fields */
+    const char *doc;           /* what the section is for */
+    const sl_cf_field *fields; /* rows */
+    int n;                     /* rows in fields */
 };
 
 #define SL_ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define K(kind) (1u << (kind))
+#define K(kind)         (1u << (kind))
 
 /* ---- the schema ------------------------------------------------------- */
 
@@ -76,8 +76,7 @@ static const sl_cf_field engine_fields[] = {
     {"max_event_bytes", SL_CF_INT, E_(max_event_bytes), 0, 0, 256, 16 << 20, 0, 0, "65536",
      "Longest accepted event message; longer ones are dead-lettered as too_large.", NULL, NULL},
     {"max_line_bytes", SL_CF_INT, E_(max_line_bytes), 0, 0, 1024, 256 << 20, 0, 0, "1048576",
-     "Replay: lines longer than this are cut (the dead letter keeps this many bytes).", NULL,
-     NULL},
+     "Replay: lines longer than this are cut (the dead letter keeps this many bytes).", NULL, NULL},
     {"arena_limit_mb", SL_CF_INT, E_(arena_limit_mb), 0, 0, 1, 65536, 0, 0, "512",
      "Hard cap on one batch's scratch memory.", NULL, NULL},
     {"graph", SL_CF_STRING, E_(graph), 0, 0, 0, 0, SL_CF_NONEMPTY, 0, "\"full\"",
@@ -97,8 +96,8 @@ static const sl_cf_field kafka_fields[] = {
      "client.id of the consumer and the producer.", NULL, NULL},
     {"input_topics", SL_CF_STRLIST, KF_(topics_in), KF_(n_topics_in), SL_CONFIG_MAX_TOPICS, 0, 0,
      SL_CF_NONEMPTY, 0, "[\"events\"]", "Topics the engine consumes events from.", NULL, NULL},
-    {"scores_topic", SL_CF_STRING, KF_(topic_scores), 0, 0, 0, 0, SL_CF_NONEMPTY, 0,
-     "\"scores\"", "Sink of scores (key: user).", NULL, NULL},
+    {"scores_topic", SL_CF_STRING, KF_(topic_scores), 0, 0, 0, 0, SL_CF_NONEMPTY, 0, "\"scores\"",
+     "Sink of scores (key: user).", NULL, NULL},
     {"examples_topic", SL_CF_STRING, KF_(topic_examples), 0, 0, 0, 0, SL_CF_NONEMPTY, 0,
      "\"examples\"", "Sink of finished examples (key: view_id).", NULL, NULL},
     {"snapshots_topic", SL_CF_STRING, KF_(topic_snapshots), 0, 0, 0, 0, SL_CF_NONEMPTY, 0,
@@ -106,15 +105,13 @@ static const sl_cf_field kafka_fields[] = {
     {"metrics_topic", SL_CF_STRING, KF_(topic_metrics), 0, 0, 0, 0, SL_CF_NONEMPTY, 0,
      "\"metrics\"", "Sink of windowed metrics (key: surface).", NULL, NULL},
     {"deadletter_topic", SL_CF_STRING, KF_(topic_deadletter), 0, 0, 0, 0, SL_CF_NONEMPTY, 0,
-     "\"deadletter\"", "Sink of refused messages with reason and source coordinates.", NULL,
-     NULL},
+     "\"deadletter\"", "Sink of refused messages with reason and source coordinates.", NULL, NULL},
     {"embedded_partitions", SL_CF_INT, KF_(embedded_partitions), 0, 0, 1, 256, 0, 0, "4",
      "Partitions per topic in the embedded cluster.", NULL, NULL},
-    {"consumer", SL_CF_PROPS, KF_(consumer), KF_(n_consumer), SL_CONFIG_MAX_PROPS, 0, 0, 0, 0,
-     "{}", "librdkafka consumer properties, passed through (e.g. security.protocol).", NULL,
-     NULL},
-    {"producer", SL_CF_PROPS, KF_(producer), KF_(n_producer), SL_CONFIG_MAX_PROPS, 0, 0, 0, 0,
-     "{}", "librdkafka producer properties, passed through.", NULL, NULL},
+    {"consumer", SL_CF_PROPS, KF_(consumer), KF_(n_consumer), SL_CONFIG_MAX_PROPS, 0, 0, 0, 0, "{}",
+     "librdkafka consumer properties, passed through (e.g. security.protocol).", NULL, NULL},
+    {"producer", SL_CF_PROPS, KF_(producer), KF_(n_producer), SL_CONFIG_MAX_PROPS, 0, 0, 0, 0, "{}",
+     "librdkafka producer properties, passed through.", NULL, NULL},
 };
 #undef KF_
 
@@ -173,24 +170,23 @@ static const size_t surfaces_offsets[] = {SS_(SL_SURFACE_ADS), SS_(SL_SURFACE_FE
 static const sl_cf_field features_fields[] = {
     {"hash_bits", SL_CF_INT, FE_(hash_bits), 0, 0, 8, 30, 0, 0, "22",
      "Hashed feature space: 2^bits buckets.", NULL, NULL},
-    {"categorical", SL_CF_STRLIST, FE_(categorical), FE_(n_categorical), SL_CONFIG_MAX_FIELDS, 0,
-     0, 0, 0, "[\"item\",\"ctx.device\",\"ctx.hour\",\"ctx.position\",\"item.category\"]",
+    {"categorical", SL_CF_STRLIST, FE_(categorical), FE_(n_categorical), SL_CONFIG_MAX_FIELDS, 0, 0,
+     0, 0, "[\"item\",\"ctx.device\",\"ctx.hour\",\"ctx.position\",\"item.category\"]",
      "Fields hashed as categorical features (namespace=value).", NULL, NULL},
     {"crosses", SL_CF_STRLIST, FE_(crosses), FE_(n_crosses), SL_CONFIG_MAX_FIELDS, 0, 0, 0, 0,
      "[\"user*item.category\",\"ctx.device*item\"]",
      "Crosses of two or three fields, written a*b or a*b*c.", NULL, NULL},
-    {"half_lives_ms", SL_CF_I64LIST, FE_(half_lives_ms), FE_(n_half_lives), 4, 1,
-     31536000000.0, SL_CF_NONEMPTY, 0, "[3600000,86400000]",
-     "Half-lives of the decayed aggregates.", NULL, NULL},
+    {"half_lives_ms", SL_CF_I64LIST, FE_(half_lives_ms), FE_(n_half_lives), 4, 1, 31536000000.0,
+     SL_CF_NONEMPTY, 0, "[3600000,86400000]", "Half-lives of the decayed aggregates.", NULL, NULL},
 };
 #undef FE_
-static const sl_cf_section features_section = {
-    "Feature hashing and decayed aggregates.", features_fields, SL_ARRAY_LEN(features_fields)};
+static const sl_cf_section features_section = {"Feature hashing and decayed aggregates.",
+                                               features_fields, SL_ARRAY_LEN(features_fields)};
 
 static const char *const head_names[] = {"click", "like", "share", "dwell"};
 
 #define M_(f) offsetof(sl_config_model, f)
-#define LIN (K(SL_MODEL_FTRL_LR) | K(SL_MODEL_FM) | K(SL_MODEL_RANK))
+#define LIN   (K(SL_MODEL_FTRL_LR) | K(SL_MODEL_FM) | K(SL_MODEL_RANK))
 static const sl_cf_field model_fields[] = {
     {"kind", SL_CF_MODEL_KIND, M_(kind), 0, 0, 0, 0, 0, 0, "\"ftrl_lr\"",
      "Model family: ftrl_lr, fm, mtl or rank.", NULL, NULL},
@@ -199,18 +195,17 @@ static const sl_cf_field model_fields[] = {
     {"seed", SL_CF_U64, M_(seed), 0, 0, 0, 9007199254740991.0, 0, 0, "1",
      "Seed of every random initialization.", NULL, NULL},
     {"neg_weight", SL_CF_DOUBLE, M_(neg_weight), 0, 0, 1, 1e6, 0, 0, "1",
-     "Negative down-sampling weight w; predictions are recalibrated p/(p+(1-p)/w).", NULL,
-     NULL},
+     "Negative down-sampling weight w; predictions are recalibrated p/(p+(1-p)/w).", NULL, NULL},
     {"alpha", SL_CF_DOUBLE, M_(alpha), 0, 0, 0, 1e3, SL_CF_MIN_EXCL, LIN, "0.05",
      "FTRL-Proximal learning rate.", NULL, NULL},
-    {"beta", SL_CF_DOUBLE, M_(beta), 0, 0, 0, 1e3, 0, LIN, "1",
-     "FTRL-Proximal smoothing term.", NULL, NULL},
+    {"beta", SL_CF_DOUBLE, M_(beta), 0, 0, 0, 1e3, 0, LIN, "1", "FTRL-Proximal smoothing term.",
+     NULL, NULL},
     {"l1", SL_CF_DOUBLE, M_(l1), 0, 0, 0, 1e6, 0, LIN, "1", "L1 regularization.", NULL, NULL},
     {"l2", SL_CF_DOUBLE, M_(l2), 0, 0, 0, 1e6, 0, 0, "1", "L2 regularization.", NULL, NULL},
     {"factors", SL_CF_INT, M_(factors), 0, 0, 1, 256, 0, K(SL_MODEL_FM), "8",
      "FM: factors per feature (k).", NULL, NULL},
-    {"factor_lr", SL_CF_DOUBLE, M_(factor_lr), 0, 0, 0, 10, SL_CF_MIN_EXCL, K(SL_MODEL_FM),
-     "0.05", "FM: AdaGrad step of the factors.", NULL, NULL},
+    {"factor_lr", SL_CF_DOUBLE, M_(factor_lr), 0, 0, 0, 10, SL_CF_MIN_EXCL, K(SL_MODEL_FM), "0.05",
+     "FM: AdaGrad step of the factors.", NULL, NULL},
     {"factor_l2", SL_CF_DOUBLE, M_(factor_l2), 0, 0, 0, 1e3, 0, K(SL_MODEL_FM), "0.0001",
      "FM: L2 on the factors.", NULL, NULL},
     {"init_std", SL_CF_DOUBLE, M_(init_std), 0, 0, 0, 1, 0, K(SL_MODEL_FM) | K(SL_MODEL_MTL),
@@ -218,8 +213,7 @@ static const sl_cf_field model_fields[] = {
     {"embed_dim", SL_CF_INT, M_(embed_dim), 0, 0, 1, 512, 0, K(SL_MODEL_MTL), "16",
      "MTL: embedding width per field.", NULL, NULL},
     {"hidden", SL_CF_INTLIST, M_(hidden), M_(n_hidden), SL_CONFIG_MAX_LAYERS, 1, 4096,
-     SL_CF_NONEMPTY, K(SL_MODEL_MTL), "[128,64]", "MTL: widths of the shared layers.", NULL,
-     NULL},
+     SL_CF_NONEMPTY, K(SL_MODEL_MTL), "[128,64]", "MTL: widths of the shared layers.", NULL, NULL},
     {"mini_batch", SL_CF_INT, M_(mini_batch), 0, 0, 1, 65536, 0, K(SL_MODEL_MTL), "64",
      "MTL: finished examples per update step.", NULL, NULL},
     {"lr", SL_CF_DOUBLE, M_(lr), 0, 0, 0, 10, SL_CF_MIN_EXCL, K(SL_MODEL_MTL), "0.001",
@@ -235,8 +229,7 @@ static const sl_cf_field model_fields[] = {
 };
 #undef M_
 #undef LIN
-static const sl_cf_section model_section = {"One model.", model_fields,
-                                            SL_ARRAY_LEN(model_fields)};
+static const sl_cf_section model_section = {"One model.", model_fields, SL_ARRAY_LEN(model_fields)};
 
 #define MT_(f) offsetof(sl_config_metrics, f)
 static const sl_cf_field metrics_fields[] = {
@@ -253,15 +246,15 @@ static const sl_cf_section kafka_section = {"Kafka sources and sinks.", kafka_fi
                                             SL_ARRAY_LEN(kafka_fields)};
 static const sl_cf_section state_section = {"The RocksDB state store.", state_fields,
                                             SL_ARRAY_LEN(state_fields)};
-static const sl_cf_section surfaces_section = {"Label join windows per surface.",
-                                               surfaces_fields, SL_ARRAY_LEN(surfaces_fields)};
+static const sl_cf_section surfaces_section = {"Label join windows per surface.", surfaces_fields,
+                                               SL_ARRAY_LEN(surfaces_fields)};
 static const sl_cf_section metrics_section = {"Online metrics.", metrics_fields,
                                               SL_ARRAY_LEN(metrics_fields)};
 
-#define DEFAULT_MODELS                                                                         \
-    "{\"click\":{\"kind\":\"ftrl_lr\",\"surface\":\"ads\"},"                                   \
-    "\"click_fm\":{\"kind\":\"fm\",\"surface\":\"ads\"},"                                      \
-    "\"feed\":{\"kind\":\"mtl\",\"surface\":\"feed\"},"                                        \
+#define DEFAULT_MODELS                                                                             \
+    "{\"click\":{\"kind\":\"ftrl_lr\",\"surface\":\"ads\"},"                                       \
+    "\"click_fm\":{\"kind\":\"fm\",\"surface\":\"ads\"},"                                          \
+    "\"feed\":{\"kind\":\"mtl\",\"surface\":\"feed\"},"                                            \
     "\"rank\":{\"kind\":\"rank\",\"surface\":\"events\"}}"
 
 static const sl_cf_field root_fields[] = {
@@ -269,8 +262,8 @@ static const sl_cf_field root_fields[] = {
      "The batch pipeline.", &engine_section, NULL},
     {"kafka", SL_CF_SECTION, offsetof(sl_config, kafka), 0, 0, 0, 0, 0, 0, NULL,
      "Kafka sources and sinks.", &kafka_section, NULL},
-    {"state", SL_CF_SECTION, offsetof(sl_config, state), 0, 0, 0, 0, 0, 0, NULL,
-     "The state store.", &state_section, NULL},
+    {"state", SL_CF_SECTION, offsetof(sl_config, state), 0, 0, 0, 0, 0, 0, NULL, "The state store.",
+     &state_section, NULL},
     {"surfaces", SL_CF_SECTION, 0, 0, 0, 0, 0, 0, 0, NULL, "Label join windows per surface.",
      &surfaces_section, NULL},
     {"features", SL_CF_SECTION, offsetof(sl_config, features), 0, 0, 0, 0, 0, 0, NULL,
@@ -339,15 +332,15 @@ static sl_status check_range(sl_cf_ctx *c, const sl_cf_field *f, const char *pat
     if (lo_ok && v <= f->max)
         return SL_OK;
     if (!lo_ok && f->max >= 1e300)
-        return bad(c, path, "must be %s %.15g, got %.15g", (f->flags & SL_CF_MIN_EXCL) ? ">" : ">=",
-                   f->min, v);
+        return bad(c, path, "must be %s %.15g, got %.15g",
+                   (f->flags & SL_CF_MIN_EXCL) ? ">" : ">=", f->min, v);
     if (!lo_ok && (f->flags & SL_CF_MIN_EXCL))
         return bad(c, path, "must be > %.15g, got %.15g", f->min, v);
     return bad(c, path, "must be between %.15g and %.15g, got %.15g", f->min, f->max, v);
 }
 
-static sl_status read_number(sl_cf_ctx *c, const sl_cf_field *f, const char *path,
-                             const json_t *j, bool integer, double *out) {
+static sl_status read_number(sl_cf_ctx *c, const sl_cf_field *f, const char *path, const json_t *j,
+                             bool integer, double *out) {
     if (integer && !json_is_integer(j)) {
         if (json_is_real(j))
             return bad(c, path, "must be an integer, got %g", json_real_value(j));
@@ -428,8 +421,7 @@ static sl_status apply_field(sl_cf_ctx *c, const sl_cf_field *f, void *base, con
                 *(sl_model_kind *)at = (sl_model_kind)k;
                 return SL_OK;
             }
-        return bad(c, path, "must be ftrl_lr, fm, mtl or rank, got \"%s\"",
-                   json_string_value(j));
+        return bad(c, path, "must be ftrl_lr, fm, mtl or rank, got \"%s\"", json_string_value(j));
     case SL_CF_STRLIST:
     case SL_CF_INTLIST:
     case SL_CF_I64LIST: {
@@ -494,8 +486,7 @@ static sl_status apply_field(sl_cf_ctx *c, const sl_cf_field *f, void *base, con
     }
     case SL_CF_PROPS: {
         if (!json_is_object(j))
-            return bad(c, path, "must be an object of librdkafka properties, got %s",
-                       json_kind(j));
+            return bad(c, path, "must be an object of librdkafka properties, got %s", json_kind(j));
         int *count = (int *)((char *)base + f->count_off);
         sl_config_prop *props = (sl_config_prop *)at;
         const char *key;
@@ -553,8 +544,7 @@ static sl_status apply_field(sl_cf_ctx *c, const sl_cf_field *f, void *base, con
             return SL_OK;
         }
         return apply_section(c, f->sub, at, j, path, 0);
-    case SL_CF_MODELS:
-        return apply_models(c, c->root, j, path);
+    case SL_CF_MODELS: return apply_models(c, c->root, j, path);
     }
     return SL_ERR_INVALID;
 }
@@ -606,8 +596,8 @@ static sl_status apply_defaults(sl_cf_ctx *c, const sl_cf_section *sec, void *ba
         sl_status st = SL_OK;
         if (f->kind == SL_CF_SECTION && f->sub == &surfaces_section) {
             for (int s = 0; s < SL_SURFACE_COUNT && !st; s++)
-                st = apply_defaults(c, surfaces_fields[s].sub, (char *)c->root + surfaces_offsets[s],
-                                    kp);
+                st = apply_defaults(c, surfaces_fields[s].sub,
+                                    (char *)c->root + surfaces_offsets[s], kp);
         } else if (f->kind == SL_CF_SECTION) {
             st = apply_defaults(c, f->sub, (char *)base + f->off, kp);
         } else {
@@ -650,8 +640,8 @@ static sl_status apply_models(sl_cf_ctx *c, sl_config *cfg, const json_t *obj, c
             return bad(c, mp, "a model name must be 1 to 64 characters");
         for (size_t i = 0; i < n; i++) {
             char ch = name[i];
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '_' || ch == '-'))
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
                 return bad(c, mp, "a model name may use letters, digits, '_' and '-' only");
         }
         if (!json_is_object(m))
@@ -795,8 +785,7 @@ sl_status sl_config_load(const char *path, sl_config **out, sl_err *err) {
     fclose(f);
     if (st || rerr) {
         sl_buf_deinit(&b);
-        return sl_err_set(err, SL_ERR_IO, "%s: %s", path,
-                          st ? "larger than 16 MiB" : "read error");
+        return sl_err_set(err, SL_ERR_IO, "%s: %s", path, st ? "larger than 16 MiB" : "read error");
     }
     st = sl_config_load_string(b.p ? b.p : "", b.len, path, out, err);
     sl_buf_deinit(&b);
@@ -886,9 +875,9 @@ static json_t *field_to_json(const sl_cf_field *f, const void *base, const sl_co
     case SL_CF_MODELS: {
         json_t *o = json_object();
         for (int i = 0; i < cfg->n_models; i++)
-            json_object_set_new(o, cfg->models[i].name,
-                                section_to_json(&model_section, &cfg->models[i], cfg,
-                                                K(cfg->models[i].kind)));
+            json_object_set_new(
+                o, cfg->models[i].name,
+                section_to_json(&model_section, &cfg->models[i], cfg, K(cfg->models[i].kind)));
         return o;
     }
     }
@@ -906,9 +895,7 @@ static const char *type_name(const sl_cf_field *f, char *buf, size_t cap) {
     switch (f->kind) {
     case SL_CF_INT:
     case SL_CF_I64:
-    case SL_CF_U64:
-        snprintf(buf, cap, "integer, %.15g..%.15g", f->min, f->max);
-        return buf;
+    case SL_CF_U64: snprintf(buf, cap, "integer, %.15g..%.15g", f->min, f->max); return buf;
     case SL_CF_DOUBLE:
         snprintf(buf, cap, "number, %s%g..%g", (f->flags & SL_CF_MIN_EXCL) ? ">" : "", f->min,
                  f->max);
@@ -958,8 +945,8 @@ static void describe_section(sl_buf *b, const sl_cf_section *sec, const char *pa
             o += (size_t)snprintf(kinds, sizeof kinds, " (");
             for (int k = 0; k < SL_MODEL_KIND_COUNT; k++)
                 if (f->kinds & K(k))
-                    o += (size_t)snprintf(kinds + o, sizeof kinds - o, "%s%s",
-                                          o > 2 ? ", " : "", model_kind_names[k]);
+                    o += (size_t)snprintf(kinds + o, sizeof kinds - o, "%s%s", o > 2 ? ", " : "",
+                                          model_kind_names[k]);
             snprintf(kinds + o, sizeof kinds - o, ")");
         }
         sl_buf_printf(b, "| `%s` | %s | `%s` | %s%s |\n", kp, type_name(f, tb, sizeof tb), f->def,

@@ -23,11 +23,11 @@
 #include "sl_event.h"
 #include "sl_status.h"
 
-#define SL_CONFIG_MAX_TOPICS 16   /* input topics */
-#define SL_CONFIG_MAX_PROPS 64    /* pass-through librdkafka properties per client */
-#define SL_CONFIG_MAX_MODELS 16   /* models side by side */
-#define SL_CONFIG_MAX_LAYERS 8    /* hidden layers of the feed model */
-#define SL_CONFIG_MAX_FIELDS 64   /* categorical features / crosses */
+#define SL_CONFIG_MAX_TOPICS 16 /* input topics */
+#define SL_CONFIG_MAX_PROPS  64 /* pass-through librdkafka properties per client */
+#define SL_CONFIG_MAX_MODELS 16 /* models side by side */
+#define SL_CONFIG_MAX_LAYERS 8  /* hidden layers of the feed model */
+#define SL_CONFIG_MAX_FIELDS 64 /* categorical features / crosses */
 
 typedef struct sl_config_prop {
     char *key;   /* librdkafka property name, e.g. "security.protocol" */
@@ -35,25 +35,25 @@ typedef struct sl_config_prop {
 } sl_config_prop;
 
 typedef struct sl_config_engine {
-    int batch_size;          /* events per batch through the graph */
-    int max_event_bytes;     /* larger messages are dead-lettered (too_large) */
-    int max_line_bytes;      /* replay: longer lines are cut and dead-lettered */
-    int arena_limit_mb;      /* hard cap on one batch's scratch memory */
-    char *graph;             /* "full" or "validate" (parse -> route only) */
+    int batch_size;      /* events per batch through the graph */
+    int max_event_bytes; /* larger messages are dead-lettered (too_large) */
+    int max_line_bytes;  /* replay: longer lines are cut and dead-lettered */
+    int arena_limit_mb;  /* hard cap on one batch's scratch memory */
+    char *graph;         /* "full" or "validate" (parse -> route only) */
 } sl_config_engine;
 
 typedef struct sl_config_kafka {
-    char *brokers;           /* "" = embedded mock cluster */
-    char *group_id;          /* consumer group */
-    char *client_id;         /* client.id of both clients */
+    char *brokers;                         /* "" = embedded mock cluster */
+    char *group_id;                        /* consumer group */
+    char *client_id;                       /* client.id of both clients */
     char *topics_in[SL_CONFIG_MAX_TOPICS]; /* input topics */
-    int n_topics_in;         /* entries in topics_in */
-    char *topic_scores;      /* sink topic names */
+    int n_topics_in;                       /* entries in topics_in */
+    char *topic_scores;                    /* sink topic names */
     char *topic_examples;
     char *topic_snapshots;
     char *topic_metrics;
     char *topic_deadletter;
-    int embedded_partitions; /* partitions per topic in the embedded cluster */
+    int embedded_partitions;                      /* partitions per topic in the embedded cluster */
     sl_config_prop consumer[SL_CONFIG_MAX_PROPS]; /* kafka.consumer.* */
     int n_consumer;
     sl_config_prop producer[SL_CONFIG_MAX_PROPS]; /* kafka.producer.* */
@@ -75,19 +75,19 @@ typedef struct sl_config_surface {
 } sl_config_surface;
 
 typedef struct sl_config_features {
-    int hash_bits;                              /* 2^bits hashed buckets */
-    char *categorical[SL_CONFIG_MAX_FIELDS];    /* fields hashed one by one */
+    int hash_bits;                           /* 2^bits hashed buckets */
+    char *categorical[SL_CONFIG_MAX_FIELDS]; /* fields hashed one by one */
     int n_categorical;
-    char *crosses[SL_CONFIG_MAX_FIELDS];        /* "a*b" or "a*b*c" */
+    char *crosses[SL_CONFIG_MAX_FIELDS]; /* "a*b" or "a*b*c" */
     int n_crosses;
-    int64_t half_lives_ms[4];                   /* decayed aggregate half-lives */
+    int64_t half_lives_ms[4]; /* decayed aggregate half-lives */
     int n_half_lives;
 } sl_config_features;
 
-#define SL_MODEL_KIND_LIST(X)                                              \
-    X(SL_MODEL_FTRL_LR, "ftrl_lr") /* logistic regression, FTRL-Proximal */ \
-    X(SL_MODEL_FM, "fm")           /* factorization machine */              \
-    X(SL_MODEL_MTL, "mtl")         /* multi-task MLP (feed) */              \
+#define SL_MODEL_KIND_LIST(X)                                                                      \
+    X(SL_MODEL_FTRL_LR, "ftrl_lr") /* logistic regression, FTRL-Proximal */                        \
+    X(SL_MODEL_FM, "fm")           /* factorization machine */                                     \
+    X(SL_MODEL_MTL, "mtl")         /* multi-task MLP (feed) */                                     \
     X(SL_MODEL_RANK, "rank")       /* pointwise event ranker */
 
 typedef enum sl_model_kind {
@@ -98,40 +98,40 @@ typedef enum sl_model_kind {
 } sl_model_kind;
 
 typedef struct sl_config_model {
-    char *name;           /* the key under "models" */
-    sl_model_kind kind;   /* which family */
-    sl_surface surface;   /* which surface's views it scores */
-    uint64_t seed;        /* initialization seed */
-    double neg_weight;    /* negative down-sampling weight w (1 = none) */
+    char *name;         /* the key under "models" */
+    sl_model_kind kind; /* which family */
+    sl_surface surface; /* which surface's views it scores */
+    uint64_t seed;      /* initialization seed */
+    double neg_weight;  /* negative down-sampling weight w (1 = none) */
     /* ftrl_lr, fm (linear part), rank */
-    double alpha;         /* FTRL learning rate */
-    double beta;          /* FTRL smoothing */
-    double l1;            /* L1 strength */
-    double l2;            /* L2 strength */
+    double alpha; /* FTRL learning rate */
+    double beta;  /* FTRL smoothing */
+    double l1;    /* L1 strength */
+    double l2;    /* L2 strength */
     /* fm */
-    int factors;          /* k */
-    double factor_lr;     /* AdaGrad rate of the factors */
-    double factor_l2;     /* L2 on the factors */
-    double init_std;      /* factor init standard deviation */
+    int factors;      /* k */
+    double factor_lr; /* AdaGrad rate of the factors */
+    double factor_l2; /* L2 on the factors */
+    double init_std;  /* factor init standard deviation */
     /* mtl */
-    int embed_dim;        /* embedding width per field */
+    int embed_dim;                    /* embedding width per field */
     int hidden[SL_CONFIG_MAX_LAYERS]; /* hidden layer widths */
     int n_hidden;
-    int mini_batch;       /* examples per update */
-    double lr;            /* optimizer step */
+    int mini_batch;         /* examples per update */
+    double lr;              /* optimizer step */
     double head_weights[4]; /* loss weights: click, like, share, dwell */
-    double blend[4];      /* feed score weights: click, like, share, dwell */
+    double blend[4];        /* feed score weights: click, like, share, dwell */
     /* rank */
-    double focal_gamma;   /* 0 = plain log loss */
+    double focal_gamma; /* 0 = plain log loss */
 } sl_config_model;
 
 typedef struct sl_config_metrics {
-    int window_events;  /* tumbling window of the metrics sink, in examples */
-    int auc_window;     /* examples in the sliding AUC window */
+    int window_events; /* tumbling window of the metrics sink, in examples */
+    int auc_window;    /* examples in the sliding AUC window */
 } sl_config_metrics;
 
 typedef struct sl_config {
-    char *path;                  /* file it came from, or "(defaults)" */
+    char *path; /* file it came from, or "(defaults)" */
     sl_config_engine engine;
     sl_config_kafka kafka;
     sl_config_state state;

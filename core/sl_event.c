@@ -104,8 +104,7 @@ sl_key sl_event__key_lookup(const char *s, size_t n) {
         if (!memcmp(s, "request_id", 10))
             return SL_KEY_REQUEST_ID;
         break;
-    default:
-        break;
+    default: break;
     }
     return SL_KEY_COUNT;
 }
@@ -201,13 +200,13 @@ static bool want_obj(const sl_event_raw *raw, sl_key k, const sl_raw_obj *o, boo
             return fail(err, SL_REASON_BAD_VALUE, "%s: a key must not be empty", name);
         if (kv->key.n > SL_EVENT_MAX_KEY) {
             quote(q, sizeof q, kv->key);
-            return fail(err, SL_REASON_TOO_LONG, "%s.%s: key is %u bytes, the limit is %d", name,
-                        q, kv->key.n, SL_EVENT_MAX_KEY);
+            return fail(err, SL_REASON_TOO_LONG, "%s.%s: key is %u bytes, the limit is %d", name, q,
+                        kv->key.n, SL_EVENT_MAX_KEY);
         }
         if (kv->kind == SL_KV_STR && kv->s.n > SL_EVENT_MAX_VALUE) {
             quote(q, sizeof q, kv->key);
-            return fail(err, SL_REASON_TOO_LONG, "%s.%s: value is %u bytes, the limit is %d",
-                        name, q, kv->s.n, SL_EVENT_MAX_VALUE);
+            return fail(err, SL_REASON_TOO_LONG, "%s.%s: value is %u bytes, the limit is %d", name,
+                        q, kv->s.n, SL_EVENT_MAX_VALUE);
         }
     }
     ev->kv = o->kv;
@@ -225,8 +224,8 @@ static bool want_candidates(const sl_event_raw *raw, sl_event *ev, sl_event_erro
     if (raw->n_cand == 0)
         return fail(err, SL_REASON_BAD_VALUE, "candidates: must not be empty");
     if (raw->n_cand > SL_EVENT_MAX_CANDIDATES)
-        return fail(err, SL_REASON_TOO_MANY, "candidates: %u items, the limit is %d",
-                    raw->n_cand, SL_EVENT_MAX_CANDIDATES);
+        return fail(err, SL_REASON_TOO_MANY, "candidates: %u items, the limit is %d", raw->n_cand,
+                    SL_EVENT_MAX_CANDIDATES);
     for (uint32_t i = 0; i < raw->n_cand; i++) {
         if (raw->cand_bad == (int32_t)i)
             return fail(err, SL_REASON_BAD_TYPE, "candidates[%u]: must be a string, got %s", i,
@@ -343,8 +342,7 @@ bool sl_event__validate(const sl_event_raw *raw, sl_arena *arena, sl_event *ev,
                want_str(raw, SL_KEY_REQUEST_ID, true, &ev->request_id, err) &&
                want_candidates(raw, ev, err) &&
                want_obj(raw, SL_KEY_CTX, &raw->ctx, false, ev, err);
-    case SL_EVENT_TYPE_COUNT:
-        break;
+    case SL_EVENT_TYPE_COUNT: break;
     }
     return fail(err, SL_REASON_UNKNOWN_TYPE, "type: unknown");
 }
@@ -358,8 +356,8 @@ static bool blank(const char *msg, size_t len) {
 
 bool sl_event_parse(const char *msg, size_t len, sl_arena *arena, const sl_event_parse_opts *opts,
                     sl_event *ev, sl_event_error *err) {
-    uint32_t max = opts && opts->max_event_bytes ? opts->max_event_bytes
-                                                 : SL_EVENT_DEFAULT_MAX_BYTES;
+    uint32_t max =
+        opts && opts->max_event_bytes ? opts->max_event_bytes : SL_EVENT_DEFAULT_MAX_BYTES;
     err->reason = SL_REASON_OK;
     err->detail[0] = '\0';
     if (len > max)

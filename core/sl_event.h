@@ -33,16 +33,16 @@ typedef struct sl_str {
     uint32_t n;    /* length in bytes */
 } sl_str;
 
-#define SL_EVENT_TYPE_LIST(X)                                                  \
-    X(SL_EVENT_VIEW, "view")                 /* an item was shown */           \
-    X(SL_EVENT_CLICK, "click")               /* reaction to a view */          \
-    X(SL_EVENT_LIKE, "like")                 /* reaction to a view */          \
-    X(SL_EVENT_SHARE, "share")               /* reaction to a view */          \
-    X(SL_EVENT_DWELL, "dwell")               /* time spent on a view */        \
-    X(SL_EVENT_REGISTER, "register")         /* registered for an event */     \
-    X(SL_EVENT_CONVERSION, "conversion")     /* purchase after an ad click */  \
-    X(SL_EVENT_PROFILE, "profile")           /* user/item attribute upsert */  \
-    X(SL_EVENT_FRIEND, "friend")             /* social graph edge */           \
+#define SL_EVENT_TYPE_LIST(X)                                                                      \
+    X(SL_EVENT_VIEW, "view")                 /* an item was shown */                               \
+    X(SL_EVENT_CLICK, "click")               /* reaction to a view */                              \
+    X(SL_EVENT_LIKE, "like")                 /* reaction to a view */                              \
+    X(SL_EVENT_SHARE, "share")               /* reaction to a view */                              \
+    X(SL_EVENT_DWELL, "dwell")               /* time spent on a view */                            \
+    X(SL_EVENT_REGISTER, "register")         /* registered for an event */                         \
+    X(SL_EVENT_CONVERSION, "conversion")     /* purchase after an ad click */                      \
+    X(SL_EVENT_PROFILE, "profile")           /* user/item attribute upsert */                      \
+    X(SL_EVENT_FRIEND, "friend")             /* social graph edge */                               \
     X(SL_EVENT_RANK_REQUEST, "rank_request") /* rank candidates now */
 
 typedef enum sl_event_type {
@@ -52,9 +52,9 @@ typedef enum sl_event_type {
         SL_EVENT_TYPE_COUNT
 } sl_event_type;
 
-#define SL_SURFACE_LIST(X)                                                    \
-    X(SL_SURFACE_ADS, "ads")       /* ad impressions: the click model */      \
-    X(SL_SURFACE_FEED, "feed")     /* news feed posts: the multi-task model */ \
+#define SL_SURFACE_LIST(X)                                                                         \
+    X(SL_SURFACE_ADS, "ads")       /* ad impressions: the click model */                           \
+    X(SL_SURFACE_FEED, "feed")     /* news feed posts: the multi-task model */                     \
     X(SL_SURFACE_EVENTS, "events") /* event pages: the event ranker */
 
 typedef enum sl_surface {
@@ -72,20 +72,20 @@ typedef enum sl_entity {
 } sl_entity;
 
 /* Why a message was refused. Stable names: they appear in dead letters. */
-#define SL_REASON_LIST(X)                                                        \
-    X(SL_REASON_OK, "ok")                     /* not refused */                  \
-    X(SL_REASON_EMPTY, "empty")               /* empty or blank message */       \
-    X(SL_REASON_TOO_LARGE, "too_large")       /* over limits.max_event_bytes */  \
-    X(SL_REASON_BAD_JSON, "bad_json")         /* syntax, truncation, NaN, ... */ \
-    X(SL_REASON_BAD_UTF8, "bad_utf8")         /* invalid UTF-8 */                \
-    X(SL_REASON_DUPLICATE_KEY, "duplicate_key") /* an object repeats a key */   \
-    X(SL_REASON_NOT_OBJECT, "not_object")     /* valid JSON, not an object */    \
-    X(SL_REASON_MISSING_FIELD, "missing_field") /* a required field is absent */ \
-    X(SL_REASON_BAD_TYPE, "bad_type")         /* a field has the wrong type */   \
-    X(SL_REASON_BAD_VALUE, "bad_value")       /* out of range / not allowed */   \
-    X(SL_REASON_UNKNOWN_TYPE, "unknown_type") /* `type` is not in the schema */  \
-    X(SL_REASON_TOO_LONG, "too_long")         /* a string over its hard limit */ \
-    X(SL_REASON_TOO_MANY, "too_many")         /* too many ctx/attrs/candidates */
+#define SL_REASON_LIST(X)                                                                          \
+    X(SL_REASON_OK, "ok")                       /* not refused */                                  \
+    X(SL_REASON_EMPTY, "empty")                 /* empty or blank message */                       \
+    X(SL_REASON_TOO_LARGE, "too_large")         /* over limits.max_event_bytes */                  \
+    X(SL_REASON_BAD_JSON, "bad_json")           /* syntax, truncation, NaN, ... */                 \
+    X(SL_REASON_BAD_UTF8, "bad_utf8")           /* invalid UTF-8 */                                \
+    X(SL_REASON_DUPLICATE_KEY, "duplicate_key") /* an object repeats a key */                      \
+    X(SL_REASON_NOT_OBJECT, "not_object")       /* valid JSON, not an object */                    \
+    X(SL_REASON_MISSING_FIELD, "missing_field") /* a required field is absent */                   \
+    X(SL_REASON_BAD_TYPE, "bad_type")           /* a field has the wrong type */                   \
+    X(SL_REASON_BAD_VALUE, "bad_value")         /* out of range / not allowed */                   \
+    X(SL_REASON_UNKNOWN_TYPE, "unknown_type")   /* `type` is not in the schema */                  \
+    X(SL_REASON_TOO_LONG, "too_long")           /* a string over its hard limit */                 \
+    X(SL_REASON_TOO_MANY, "too_many")           /* too many ctx/attrs/candidates */
 
 typedef enum sl_reason {
 #define SL_REASON_ENUM_(name, text) name,
@@ -95,14 +95,14 @@ typedef enum sl_reason {
 } sl_reason;
 
 /* Hard limits of the contract (bytes unless stated). */
-#define SL_EVENT_MAX_ID 256         /* user, item, view_id, other, id, request_id */
-#define SL_EVENT_MAX_KEY 64         /* a ctx / attrs key */
-#define SL_EVENT_MAX_VALUE 1024     /* a ctx / attrs string value */
-#define SL_EVENT_MAX_FIELDS 64      /* entries in ctx or attrs */
+#define SL_EVENT_MAX_ID         256  /* user, item, view_id, other, id, request_id */
+#define SL_EVENT_MAX_KEY        64   /* a ctx / attrs key */
+#define SL_EVENT_MAX_VALUE      1024 /* a ctx / attrs string value */
+#define SL_EVENT_MAX_FIELDS     64   /* entries in ctx or attrs */
 #define SL_EVENT_MAX_CANDIDATES 1000 /* rank_request candidates */
-#define SL_EVENT_TS_MIN INT64_C(946684800000)  /* 2000-01-01T00:00:00Z */
-#define SL_EVENT_TS_MAX INT64_C(4102444800000) /* 2100-01-01T00:00:00Z, exclusive */
-#define SL_EVENT_MAX_DWELL_MS 86400000.0       /* one day */
+#define SL_EVENT_TS_MIN         INT64_C(946684800000)  /* 2000-01-01T00:00:00Z */
+#define SL_EVENT_TS_MAX         INT64_C(4102444800000) /* 2100-01-01T00:00:00Z, exclusive */
+#define SL_EVENT_MAX_DWELL_MS   86400000.0             /* one day */
 
 typedef enum sl_kv_kind {
     SL_KV_STR,  /* s holds the value */
@@ -120,20 +120,20 @@ typedef struct sl_kv {
 } sl_kv;
 
 typedef struct sl_event {
-    sl_event_type type;  /* the `type` field */
-    int64_t ts;          /* event time, ms since epoch */
-    sl_str user;         /* acting user (absent only on profile events) */
-    sl_surface surface;  /* view, rank_request: required; else NONE */
-    sl_str item;         /* view, register: required; reactions: optional */
-    sl_str view_id;      /* view, reactions, dwell, conversion; register: optional */
-    sl_str other;        /* friend: the other user */
-    sl_entity entity;    /* profile: user or item */
-    sl_str id;           /* profile: the entity's id */
-    sl_str request_id;   /* rank_request */
-    double dwell_ms;     /* dwell: milliseconds, 0 ≤ x ≤ one day */
-    const sl_kv *kv;     /* view/rank_request: ctx; profile: attrs */
-    uint32_t n_kv;       /* entries in kv */
-    uint32_t n_candidates; /* rank_request: entries in candidates */
+    sl_event_type type;       /* the `type` field */
+    int64_t ts;               /* event time, ms since epoch */
+    sl_str user;              /* acting user (absent only on profile events) */
+    sl_surface surface;       /* view, rank_request: required; else NONE */
+    sl_str item;              /* view, register: required; reactions: optional */
+    sl_str view_id;           /* view, reactions, dwell, conversion; register: optional */
+    sl_str other;             /* friend: the other user */
+    sl_entity entity;         /* profile: user or item */
+    sl_str id;                /* profile: the entity's id */
+    sl_str request_id;        /* rank_request */
+    double dwell_ms;          /* dwell: milliseconds, 0 ≤ x ≤ one day */
+    const sl_kv *kv;          /* view/rank_request: ctx; profile: attrs */
+    uint32_t n_kv;            /* entries in kv */
+    uint32_t n_candidates;    /* rank_request: entries in candidates */
     const sl_str *candidates; /* rank_request: candidate item ids */
 } sl_event;
 

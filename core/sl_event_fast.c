@@ -23,8 +23,8 @@
 #include "sl_utf8.h"
 
 #define FAST_MAX_DEPTH 16 /* deeper documents go to jansson */
-#define FAST_MAX_KEYS 64  /* keys per object checked for duplicates here */
-#define FAST_MAX_NUM 63   /* longest real number token handled here */
+#define FAST_MAX_KEYS  64 /* keys per object checked for duplicates here */
+#define FAST_MAX_NUM   63 /* longest real number token handled here */
 
 enum { BAIL = 0, OK = 1, OOM = -1 };
 
@@ -37,18 +37,169 @@ typedef struct fscan {
 /* Byte classes inside a string: 0 = ordinary ASCII, 1 = needs a look. */
 static const unsigned char str_special[256] = {
     /* controls 0x00-0x1F */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    ['"'] = 1, ['\\'] = 1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    ['"'] = 1,
+    ['\\'] = 1,
     /* 0x80-0xFF: UTF-8 lead and continuation bytes */
-    [0x80] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [0x80] = 1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
 };
 
 static inline void ws(fscan *s) {
@@ -154,8 +305,7 @@ static int str_escaped(fscan *s, const unsigned char *start, const unsigned char
             }
             break;
         }
-        default:
-            return BAIL;
+        default: return BAIL;
         }
     }
     return BAIL; /* unterminated */
@@ -347,13 +497,18 @@ static int value(fscan *s, sl_raw *out, int depth) {
     if (s->p >= s->end)
         return BAIL;
     switch (*s->p) {
-    case '"':
-        out->kind = SL_RAW_STR;
-        return str(s, &out->s, false);
+    case '"': out->kind = SL_RAW_STR; return str(s, &out->s, false);
     case '-':
-    case '0': case '1': case '2': case '3': case '4':
-    case '5': case '6': case '7': case '8': case '9':
-        return num(s, out);
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9': return num(s, out);
     case 't':
         out->kind = SL_RAW_BOOL;
         out->b = true;
@@ -362,17 +517,10 @@ static int value(fscan *s, sl_raw *out, int depth) {
         out->kind = SL_RAW_BOOL;
         out->b = false;
         return lit(s, "false", 5);
-    case 'n':
-        out->kind = SL_RAW_NULL;
-        return lit(s, "null", 4);
-    case '{':
-        out->kind = SL_RAW_OBJECT;
-        return skip_object(s, depth);
-    case '[':
-        out->kind = SL_RAW_ARRAY;
-        return skip_array(s, depth);
-    default:
-        return BAIL;
+    case 'n': out->kind = SL_RAW_NULL; return lit(s, "null", 4);
+    case '{': out->kind = SL_RAW_OBJECT; return skip_object(s, depth);
+    case '[': out->kind = SL_RAW_ARRAY; return skip_array(s, depth);
+    default: return BAIL;
     }
 }
 
@@ -411,10 +559,22 @@ static int kv_object(fscan *s, sl_raw_obj *o) {
         kv->s = (sl_str){0};
         kv->num = 0.0;
         switch (v.kind) {
-        case SL_RAW_STR: kv->kind = SL_KV_STR; kv->s = v.s; break;
-        case SL_RAW_INT: kv->kind = SL_KV_NUM; kv->num = (double)v.i; break;
-        case SL_RAW_REAL: kv->kind = SL_KV_NUM; kv->num = v.d; break;
-        case SL_RAW_BOOL: kv->kind = SL_KV_BOOL; kv->num = v.b ? 1.0 : 0.0; break;
+        case SL_RAW_STR:
+            kv->kind = SL_KV_STR;
+            kv->s = v.s;
+            break;
+        case SL_RAW_INT:
+            kv->kind = SL_KV_NUM;
+            kv->num = (double)v.i;
+            break;
+        case SL_RAW_REAL:
+            kv->kind = SL_KV_NUM;
+            kv->num = v.d;
+            break;
+        case SL_RAW_BOOL:
+            kv->kind = SL_KV_BOOL;
+            kv->num = v.b ? 1.0 : 0.0;
+            break;
         default: kv->kind = SL_KV_NULL; break;
         }
         o->n++;

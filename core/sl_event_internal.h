@@ -34,20 +34,20 @@ typedef struct sl_raw {
 } sl_raw;
 
 /* The top-level keys the schema knows, in validation order. */
-#define SL_KEY_LIST(X)                    \
-    X(SL_KEY_TYPE, "type")                \
-    X(SL_KEY_TS, "ts")                    \
-    X(SL_KEY_USER, "user")                \
-    X(SL_KEY_SURFACE, "surface")          \
-    X(SL_KEY_ITEM, "item")                \
-    X(SL_KEY_VIEW_ID, "view_id")          \
-    X(SL_KEY_CTX, "ctx")                  \
-    X(SL_KEY_DWELL_MS, "dwell_ms")        \
-    X(SL_KEY_ENTITY, "entity")            \
-    X(SL_KEY_ID, "id")                    \
-    X(SL_KEY_ATTRS, "attrs")              \
-    X(SL_KEY_OTHER, "other")              \
-    X(SL_KEY_CANDIDATES, "candidates")    \
+#define SL_KEY_LIST(X)                                                                             \
+    X(SL_KEY_TYPE, "type")                                                                         \
+    X(SL_KEY_TS, "ts")                                                                             \
+    X(SL_KEY_USER, "user")                                                                         \
+    X(SL_KEY_SURFACE, "surface")                                                                   \
+    X(SL_KEY_ITEM, "item")                                                                         \
+    X(SL_KEY_VIEW_ID, "view_id")                                                                   \
+    X(SL_KEY_CTX, "ctx")                                                                           \
+    X(SL_KEY_DWELL_MS, "dwell_ms")                                                                 \
+    X(SL_KEY_ENTITY, "entity")                                                                     \
+    X(SL_KEY_ID, "id")                                                                             \
+    X(SL_KEY_ATTRS, "attrs")                                                                       \
+    X(SL_KEY_OTHER, "other")                                                                       \
+    X(SL_KEY_CANDIDATES, "candidates")                                                             \
     X(SL_KEY_REQUEST_ID, "request_id")
 
 typedef enum sl_key {
@@ -67,12 +67,12 @@ typedef struct sl_raw_obj {
 } sl_raw_obj;
 
 typedef struct sl_event_raw {
-    sl_raw f[SL_KEY_COUNT]; /* top-level known keys */
-    sl_raw_obj ctx;         /* ctx entries when f[SL_KEY_CTX] is an object */
-    sl_raw_obj attrs;       /* attrs entries when f[SL_KEY_ATTRS] is an object */
-    sl_str *cand;           /* first SL_EVENT_MAX_CANDIDATES strings */
-    uint32_t n_cand;        /* elements seen (may exceed the max) */
-    int32_t cand_bad;       /* index of the first non-string element, or -1 */
+    sl_raw f[SL_KEY_COUNT];    /* top-level known keys */
+    sl_raw_obj ctx;            /* ctx entries when f[SL_KEY_CTX] is an object */
+    sl_raw_obj attrs;          /* attrs entries when f[SL_KEY_ATTRS] is an object */
+    sl_str *cand;              /* first SL_EVENT_MAX_CANDIDATES strings */
+    uint32_t n_cand;           /* elements seen (may exceed the max) */
+    int32_t cand_bad;          /* index of the first non-string element, or -1 */
     sl_raw_kind cand_bad_kind; /* its kind */
 } sl_event_raw;
 

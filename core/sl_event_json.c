@@ -84,9 +84,7 @@ static bool fill_obj(const json_t *obj, sl_arena *arena, sl_raw_obj *o) {
             kv->kind = SL_KV_BOOL;
             kv->num = json_is_true(v) ? 1.0 : 0.0;
             break;
-        default:
-            kv->kind = SL_KV_NULL;
-            break;
+        default: kv->kind = SL_KV_NULL; break;
         }
     }
     return true;

@@ -94,13 +94,12 @@ static inline uint64_t sl_hash_u64(uint64_t v, uint64_t seed) {
 
 /* Combines two hashes, order-dependent: combine(a, b) != combine(b, a). */
 static inline uint64_t sl_hash_combine(uint64_t h1, uint64_t h2) {
-    return sl_hash__fmix(sl_hash__mum(h1 ^ SL_HASH_K0, h2 ^ SL_HASH_K1) ^ h1 ^ (h2 << 7 | h2 >> 57));
+    return sl_hash__fmix(sl_hash__mum(h1 ^ SL_HASH_K0, h2 ^ SL_HASH_K1) ^ h1 ^
+                         (h2 << 7 | h2 >> 57));
 }
 
 /* The top `bits` bits of h (1..32): a bucket in [0, 2^bits). */
-static inline uint32_t sl_hash_bucket(uint64_t h, int bits) {
-    return (uint32_t)(h >> (64 - bits));
-}
+static inline uint32_t sl_hash_bucket(uint64_t h, int bits) { return (uint32_t)(h >> (64 - bits)); }
 
 /* "namespace=value" into 2^bits buckets, without building the string: ns is
  * the namespace's hash (sl_hash64 of its name, computed once). */

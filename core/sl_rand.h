@@ -39,9 +39,7 @@ static inline uint64_t sl_rand_splitmix64(uint64_t *x) {
 
 /* A stateless 64-bit mix of key (splitmix64's finalizer): equal keys give
  * equal values, nearby keys unrelated ones. */
-static inline uint64_t sl_rand_hash64(uint64_t key) {
-    return sl_rand_splitmix64(&key);
-}
+static inline uint64_t sl_rand_hash64(uint64_t key) { return sl_rand_splitmix64(&key); }
 
 /* Seeds r from a 64-bit seed. Every seed is fine, 0 included. */
 static inline void sl_rand_seed(sl_rand *r, uint64_t seed) {

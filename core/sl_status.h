@@ -16,20 +16,20 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define SL_STATUS_LIST(X)                                                     \
-    X(SL_OK, "ok")                               /* success */                \
-    X(SL_ERR_NOMEM, "out of memory")             /* malloc or a hard cap */   \
-    X(SL_ERR_INVALID, "invalid argument")        /* caller passed nonsense */ \
-    X(SL_ERR_CONFIG, "bad configuration")        /* config rejected */        \
-    X(SL_ERR_IO, "i/o error")                    /* file or socket */         \
-    X(SL_ERR_PARSE, "parse error")               /* malformed input */        \
-    X(SL_ERR_LIMIT, "limit exceeded")            /* a hard size limit */      \
-    X(SL_ERR_NOT_FOUND, "not found")             /* lookup missed */          \
-    X(SL_ERR_STATE, "state store error")         /* RocksDB said no */        \
-    X(SL_ERR_KAFKA, "kafka error")               /* librdkafka said no */     \
-    X(SL_ERR_CORRUPT, "corrupt data")            /* checksum/magic wrong */   \
-    X(SL_ERR_UNSUPPORTED, "unsupported")         /* known but not built */    \
-    X(SL_ERR_STOPPED, "stopped")                 /* shutdown requested */
+#define SL_STATUS_LIST(X)                                                                          \
+    X(SL_OK, "ok")                        /* success */                                            \
+    X(SL_ERR_NOMEM, "out of memory")      /* malloc or a hard cap */                               \
+    X(SL_ERR_INVALID, "invalid argument") /* caller passed nonsense */                             \
+    X(SL_ERR_CONFIG, "bad configuration") /* config rejected */                                    \
+    X(SL_ERR_IO, "i/o error")             /* file or socket */                                     \
+    X(SL_ERR_PARSE, "parse error")        /* malformed input */                                    \
+    X(SL_ERR_LIMIT, "limit exceeded")     /* a hard size limit */                                  \
+    X(SL_ERR_NOT_FOUND, "not found")      /* lookup missed */                                      \
+    X(SL_ERR_STATE, "state store error")  /* RocksDB said no */                                    \
+    X(SL_ERR_KAFKA, "kafka error")        /* librdkafka said no */                                 \
+    X(SL_ERR_CORRUPT, "corrupt data")     /* checksum/magic wrong */                               \
+    X(SL_ERR_UNSUPPORTED, "unsupported")  /* known but not built */                                \
+    X(SL_ERR_STOPPED, "stopped")          /* shutdown requested */
 
 typedef enum sl_status {
 #define SL_STATUS_ENUM_(name, text) name,

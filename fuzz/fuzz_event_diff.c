@@ -16,10 +16,10 @@ static int str_same(sl_str a, sl_str b) {
 /* Bitwise for doubles: -0.0 and 0.0 differ, and so would two NaNs' payloads. */
 static int num_same(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
-#define DIFF(...)                                   \
-    do {                                            \
-        snprintf(why, why_cap, __VA_ARGS__);        \
-        return 1;                                   \
+#define DIFF(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(why, why_cap, __VA_ARGS__);                                                       \
+        return 1;                                                                                  \
     } while (0)
 
 int fuzz_event_diff(const char *msg, size_t len, sl_arena *arena, char *why, size_t why_cap) {
@@ -39,9 +39,9 @@ int fuzz_event_diff(const char *msg, size_t len, sl_arena *arena, char *why, siz
     }
     if (a.type != b.type || a.ts != b.ts || a.surface != b.surface || a.entity != b.entity)
         DIFF("type/ts/surface/entity differ");
-    if (!str_same(a.user, b.user) || !str_same(a.item, b.item) ||
-        !str_same(a.view_id, b.view_id) || !str_same(a.other, b.other) ||
-        !str_same(a.id, b.id) || !str_same(a.request_id, b.request_id))
+    if (!str_same(a.user, b.user) || !str_same(a.item, b.item) || !str_same(a.view_id, b.view_id) ||
+        !str_same(a.other, b.other) || !str_same(a.id, b.id) ||
+        !str_same(a.request_id, b.request_id))
         DIFF("a string field differs");
     if (!num_same(a.dwell_ms, b.dwell_ms))
         DIFF("dwell_ms differs: %.17g vs %.17g", a.dwell_ms, b.dwell_ms);

@@ -22,9 +22,7 @@ static const sl_reason gen_bad_reasons[] = {
 #undef GEN_BAD_REASON_
 };
 
-const char *gen_bad_str(gen_bad b) {
-    return (unsigned)b < GEN_BAD_COUNT ? gen_bad_names[b] : "?";
-}
+const char *gen_bad_str(gen_bad b) { return (unsigned)b < GEN_BAD_COUNT ? gen_bad_names[b] : "?"; }
 
 sl_reason gen_bad_reason(gen_bad b) {
     return (unsigned)b < GEN_BAD_COUNT ? gen_bad_reasons[b] : SL_REASON_COUNT;
@@ -62,8 +60,7 @@ char *gen__bad_line(char *o, gen_bad b, sl_rand *r, uint32_t user, uint64_t view
     unsigned variant = (unsigned)sl_rand_below(r, 4);
     switch (b) {
     case GEN_BAD_NONE:
-    case GEN_BAD_COUNT:
-        return click(o, ts, user, view_no);
+    case GEN_BAD_COUNT: return click(o, ts, user, view_no);
     case GEN_BAD_TRUNCATED: {
         /* Any proper, non-empty prefix of an object is unterminated JSON. */
         char *start = o;
@@ -142,8 +139,7 @@ char *gen__bad_line(char *o, gen_bad b, sl_rand *r, uint32_t user, uint64_t view
     }
     case GEN_BAD_RANGE:
         switch (variant) {
-        case 0: /* seconds where milliseconds are due */
-            return click(o, ts / 1000, user, view_no);
+        case 0: /* seconds where milliseconds are due */ return click(o, ts / 1000, user, view_no);
         case 1: /* a surface that does not exist */
             o = head(o, "view", ts, user);
             GEN_PUT_LIT(o, ",\"surface\":\"mobile\",\"item\":\"a1\",\"view_id\":");

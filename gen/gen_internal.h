@@ -73,9 +73,9 @@ static inline char *gen__put_id(char *o, const char *prefix, size_t n, uint64_t 
 /* Walker/Vose alias table: sample index i with probability w[i] / sum(w) in
  * O(1) from one 64-bit draw. */
 typedef struct gen_alias {
-    uint32_t n;         /* entries */
-    uint32_t *thresh;   /* (n) keep i when the 32-bit coin < thresh[i] */
-    uint32_t *alias;    /* (n) else take alias[i] */
+    uint32_t n;       /* entries */
+    uint32_t *thresh; /* (n) keep i when the 32-bit coin < thresh[i] */
+    uint32_t *alias;  /* (n) else take alias[i] */
 } gen_alias;
 
 /* Builds the table from n > 0 non-negative weights with a positive sum.
@@ -105,29 +105,29 @@ typedef enum gen_kind {
 
 /* Entry flags. */
 #define GEN_PEND_OCCURRED 1u /* its effects on the world are applied */
-#define GEN_PEND_LATE 2u     /* held back; ts < emit_at */
-#define GEN_PEND_DUP 4u      /* the second copy of a line */
-#define GEN_PEND_LOST 8u     /* a view whose line is never written */
+#define GEN_PEND_LATE     2u /* held back; ts < emit_at */
+#define GEN_PEND_DUP      4u /* the second copy of a line */
+#define GEN_PEND_LOST     8u /* a view whose line is never written */
 
 /* One event waiting in the heap, ordered by (emit_at, seq). */
 typedef struct gen_pend {
-    int64_t emit_at;    /* when it is written (heap key) */
-    uint64_t seq;       /* tie-break: scheduling order */
-    int64_t ts;         /* the event's own time, written in the line */
-    uint64_t view;      /* view number (view_id "v<view>") */
-    int64_t until;      /* register: the event's start (the registration's expiry) */
-    double truth[4];    /* views: per-surface true probabilities */
-    uint32_t user;      /* user index (profile: user index or UINT32_MAX) */
-    uint32_t item;      /* the item's id number at the time of the view */
-    uint32_t slot;      /* item slot in its surface's table */
-    float val;          /* dwell: ms */
-    uint8_t kind;       /* gen_kind */
-    uint8_t surface;    /* sl_surface (profile of a user: SL_SURFACE_NONE) */
-    uint8_t flags;      /* GEN_PEND_* */
-    uint8_t device;     /* view ctx: device index */
-    uint8_t hour;       /* view ctx: local hour of day */
-    uint8_t position;   /* view ctx: 1-based position */
-    uint8_t page;       /* view ctx: events page index */
+    int64_t emit_at;  /* when it is written (heap key) */
+    uint64_t seq;     /* tie-break: scheduling order */
+    int64_t ts;       /* the event's own time, written in the line */
+    uint64_t view;    /* view number (view_id "v<view>") */
+    int64_t until;    /* register: the event's start (the registration's expiry) */
+    double truth[4];  /* views: per-surface true probabilities */
+    uint32_t user;    /* user index (profile: user index or UINT32_MAX) */
+    uint32_t item;    /* the item's id number at the time of the view */
+    uint32_t slot;    /* item slot in its surface's table */
+    float val;        /* dwell: ms */
+    uint8_t kind;     /* gen_kind */
+    uint8_t surface;  /* sl_surface (profile of a user: SL_SURFACE_NONE) */
+    uint8_t flags;    /* GEN_PEND_* */
+    uint8_t device;   /* view ctx: device index */
+    uint8_t hour;     /* view ctx: local hour of day */
+    uint8_t position; /* view ctx: 1-based position */
+    uint8_t page;     /* view ctx: events page index */
 } gen_pend;
 
 typedef struct gen_heap {
@@ -178,8 +178,7 @@ void gen__map_deinit(gen_map *m);
 gen_map_ent *gen__map_find(const gen_map *m, uint64_t key);
 /* The entry of key, inserted zeroed (*created = true) if missing. May prune
  * and rehash first. SL_ERR_NOMEM past the limit or on allocation failure. */
-sl_status gen__map_upsert(gen_map *m, uint64_t key, int64_t now, gen_map_ent **ent,
-                          bool *created);
+sl_status gen__map_upsert(gen_map *m, uint64_t key, int64_t now, gen_map_ent **ent, bool *created);
 
 /* ---- malformed lines (gen_bad.c) ----------------------------------------- */
 

@@ -11,9 +11,8 @@
 /* ---- writers ------------------------------------------------------------- */
 
 static const uint64_t gen_pow10[13] = {
-    1,          10,          100,          1000,          10000,
-    100000,     1000000,     10000000,     100000000,     1000000000,
-    10000000000, 100000000000, 1000000000000,
+    1,        10,        100,        1000,        10000,        100000,        1000000,
+    10000000, 100000000, 1000000000, 10000000000, 100000000000, 1000000000000,
 };
 
 char *gen__put_fixed(char *o, double v, int decimals) {
@@ -185,7 +184,7 @@ void gen__map_deinit(gen_map *m) {
     m->cap = m->n = 0;
 }
 
-#define MAP_LOAD_MAX 0.7    /* grow (or prune) past this load */
+#define MAP_LOAD_MAX   0.7  /* grow (or prune) past this load */
 #define MAP_LOAD_AFTER 0.35 /* load right after a rehash, at most */
 
 static inline size_t map_slot(uint64_t key, size_t mask) {
@@ -237,8 +236,7 @@ static sl_status map_rehash(gen_map *m, int64_t now) {
     return SL_OK;
 }
 
-sl_status gen__map_upsert(gen_map *m, uint64_t key, int64_t now, gen_map_ent **ent,
-                          bool *created) {
+sl_status gen__map_upsert(gen_map *m, uint64_t key, int64_t now, gen_map_ent **ent, bool *created) {
     gen_map_ent *e = gen__map_find(m, key);
     if (e) {
         *ent = e;

@@ -29,109 +29,113 @@
 
 /* ---- the true model ------------------------------------------------------ */
 
-#define GEN_K 4           /* latent dimension of users and items */
-#define GEN_CITIES 8      /* cities users live in and events happen in */
-#define GEN_CATS 12       /* item categories */
-#define GEN_DEVICES 3     /* ios, android, web */
-#define GEN_PAGES 4       /* events surface: home, search, category, friends */
-#define GEN_PAGE_FRIENDS 3 /* the page of events friends registered for */
-#define GEN_RECENT_REGS 2 /* registrations a user remembers for friends to see */
-#define GEN_HOT 32        /* feed posts currently pushed by the "hot" slot */
-#define GEN_HOT_GEN 8     /* hot posts replaced per rotation */
-#define GEN_OWN 4         /* items in a user's own set per surface (retargeting) */
-#define GEN_RING_K 3      /* friend ring: neighbours on each side */
-#define GEN_REWIRE 0.1    /* friend ring: rewiring probability (small world) */
+#define GEN_K            4   /* latent dimension of users and items */
+#define GEN_CITIES       8   /* cities users live in and events happen in */
+#define GEN_CATS         12  /* item categories */
+#define GEN_DEVICES      3   /* ios, android, web */
+#define GEN_PAGES        4   /* events surface: home, search, category, friends */
+#define GEN_PAGE_FRIENDS 3   /* the page of events friends registered for */
+#define GEN_RECENT_REGS  2   /* registrations a user remembers for friends to see */
+#define GEN_HOT          32  /* feed posts currently pushed by the "hot" slot */
+#define GEN_HOT_GEN      8   /* hot posts replaced per rotation */
+#define GEN_OWN          4   /* items in a user's own set per surface (retargeting) */
+#define GEN_RING_K       3   /* friend ring: neighbours on each side */
+#define GEN_REWIRE       0.1 /* friend ring: rewiring probability (small world) */
 
 /* Milliseconds per second, minute, hour and day. */
-#define MS_S 1000.0
+#define MS_S   1000.0
 #define MS_MIN 60000.0
-#define MS_H 3600000.0
-#define MS_D 86400000.0
+#define MS_H   3600000.0
+#define MS_D   86400000.0
 
 /* Mix of primary actions (the rest are views). */
 #define P_PROFILE_UPDATE 0.002 /* a user moves or an event changes price */
-#define P_RANK_REQUEST 0.01    /* a rank request (events surface on) */
+#define P_RANK_REQUEST   0.01  /* a rank request (events surface on) */
 static const double surface_share[SL_SURFACE_COUNT] = {0.40, 0.45, 0.15}; /* ads, feed, events */
 
 /* Shared by all surfaces. */
-#define SD_USER_BIAS 0.4     /* user bias ~ N(0, sd) */
-#define SD_ITEM_BIAS 0.4     /* item bias ~ N(0, sd) */
-#define SD_USER_LATENT 0.5   /* user latent ~ N(0, sd) per dimension */
-#define SD_CAT_LATENT 0.5    /* category centroid ~ N(0, sd) per dimension */
-#define SD_ITEM_LATENT 0.3   /* item latent = centroid + N(0, sd) */
-#define HOUR_AMP 0.25        /* amplitude of the local-hour cosine */
-#define HOUR_PEAK 20.0       /* local hour of peak engagement */
-#define P_PREFERRED_DEVICE 0.8 /* a view uses the user's preferred device */
+#define SD_USER_BIAS       0.4  /* user bias ~ N(0, sd) */
+#define SD_ITEM_BIAS       0.4  /* item bias ~ N(0, sd) */
+#define SD_USER_LATENT     0.5  /* user latent ~ N(0, sd) per dimension */
+#define SD_CAT_LATENT      0.5  /* category centroid ~ N(0, sd) per dimension */
+#define SD_ITEM_LATENT     0.3  /* item latent = centroid + N(0, sd) */
+#define HOUR_AMP           0.25 /* amplitude of the local-hour cosine */
+#define HOUR_PEAK          20.0 /* local hour of peak engagement */
+#define P_PREFERRED_DEVICE 0.8  /* a view uses the user's preferred device */
 static const double device_share[GEN_DEVICES] = {0.45, 0.40, 0.15};
 
 /* Ads: click, fatigue, conversion. */
-#define B_ADS (-3.1)         /* global click bias */
-#define POS_ADS 0.35         /* logit lost per slot below the top */
-#define G_FATIGUE 0.6        /* logit lost per log1p(decayed own views of the ad) */
-#define HL_FATIGUE MS_H      /* fatigue half-life */
-#define B_CONV (-2.7)        /* conversion given click, global bias */
-#define SD_CONV_BIAS 0.5     /* per-ad conversion bias */
-#define CONV_DOT 0.5         /* conversion weight on user-item affinity */
+#define B_ADS        (-3.1) /* global click bias */
+#define POS_ADS      0.35   /* logit lost per slot below the top */
+#define G_FATIGUE    0.6    /* logit lost per log1p(decayed own views of the ad) */
+#define HL_FATIGUE   MS_H   /* fatigue half-life */
+#define B_CONV       (-2.7) /* conversion given click, global bias */
+#define SD_CONV_BIAS 0.5    /* per-ad conversion bias */
+#define CONV_DOT     0.5    /* conversion weight on user-item affinity */
 static const double device_ads[GEN_DEVICES] = {0.15, 0.0, -0.25};
 
 /* Feed: click, like, share, dwell, trending. */
-#define B_FEED (-2.9)        /* global click bias */
-#define POS_FEED 0.3         /* logit lost per ln(position) */
-#define FRIEND_CLICK 0.8     /* the author is a friend of the viewer */
-#define B_TREND 0.2          /* logit gained per log1p(decayed item clicks) */
-#define HL_TREND (30 * MS_MIN) /* trend half-life */
-#define B_LIKE (-1.3)        /* like given click */
-#define LIKE_DOT 0.8         /* like weight on affinity */
-#define FRIEND_LIKE 0.6      /* like: author is a friend */
-#define B_SHARE (-3.0)       /* share given click */
-#define SHARE_DOT 0.6        /* share weight on affinity */
-#define FRIEND_SHARE 0.5     /* share: author is a friend */
-#define SD_LIKE_BIAS 0.5     /* per-post like bias */
-#define SD_SHARE_BIAS 0.5    /* per-post share bias */
-#define DWELL_MEAN_MS 20000.0 /* mean dwell at zero affinity */
-#define DWELL_DOT 0.5        /* ln(mean dwell) per unit of affinity */
-#define DWELL_SIGMA 0.8      /* log-normal sigma of dwell */
-#define DWELL_MAX_MS 3600000.0 /* dwell is capped at one hour */
+#define B_FEED        (-2.9)        /* global click bias */
+#define POS_FEED      0.3           /* logit lost per ln(position) */
+#define FRIEND_CLICK  0.8           /* the author is a friend of the viewer */
+#define B_TREND       0.2           /* logit gained per log1p(decayed item clicks) */
+#define HL_TREND      (30 * MS_MIN) /* trend half-life */
+#define B_LIKE        (-1.3)        /* like given click */
+#define LIKE_DOT      0.8           /* like weight on affinity */
+#define FRIEND_LIKE   0.6           /* like: author is a friend */
+#define B_SHARE       (-3.0)        /* share given click */
+#define SHARE_DOT     0.6           /* share weight on affinity */
+#define FRIEND_SHARE  0.5           /* share: author is a friend */
+#define SD_LIKE_BIAS  0.5           /* per-post like bias */
+#define SD_SHARE_BIAS 0.5           /* per-post share bias */
+#define DWELL_MEAN_MS 20000.0       /* mean dwell at zero affinity */
+#define DWELL_DOT     0.5           /* ln(mean dwell) per unit of affinity */
+#define DWELL_SIGMA   0.8           /* log-normal sigma of dwell */
+#define DWELL_MAX_MS  3600000.0     /* dwell is capped at one hour */
 static const double device_feed[GEN_DEVICES] = {0.1, 0.1, -0.2};
 
 /* Events: click, registration. */
-#define B_EV_CLICK (-2.3)    /* global click bias */
-#define POS_EV 0.3           /* logit lost per ln(position) */
-#define B_REG (0.2)          /* registration given click, global bias */
-#define SD_REG_BIAS 0.4      /* per-event registration bias */
-#define REG_DOT 0.5          /* registration weight on affinity */
-#define REG_DIST 0.9         /* logit lost per ln(1 + km / 10) */
-#define REG_TIME 0.35        /* logit lost per |ln((hours + 6) / 54)| */
-#define REG_PRICE 0.8        /* logit lost per max(0, ln((price + 1) / (typical + 1))) */
-#define REG_FRIENDS 1.0      /* logit gained per ln(1 + friends registered) */
+#define B_EV_CLICK  (-2.3)     /* global click bias */
+#define POS_EV      0.3        /* logit lost per ln(position) */
+#define B_REG       (0.2)      /* registration given click, global bias */
+#define SD_REG_BIAS 0.4        /* per-event registration bias */
+#define REG_DOT     0.5        /* registration weight on affinity */
+#define REG_DIST    0.9        /* logit lost per ln(1 + km / 10) */
+#define REG_TIME    0.35       /* logit lost per |ln((hours + 6) / 54)| */
+#define REG_PRICE   0.8        /* logit lost per max(0, ln((price + 1) / (typical + 1))) */
+#define REG_FRIENDS 1.0        /* logit gained per ln(1 + friends registered) */
 #define EV_MIN_LEAD (2 * MS_H) /* events closer than this to their start are replaced */
 static const double device_events[GEN_DEVICES] = {-0.1, 0.0, 0.25};
 static const double page_events[GEN_PAGES] = {0.0, 0.4, 0.2, 0.3};
 
 /* Delays. */
-#define CLICK_MEDIAN_MS 4000.0 /* click delay: 1 s + log-normal(median, sigma 1) */
-#define CLICK_MAX_MS (10 * MS_MIN)
-#define CONV_MEAN_MS (5 * MS_MIN) /* conversion: 30 s + Exp(mean), max 1 h */
-#define REG_FAST_SHARE 0.7      /* registrations that follow within minutes */
+#define CLICK_MEDIAN_MS  4000.0 /* click delay: 1 s + log-normal(median, sigma 1) */
+#define CLICK_MAX_MS     (10 * MS_MIN)
+#define CONV_MEAN_MS     (5 * MS_MIN) /* conversion: 30 s + Exp(mean), max 1 h */
+#define REG_FAST_SHARE   0.7          /* registrations that follow within minutes */
 #define REG_FAST_MEAN_MS (90 * MS_S)
 #define REG_SLOW_MEAN_MS (3 * MS_H)
-#define LATE_MIN_MS 2000.0      /* held-back lines: log-uniform in [min, max] */
-#define LATE_MAX_MS (5 * MS_MIN)
-#define DUP_MAX_MS 5000         /* duplicates follow within this */
+#define LATE_MIN_MS      2000.0 /* held-back lines: log-uniform in [min, max] */
+#define LATE_MAX_MS      (5 * MS_MIN)
+#define DUP_MAX_MS       5000 /* duplicates follow within this */
 
 static const struct gen_city {
     const char *name; /* written in profiles */
     double lat, lon;  /* centre */
     int tz_min;       /* UTC offset in January, minutes */
 } gen_cities[GEN_CITIES] = {
-    {"san_francisco", 37.7749, -122.4194, -480}, {"new_york", 40.7128, -74.0060, -300},
-    {"london", 51.5074, -0.1278, 0},              {"berlin", 52.5200, 13.4050, 60},
-    {"sao_paulo", -23.5505, -46.6333, -180},      {"mumbai", 19.0760, 72.8777, 330},
-    {"tokyo", 35.6762, 139.6503, 540},            {"sydney", -33.8688, 151.2093, 660},
+    {"san_francisco", 37.7749, -122.4194, -480},
+    {"new_york", 40.7128, -74.0060, -300},
+    {"london", 51.5074, -0.1278, 0},
+    {"berlin", 52.5200, 13.4050, 60},
+    {"sao_paulo", -23.5505, -46.6333, -180},
+    {"mumbai", 19.0760, 72.8777, 330},
+    {"tokyo", 35.6762, 139.6503, 540},
+    {"sydney", -33.8688, 151.2093, 660},
 };
-static const char *const gen_cats[GEN_CATS] = {"music",    "sports", "tech",   "food",
-                                               "art",      "travel", "business", "health",
-                                               "comedy",   "film",   "fashion", "games"};
+static const char *const gen_cats[GEN_CATS] = {"music",  "sports", "tech",     "food",
+                                               "art",    "travel", "business", "health",
+                                               "comedy", "film",   "fashion",  "games"};
 static const char *const gen_devices[GEN_DEVICES] = {"ios", "android", "web"};
 static const char *const gen_pages[GEN_PAGES] = {"home", "search", "category", "friends"};
 static const char gen_item_prefix[SL_SURFACE_COUNT] = {'a', 'p', 'e'};
@@ -139,40 +143,40 @@ static const char gen_item_prefix[SL_SURFACE_COUNT] = {'a', 'p', 'e'};
 /* ---- the world's tables -------------------------------------------------- */
 
 typedef struct gen_user {
-    float x[GEN_K];   /* latent taste */
-    float bias;       /* click propensity */
-    float price;      /* typical ticket price, USD */
-    double lat, lon;  /* home, rounded to 1e-5 degrees (as written) */
+    float x[GEN_K];                     /* latent taste */
+    float bias;                         /* click propensity */
+    float price;                        /* typical ticket price, USD */
+    double lat, lon;                    /* home, rounded to 1e-5 degrees (as written) */
     uint32_t reg_slot[GEN_RECENT_REGS]; /* event slots of recent registrations */
     uint32_t reg_id[GEN_RECENT_REGS];   /* their event ids + 1 (0 = none) */
-    uint8_t reg_next; /* ring position of the next registration */
-    uint8_t age;      /* years */
-    uint8_t city;     /* index into gen_cities */
-    uint8_t device;   /* preferred device */
+    uint8_t reg_next;                   /* ring position of the next registration */
+    uint8_t age;                        /* years */
+    uint8_t city;                       /* index into gen_cities */
+    uint8_t device;                     /* preferred device */
 } gen_user;
 
 typedef struct gen_item {
-    float y[GEN_K];   /* latent */
-    float bias;       /* click bias */
-    float bias2;      /* ads: conversion; feed: like (and dwell); events: registration */
-    float bias3;      /* feed: share */
-    uint32_t id;      /* number in the written id; events get a new one when replaced */
-    uint32_t aux;     /* ads: advertiser; feed: author (user index) */
-    uint8_t cat;      /* category */
-    uint8_t city;     /* events: venue city */
-    double lat, lon;  /* events: venue, rounded to 1e-5 */
-    double price;     /* events: USD, multiple of 0.5 (0 = free) */
-    int64_t start;    /* events: start time, ms */
-    uint32_t n_reg;   /* events: registrations so far (skip the friend scan at 0) */
-    double trend_v;   /* feed: decayed click count ... */
-    int64_t trend_t;  /* ... as of this time */
+    float y[GEN_K];  /* latent */
+    float bias;      /* click bias */
+    float bias2;     /* ads: conversion; feed: like (and dwell); events: registration */
+    float bias3;     /* feed: share */
+    uint32_t id;     /* number in the written id; events get a new one when replaced */
+    uint32_t aux;    /* ads: advertiser; feed: author (user index) */
+    uint8_t cat;     /* category */
+    uint8_t city;    /* events: venue city */
+    double lat, lon; /* events: venue, rounded to 1e-5 */
+    double price;    /* events: USD, multiple of 0.5 (0 = free) */
+    int64_t start;   /* events: start time, ms */
+    uint32_t n_reg;  /* events: registrations so far (skip the friend scan at 0) */
+    double trend_v;  /* feed: decayed click count ... */
+    int64_t trend_t; /* ... as of this time */
 } gen_item;
 
 typedef struct gen_surf {
-    gen_item *items;  /* (n) item slots */
-    uint32_t n;       /* slots (0 when the surface is off) */
-    gen_alias pop;    /* popularity (Zipf over a random permutation) */
-    bool on;          /* the surface is generated */
+    gen_item *items; /* (n) item slots */
+    uint32_t n;      /* slots (0 when the surface is off) */
+    gen_alias pop;   /* popularity (Zipf over a random permutation) */
+    bool on;         /* the surface is generated */
 } gen_surf;
 
 enum gen_phase {
@@ -185,40 +189,40 @@ enum gen_phase {
 };
 
 struct gen_world {
-    gen_opts opts;            /* as given, defaults resolved */
-    sl_rand rng_world;        /* construction */
-    sl_rand rng_sim;          /* behaviour */
-    sl_rand rng_imp;          /* late / dup / lost decisions */
-    sl_rand rng_bad;          /* malformed lines */
-    gen_user *users;          /* (n_users) */
-    uint32_t n_users;         /* users */
-    gen_alias user_act;       /* activity: who acts next */
-    uint32_t *adj_off;        /* (n_users + 1) CSR offsets of friends */
-    uint32_t *adj;            /* (2 * n_edges) friend lists */
-    uint64_t n_edges;         /* undirected friend edges */
-    uint32_t *posts_off;      /* (n_users + 1) CSR offsets of posts by author */
-    uint32_t *posts_by;       /* (n_posts) post slots grouped by author */
-    gen_surf surf[SL_SURFACE_COUNT]; /* ads, feed, events */
+    gen_opts opts;                     /* as given, defaults resolved */
+    sl_rand rng_world;                 /* construction */
+    sl_rand rng_sim;                   /* behaviour */
+    sl_rand rng_imp;                   /* late / dup / lost decisions */
+    sl_rand rng_bad;                   /* malformed lines */
+    gen_user *users;                   /* (n_users) */
+    uint32_t n_users;                  /* users */
+    gen_alias user_act;                /* activity: who acts next */
+    uint32_t *adj_off;                 /* (n_users + 1) CSR offsets of friends */
+    uint32_t *adj;                     /* (2 * n_edges) friend lists */
+    uint64_t n_edges;                  /* undirected friend edges */
+    uint32_t *posts_off;               /* (n_users + 1) CSR offsets of posts by author */
+    uint32_t *posts_by;                /* (n_posts) post slots grouped by author */
+    gen_surf surf[SL_SURFACE_COUNT];   /* ads, feed, events */
     double surf_cum[SL_SURFACE_COUNT]; /* cumulative view share of the surfaces on */
-    uint32_t n_adv;           /* advertisers */
-    float cat_vec[GEN_CATS][GEN_K]; /* category centroids of item latents */
-    uint32_t hot[GEN_HOT];    /* hot post slots */
-    unsigned hot_gen;         /* next hot generation to replace */
-    gen_heap heap;            /* scheduled events */
-    gen_map fatigue;          /* (user, ad slot) -> decayed views */
-    gen_map regs;             /* (user, event id) -> registered; t = event start */
-    uint64_t seq;             /* heap tie-break counter */
-    uint64_t next_view;       /* next view number */
-    uint64_t next_request;    /* next rank request number */
-    uint32_t next_event_id;   /* next event id number */
-    double t_next;            /* next primary action, ms after start_ts */
-    int64_t now;              /* time of the last primary action */
-    int64_t next_sweep;       /* next check for events about to start */
-    int64_t next_hot;         /* next hot rotation */
-    enum gen_phase phase;     /* burst phase */
-    uint64_t phase_i;         /* index within the phase */
-    uint32_t phase_j;         /* friends: position in the adjacency list */
-    gen_stats st;             /* counters */
+    uint32_t n_adv;                    /* advertisers */
+    float cat_vec[GEN_CATS][GEN_K];    /* category centroids of item latents */
+    uint32_t hot[GEN_HOT];             /* hot post slots */
+    unsigned hot_gen;                  /* next hot generation to replace */
+    gen_heap heap;                     /* scheduled events */
+    gen_map fatigue;                   /* (user, ad slot) -> decayed views */
+    gen_map regs;                      /* (user, event id) -> registered; t = event start */
+    uint64_t seq;                      /* heap tie-break counter */
+    uint64_t next_view;                /* next view number */
+    uint64_t next_request;             /* next rank request number */
+    uint32_t next_event_id;            /* next event id number */
+    double t_next;                     /* next primary action, ms after start_ts */
+    int64_t now;                       /* time of the last primary action */
+    int64_t next_sweep;                /* next check for events about to start */
+    int64_t next_hot;                  /* next hot rotation */
+    enum gen_phase phase;              /* burst phase */
+    uint64_t phase_i;                  /* index within the phase */
+    uint32_t phase_j;                  /* friends: position in the adjacency list */
+    gen_stats st;                      /* counters */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -546,8 +550,7 @@ static uint32_t pick_item(gen_world *w, uint32_t user, int s, bool *friends) {
         if (u < 0.90)
             return own_item(w, user, s, (uint32_t)sl_rand_below(r, GEN_OWN));
         return (uint32_t)sl_rand_below(r, sf->n);
-    default:
-        return pick_event(w, user, friends);
+    default: return pick_event(w, user, friends);
     }
 }
 
@@ -609,7 +612,10 @@ static sl_status schedule_reaction(gen_world *w, const gen_pend *v, gen_kind kin
 /* A profile upsert written at t: of user `who` (surface NONE) or item slot
  * `who` of a surface. Formatted from the world's state when written. */
 static sl_status schedule_profile(gen_world *w, int64_t t, int surface, uint32_t who) {
-    gen_pend e = {.emit_at = t, .ts = t, .kind = GEN_KIND_PROFILE, .surface = (uint8_t)surface,
+    gen_pend e = {.emit_at = t,
+                  .ts = t,
+                  .kind = GEN_KIND_PROFILE,
+                  .surface = (uint8_t)surface,
                   .flags = GEN_PEND_OCCURRED};
     if (surface == SL_SURFACE_NONE)
         e.user = who;
@@ -673,8 +679,7 @@ static sl_status view_ads(gen_world *w, gen_pend *v, double d, bool *reacted) {
     double f = decayed(fe->v, fe->t, t, HL_FATIGUE);
     decayed_add(&fe->v, &fe->t, 1.0, t, HL_FATIGUE);
     double pc = sigmoid(B_ADS + us->bias + it->bias + d + device_ads[v->device] +
-                        hour_effect(v->hour) - POS_ADS * (v->position - 1) -
-                        G_FATIGUE * log1p(f));
+                        hour_effect(v->hour) - POS_ADS * (v->position - 1) - G_FATIGUE * log1p(f));
     double pconv = sigmoid(B_CONV + it->bias2 + CONV_DOT * d);
     v->truth[0] = pc;
     v->truth[1] = pconv;
@@ -699,9 +704,9 @@ static sl_status view_feed(gen_world *w, gen_pend *v, double d, bool *reacted) {
     int64_t t = v->ts;
     double trend = decayed(it->trend_v, it->trend_t, t, HL_TREND);
     double fr = is_friend(w, v->user, it->aux) ? 1.0 : 0.0;
-    double pc = sigmoid(B_FEED + us->bias + it->bias + d + device_feed[v->device] +
-                        hour_effect(v->hour) - POS_FEED * log((double)v->position) +
-                        FRIEND_CLICK * fr + B_TREND * log1p(trend));
+    double pc =
+        sigmoid(B_FEED + us->bias + it->bias + d + device_feed[v->device] + hour_effect(v->hour) -
+                POS_FEED * log((double)v->position) + FRIEND_CLICK * fr + B_TREND * log1p(trend));
     double pl = sigmoid(B_LIKE + it->bias2 + LIKE_DOT * d + FRIEND_LIKE * fr);
     double ps = sigmoid(B_SHARE + it->bias3 + SHARE_DOT * d + FRIEND_SHARE * fr);
     double dmean = DWELL_MEAN_MS * exp(DWELL_DOT * d);
@@ -785,11 +790,19 @@ static sl_status act_view(gen_world *w, int64_t t, gen_pend *v) {
     if (friends)
         page = GEN_PAGE_FRIENDS;
     const gen_item *it = &w->surf[s].items[slot];
-    *v = (gen_pend){.emit_at = t, .ts = t, .view = w->next_view++, .user = user, .item = it->id,
-                    .slot = slot, .kind = GEN_KIND_VIEW, .surface = (uint8_t)s,
-                    .flags = GEN_PEND_OCCURRED, .device = (uint8_t)device,
+    *v = (gen_pend){.emit_at = t,
+                    .ts = t,
+                    .view = w->next_view++,
+                    .user = user,
+                    .item = it->id,
+                    .slot = slot,
+                    .kind = GEN_KIND_VIEW,
+                    .surface = (uint8_t)s,
+                    .flags = GEN_PEND_OCCURRED,
+                    .device = (uint8_t)device,
                     .hour = (uint8_t)local_hour(t, gen_cities[us->city].tz_min),
-                    .position = (uint8_t)pos, .page = (uint8_t)page};
+                    .position = (uint8_t)pos,
+                    .page = (uint8_t)page};
     double d = dot(us->x, it->y);
     bool reacted = false;
     sl_status st = s == SL_SURFACE_ADS    ? view_ads(w, v, d, &reacted)
@@ -842,8 +855,8 @@ static char *put_head(char *o, const char *type, size_t n, int64_t ts) {
 }
 
 static const struct {
-    const char *name; /* the `type` written */
-    size_t n;         /* its length */
+    const char *name;   /* the `type` written */
+    size_t n;           /* its length */
     sl_event_type type; /* and its enum */
 } kind_type[] = {
     [GEN_KIND_VIEW] = {"view", 4, SL_EVENT_VIEW},
@@ -1138,8 +1151,8 @@ static sl_status occur(gen_world *w, const gen_pend *e) {
     } else if (e->kind == GEN_KIND_REGISTER) {
         gen_map_ent *re;
         bool created;
-        sl_status st = gen__map_upsert(&w->regs, gen__pair_key(e->user, e->item), e->ts, &re,
-                                       &created);
+        sl_status st =
+            gen__map_upsert(&w->regs, gen__pair_key(e->user, e->item), e->ts, &re, &created);
         if (st)
             return st;
         re->t = e->until;
@@ -1221,8 +1234,7 @@ static bool burst(gen_world *w, gen_cursor *c) {
                 }
             }
             break;
-        case GEN_PHASE_RUN:
-            return false;
+        case GEN_PHASE_RUN: return false;
         }
         w->phase++;
         w->phase_i = 0;
@@ -1350,14 +1362,13 @@ static sl_status check_opts(const gen_opts *o, sl_err *err) {
     sl_status st;
     if ((st = check_rate("bad", o->bad_rate, err)) ||
         (st = check_rate("late", o->late_rate, err)) ||
-        (st = check_rate("dup", o->dup_rate, err)) ||
-        (st = check_rate("lost", o->lost_rate, err)))
+        (st = check_rate("dup", o->dup_rate, err)) || (st = check_rate("lost", o->lost_rate, err)))
         return st;
     if (o->surfaces == 0 || o->surfaces >= (1u << SL_SURFACE_COUNT))
         return sl_err_set(err, SL_ERR_INVALID, "surfaces: need at least one of ads, feed, events");
     if (o->users != 0 && (o->users < 16 || o->users > GEN_MAX_USERS))
-        return sl_err_set(err, SL_ERR_INVALID, "users: must be in [16, %u], got %u",
-                          GEN_MAX_USERS, o->users);
+        return sl_err_set(err, SL_ERR_INVALID, "users: must be in [16, %u], got %u", GEN_MAX_USERS,
+                          o->users);
     if (!(o->rate >= 0.0 && o->rate <= 1e6))
         return sl_err_set(err, SL_ERR_INVALID,
                           "rate: must be in (0, 1e6] actions per simulated second, got %g",

@@ -43,20 +43,20 @@
 
 /* The kinds of malformed line, and the reason sl_event_parse() must give for
  * each (with the default 64 KiB message limit). */
-#define GEN_BAD_LIST(X)                                                                  \
-    X(GEN_BAD_NONE, "none", SL_REASON_OK)                      /* a good line */         \
-    X(GEN_BAD_TRUNCATED, "truncated", SL_REASON_BAD_JSON)      /* cut mid-object */      \
-    X(GEN_BAD_WRONG_TYPE, "wrong_type", SL_REASON_BAD_TYPE)    /* "ts":"x", "user":42 */ \
-    X(GEN_BAD_MISSING, "missing_field", SL_REASON_MISSING_FIELD) /* no ts/user/... */    \
-    X(GEN_BAD_UNKNOWN_TYPE, "unknown_type", SL_REASON_UNKNOWN_TYPE) /* "purchase" */     \
-    X(GEN_BAD_RANGE, "out_of_range", SL_REASON_BAD_VALUE)      /* ts in seconds */       \
-    X(GEN_BAD_NAN, "nan", SL_REASON_BAD_JSON)                  /* a NaN token */         \
-    X(GEN_BAD_INFINITY, "infinity", SL_REASON_BAD_JSON)        /* an Infinity token */   \
-    X(GEN_BAD_HUGE, "huge", SL_REASON_TOO_LARGE)               /* a 100 KB string */     \
-    X(GEN_BAD_UTF8, "bad_utf8", SL_REASON_BAD_UTF8)            /* invalid UTF-8 */       \
-    X(GEN_BAD_EMPTY, "empty", SL_REASON_EMPTY)                 /* an empty line */       \
-    X(GEN_BAD_ARRAY, "array", SL_REASON_NOT_OBJECT)            /* [ {...} ] */           \
-    X(GEN_BAD_DUP_KEY, "duplicate_key", SL_REASON_DUPLICATE_KEY) /* "user" twice */
+#define GEN_BAD_LIST(X)                                                                            \
+    X(GEN_BAD_NONE, "none", SL_REASON_OK)                           /* a good line */              \
+    X(GEN_BAD_TRUNCATED, "truncated", SL_REASON_BAD_JSON)           /* cut mid-object */           \
+    X(GEN_BAD_WRONG_TYPE, "wrong_type", SL_REASON_BAD_TYPE)         /* "ts":"x", "user":42 */      \
+    X(GEN_BAD_MISSING, "missing_field", SL_REASON_MISSING_FIELD)    /* no ts/user/... */           \
+    X(GEN_BAD_UNKNOWN_TYPE, "unknown_type", SL_REASON_UNKNOWN_TYPE) /* "purchase" */               \
+    X(GEN_BAD_RANGE, "out_of_range", SL_REASON_BAD_VALUE)           /* ts in seconds */            \
+    X(GEN_BAD_NAN, "nan", SL_REASON_BAD_JSON)                       /* a NaN token */              \
+    X(GEN_BAD_INFINITY, "infinity", SL_REASON_BAD_JSON)             /* an Infinity token */        \
+    X(GEN_BAD_HUGE, "huge", SL_REASON_TOO_LARGE)                    /* a 100 KB string */          \
+    X(GEN_BAD_UTF8, "bad_utf8", SL_REASON_BAD_UTF8)                 /* invalid UTF-8 */            \
+    X(GEN_BAD_EMPTY, "empty", SL_REASON_EMPTY)                      /* an empty line */            \
+    X(GEN_BAD_ARRAY, "array", SL_REASON_NOT_OBJECT)                 /* [ {...} ] */                \
+    X(GEN_BAD_DUP_KEY, "duplicate_key", SL_REASON_DUPLICATE_KEY)    /* "user" twice */
 
 typedef enum gen_bad {
 #define GEN_BAD_ENUM_(name, text, reason) name,
@@ -72,20 +72,20 @@ sl_reason gen_bad_reason(gen_bad b);
 
 /* Options. Call gen_opts_init() first: the zero struct is not the default. */
 typedef struct gen_opts {
-    uint64_t seed;       /* everything random derives from it (default 1) */
-    uint64_t events;     /* lines the caller means to pull; sizes the world
-                            when users == 0 (default 1000000) */
-    uint32_t users;      /* 0 (default): max(1000, events / 100); else >= 16 */
-    unsigned surfaces;   /* bit (1u << SL_SURFACE_*) per surface; default all */
-    int64_t start_ts;    /* simulated clock start, ms (default 2026-01-01) */
-    double rate;         /* primary actions (views, rank requests, profile
-                            updates) per simulated second; 0 (default):
-                            users / 100, so the average user acts every 100 s */
-    double bad_rate;     /* share of lines that are malformed (default 0) */
-    double late_rate;    /* share of good lines held back 2 s..5 min (0.01) */
-    double dup_rate;     /* share of views/reactions written twice (0.005) */
-    double lost_rate;    /* share of reacted-to views whose view line is lost,
-                            so reactions name an unknown view_id (0.002) */
+    uint64_t seed;     /* everything random derives from it (default 1) */
+    uint64_t events;   /* lines the caller means to pull; sizes the world
+                          when users == 0 (default 1000000) */
+    uint32_t users;    /* 0 (default): max(1000, events / 100); else >= 16 */
+    unsigned surfaces; /* bit (1u << SL_SURFACE_*) per surface; default all */
+    int64_t start_ts;  /* simulated clock start, ms (default 2026-01-01) */
+    double rate;       /* primary actions (views, rank requests, profile
+                          updates) per simulated second; 0 (default):
+                          users / 100, so the average user acts every 100 s */
+    double bad_rate;   /* share of lines that are malformed (default 0) */
+    double late_rate;  /* share of good lines held back 2 s..5 min (0.01) */
+    double dup_rate;   /* share of views/reactions written twice (0.005) */
+    double lost_rate;  /* share of reacted-to views whose view line is lost,
+                          so reactions name an unknown view_id (0.002) */
 } gen_opts;
 
 /* Fills o with the defaults documented above. */
@@ -113,15 +113,15 @@ void gen_world_destroy(gen_world *w);
 
 /* What gen_world_next() wrote. */
 typedef struct gen_line {
-    size_t off;           /* the line starts at out->p + off */
-    size_t len;           /* its length, without the '\n' */
-    sl_event_type type;   /* the event type (bad lines: SL_EVENT_TYPE_COUNT) */
-    sl_surface surface;   /* view, reaction, rank_request: its surface; else NONE */
-    int64_t ts;           /* the event time written in the line (bad lines: 0) */
-    gen_bad bad;          /* GEN_BAD_NONE for a good line */
-    bool dup;             /* an exact copy of an earlier line */
-    bool late;            /* held back: written after events later than itself */
-    bool truth;           /* a truth line was appended to the truth buffer */
+    size_t off;         /* the line starts at out->p + off */
+    size_t len;         /* its length, without the '\n' */
+    sl_event_type type; /* the event type (bad lines: SL_EVENT_TYPE_COUNT) */
+    sl_surface surface; /* view, reaction, rank_request: its surface; else NONE */
+    int64_t ts;         /* the event time written in the line (bad lines: 0) */
+    gen_bad bad;        /* GEN_BAD_NONE for a good line */
+    bool dup;           /* an exact copy of an earlier line */
+    bool late;          /* held back: written after events later than itself */
+    bool truth;         /* a truth line was appended to the truth buffer */
 } gen_line;
 
 /*
@@ -147,20 +147,20 @@ sl_status gen_world_fill(gen_world *w, sl_buf *out, sl_buf *truth, uint64_t max_
 
 /* Counters since creation. */
 typedef struct gen_stats {
-    uint64_t lines;                            /* lines written, good and bad */
-    uint64_t by_type[SL_EVENT_TYPE_COUNT];     /* good lines per type (dups included) */
+    uint64_t lines;                              /* lines written, good and bad */
+    uint64_t by_type[SL_EVENT_TYPE_COUNT];       /* good lines per type (dups included) */
     uint64_t views_by_surface[SL_SURFACE_COUNT]; /* view lines per surface */
-    uint64_t bad;                              /* malformed lines */
-    uint64_t bad_by_kind[GEN_BAD_COUNT];       /* malformed lines per kind */
-    uint64_t dup;                              /* duplicate lines */
-    uint64_t late;                             /* lines held back */
-    uint64_t lost_views;                       /* view lines never written */
-    uint64_t truth_lines;                      /* truth lines written */
-    int64_t max_ts;                            /* latest event time written */
-    uint64_t pending;                          /* events scheduled, not yet written */
-    uint32_t users;                            /* users in the world */
-    uint32_t items[SL_SURFACE_COUNT];          /* ads, posts, event slots */
-    uint64_t friend_edges;                     /* undirected friend edges */
+    uint64_t bad;                                /* malformed lines */
+    uint64_t bad_by_kind[GEN_BAD_COUNT];         /* malformed lines per kind */
+    uint64_t dup;                                /* duplicate lines */
+    uint64_t late;                               /* lines held back */
+    uint64_t lost_views;                         /* view lines never written */
+    uint64_t truth_lines;                        /* truth lines written */
+    int64_t max_ts;                              /* latest event time written */
+    uint64_t pending;                            /* events scheduled, not yet written */
+    uint32_t users;                              /* users in the world */
+    uint32_t items[SL_SURFACE_COUNT];            /* ads, posts, event slots */
+    uint64_t friend_edges;                       /* undirected friend edges */
 } gen_stats;
 
 /* Copies the counters into *st (OUT:). */

@@ -23,14 +23,14 @@
 #include "sl_status.h"
 
 #define MODEL_MAX_SPARSE 128 /* sparse features per example */
-#define MODEL_MAX_DENSE 32   /* dense values per example */
+#define MODEL_MAX_DENSE  32  /* dense values per example */
 
-#define MODEL_LABEL_LIST(X)                                     \
-    X(MODEL_LABEL_CLICK, "click")           /* 0/1 */           \
-    X(MODEL_LABEL_LIKE, "like")             /* 0/1 */           \
-    X(MODEL_LABEL_SHARE, "share")           /* 0/1 */           \
-    X(MODEL_LABEL_DWELL, "dwell_ms")        /* ms, ≥ 0 */       \
-    X(MODEL_LABEL_REGISTER, "register")     /* 0/1 */           \
+#define MODEL_LABEL_LIST(X)                                                                        \
+    X(MODEL_LABEL_CLICK, "click")           /* 0/1 */                                              \
+    X(MODEL_LABEL_LIKE, "like")             /* 0/1 */                                              \
+    X(MODEL_LABEL_SHARE, "share")           /* 0/1 */                                              \
+    X(MODEL_LABEL_DWELL, "dwell_ms")        /* ms, ≥ 0 */                                        \
+    X(MODEL_LABEL_REGISTER, "register")     /* 0/1 */                                              \
     X(MODEL_LABEL_CONVERSION, "conversion") /* 0/1 */
 
 typedef enum model_label {
@@ -75,7 +75,7 @@ static inline void model_example_set_label(model_example *ex, model_label l, flo
 
 /* Bytes model_example_encode writes for ex (at most MODEL_EXAMPLE_MAX_BYTES). */
 size_t model_example_encoded_size(const model_example *ex);
-#define MODEL_EXAMPLE_MAX_BYTES \
+#define MODEL_EXAMPLE_MAX_BYTES                                                                    \
     (16 + MODEL_MAX_SPARSE * 9 + MODEL_MAX_DENSE * 4 + MODEL_LABEL_COUNT * 4)
 /* Writes ex compactly (little-endian, versioned) into out (cap bytes) and
  * sets *len (OUT:). SL_ERR_LIMIT when cap is too small. */

@@ -14,19 +14,19 @@
 #include "sl_rand.h"
 
 struct model_fm {
-    model_fm_params p;  /* hyperparameters, factor_bits resolved */
-    double inv_alpha;   /* 1/α of the linear part */
-    uint32_t bits;      /* log2 D */
-    uint32_t mask;      /* D − 1 */
-    uint32_t k;         /* factors per row */
-    uint32_t stride;    /* 2k floats per row of vg */
-    bool identity;      /* factor_bits == bits: row = index */
-    float zb[2];        /* (2) the bias's z, n */
-    float *zn;          /* (D, 2) linear z, n */
-    float *vg;          /* (R, 2k) factors, then their AdaGrad sums, per row */
-    float *undo;        /* (MODEL_MAX_SPARSE, 2 + 2k) scratch of the guard */
-    uint64_t updates;   /* updates applied */
-    uint64_t refused;   /* updates refused by the guard */
+    model_fm_params p; /* hyperparameters, factor_bits resolved */
+    double inv_alpha;  /* 1/α of the linear part */
+    uint32_t bits;     /* log2 D */
+    uint32_t mask;     /* D − 1 */
+    uint32_t k;        /* factors per row */
+    uint32_t stride;   /* 2k floats per row of vg */
+    bool identity;     /* factor_bits == bits: row = index */
+    float zb[2];       /* (2) the bias's z, n */
+    float *zn;         /* (D, 2) linear z, n */
+    float *vg;         /* (R, 2k) factors, then their AdaGrad sums, per row */
+    float *undo;       /* (MODEL_MAX_SPARSE, 2 + 2k) scratch of the guard */
+    uint64_t updates;  /* updates applied */
+    uint64_t refused;  /* updates refused by the guard */
 };
 
 void model_fm_params_default(model_fm_params *p) {
@@ -123,8 +123,7 @@ void model_fm_destroy(model_fm *m) {
 }
 
 static inline double lin_w(const model_fm *m, const float *c) {
-    return model__ftrl_weight(c[0], c[1], m->inv_alpha, m->p.lin.beta, m->p.lin.l1,
-                              m->p.lin.l2);
+    return model__ftrl_weight(c[0], c[1], m->inv_alpha, m->p.lin.beta, m->p.lin.l1, m->p.lin.l2);
 }
 
 static inline double bias_w(const model_fm *m) {

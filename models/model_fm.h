@@ -43,8 +43,8 @@
 #include "sl_config.h"
 #include "sl_status.h"
 
-#define MODEL_FM_MAX_K 256          /* factors per row (the config's bound) */
-#define MODEL_FM_DEFAULT_FACTOR_BITS 20 /* factor table cap when factor_bits = 0 */
+#define MODEL_FM_MAX_K               256 /* factors per row (the config's bound) */
+#define MODEL_FM_DEFAULT_FACTOR_BITS 20  /* factor table cap when factor_bits = 0 */
 
 typedef struct model_fm_params {
     model_ftrl_params lin; /* bias and linear part (FTRL), neg_weight, max_dz */

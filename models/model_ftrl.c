@@ -45,8 +45,8 @@ sl_status model_ftrl_create(const model_ftrl_params *p, uint32_t hash_bits, mode
         return sl_err_set(err, SL_ERR_INVALID, "ftrl: hash_bits must be in 1..%d, got %u",
                           MODEL_FTRL_MAX_BITS, hash_bits);
     if (!(p->alpha > 0) || !(p->beta >= 0) || !(p->l1 >= 0) || !(p->l2 >= 0) ||
-        !(p->neg_weight >= 1) || !(p->max_dz > 0) || !isfinite(p->alpha + p->beta + p->l1 +
-                                                                 p->l2 + p->neg_weight))
+        !(p->neg_weight >= 1) || !(p->max_dz > 0) ||
+        !isfinite(p->alpha + p->beta + p->l1 + p->l2 + p->neg_weight))
         return sl_err_set(err, SL_ERR_INVALID,
                           "ftrl: need alpha > 0, beta, l1, l2 >= 0, neg_weight >= 1, "
                           "max_dz > 0 (got %g, %g, %g, %g, %g, %g)",
@@ -121,7 +121,7 @@ sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label,
         float *c = m->zn + 2 * (size_t)(ex->idx[j] & m->mask);
         undo[j][0] = c[0];
         undo[j][1] = c[1];
-        double gu = r * ex->val[j]; /* unweighted gradient */
+        double gu = r * ex->val[j];     /* unweighted gradient */
         double sq = sqrt((double)c[1]); /* shared by the weight and σ */
         double w = model__ftrl_weight_sq(c[0], sq, m->inv_alpha, m->p.beta, m->p.l1, m->p.l2);
         double z2, n2;

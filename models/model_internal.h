@@ -23,8 +23,8 @@
 
 /* The FTRL-Proximal weight of one coordinate (McMahan et al. 2013, eq. 7):
  * 0 inside the L1 band, else −(z − sgn(z)·l1) / ((β + √n)/α + l2). */
-static inline double model__ftrl_weight_sq(double z, double sqrt_n, double inv_alpha,
-                                           double beta, double l1, double l2) {
+static inline double model__ftrl_weight_sq(double z, double sqrt_n, double inv_alpha, double beta,
+                                           double l1, double l2) {
     if (fabs(z) <= l1)
         return 0.0;
     double zs = z > 0 ? z - l1 : z + l1;
@@ -40,8 +40,7 @@ static inline double model__ftrl_weight(double z, double n, double inv_alpha, do
 
 /* model__ftrl_step with √n already known (the weight needed it). */
 static inline void model__ftrl_step_sq(double z, double n, double sqrt_n, double g, double gsq,
-                                       double w, double inv_alpha, double *z_new,
-                                       double *n_new) {
+                                       double w, double inv_alpha, double *z_new, double *n_new) {
     double n2 = n + gsq;
     double sigma = (sqrt(n2) - sqrt_n) * inv_alpha;
     *z_new = z + g - sigma * w;
@@ -73,7 +72,7 @@ static inline double model__sigmoid(double m) {
  * stays finite and exact far into the tails: y·log(1+e^−m) + (1−y)·log(1+e^m). */
 static inline double model__logloss_margin(double m, double y) {
     double lp = m > 0 ? log1p(exp(-m)) : -m + log1p(exp(m)); /* −log σ(m) */
-    double ln = lp + m;                                        /* −log(1 − σ(m)) */
+    double ln = lp + m;                                      /* −log(1 − σ(m)) */
     return y * lp + (1.0 - y) * ln;
 }
 
@@ -94,8 +93,8 @@ double model_fm__margin(const struct model_fm *m, const model_example *ex);
 /* The weighted log-loss gradient (no regularization) w.r.t. the bias, the
  * linear weights and the factor rows of the example's features.
  * OUT: *g_b, g_w (n), g_v (n, k). */
-void model_fm__gradient(const struct model_fm *m, const model_example *ex, float label,
-                        double *g_b, double *g_w, double *g_v);
+void model_fm__gradient(const struct model_fm *m, const model_example *ex, float label, double *g_b,
+                        double *g_w, double *g_v);
 /* The factor row a feature index maps to. */
 uint32_t model_fm__row(const struct model_fm *m, uint32_t idx);
 

@@ -27,27 +27,27 @@
 
 /* Where a message came from. */
 typedef struct op_source_pos {
-    const char *topic;  /* Kafka topic, or the input file name (borrowed) */
-    int32_t partition;  /* Kafka partition; -1 for a file */
-    int64_t offset;     /* Kafka offset, or the 1-based line number */
+    const char *topic; /* Kafka topic, or the input file name (borrowed) */
+    int32_t partition; /* Kafka partition; -1 for a file */
+    int64_t offset;    /* Kafka offset, or the 1-based line number */
 } op_source_pos;
 
 typedef struct op_record {
-    const char *raw;      /* message bytes, borrowed for the batch */
-    uint32_t len;         /* bytes in raw */
-    bool cut;             /* raw was cut at max_line_bytes (the line was longer) */
-    uint64_t full_len;    /* the original length when cut */
-    op_source_pos pos;    /* source coordinates */
-    sl_reason reason;     /* SL_REASON_OK once parsed; else why it was refused */
-    const char *detail;   /* refusal detail (arena), NULL when accepted */
-    sl_event ev;          /* the event, valid when reason == SL_REASON_OK */
+    const char *raw;    /* message bytes, borrowed for the batch */
+    uint32_t len;       /* bytes in raw */
+    bool cut;           /* raw was cut at max_line_bytes (the line was longer) */
+    uint64_t full_len;  /* the original length when cut */
+    op_source_pos pos;  /* source coordinates */
+    sl_reason reason;   /* SL_REASON_OK once parsed; else why it was refused */
+    const char *detail; /* refusal detail (arena), NULL when accepted */
+    sl_event ev;        /* the event, valid when reason == SL_REASON_OK */
 } op_record;
 
-#define OP_CHANNEL_LIST(X)                                   \
-    X(OP_CHANNEL_SCORES, "scores")         /* key: user */     \
-    X(OP_CHANNEL_EXAMPLES, "examples")     /* key: view_id */  \
-    X(OP_CHANNEL_SNAPSHOTS, "snapshots")   /* key: model */    \
-    X(OP_CHANNEL_METRICS, "metrics")       /* key: surface */  \
+#define OP_CHANNEL_LIST(X)                                                                         \
+    X(OP_CHANNEL_SCORES, "scores")         /* key: user */                                         \
+    X(OP_CHANNEL_EXAMPLES, "examples")     /* key: view_id */                                      \
+    X(OP_CHANNEL_SNAPSHOTS, "snapshots")   /* key: model */                                        \
+    X(OP_CHANNEL_METRICS, "metrics")       /* key: surface */                                      \
     X(OP_CHANNEL_DEADLETTER, "deadletter") /* key: none */
 
 typedef enum op_channel {
@@ -69,29 +69,29 @@ typedef struct op_out {
 /* What one batch produced for one sink. Kept across batches (cleared, not
  * freed) so a steady stream allocates nothing. */
 typedef struct op_outbox {
-    sl_buf data;    /* keys and values, back to back */
-    op_out *recs;   /* records */
-    uint32_t n;     /* records used */
-    uint32_t cap;   /* records allocated */
+    sl_buf data;  /* keys and values, back to back */
+    op_out *recs; /* records */
+    uint32_t n;   /* records used */
+    uint32_t cap; /* records allocated */
 } op_outbox;
 
 /* Per-run counters every operator may move; the summary reads them. */
 typedef struct op_stats {
-    uint64_t records;                          /* messages seen */
-    uint64_t events;                           /* parsed and valid */
-    uint64_t by_type[SL_EVENT_TYPE_COUNT];     /* valid events per type */
+    uint64_t records;                            /* messages seen */
+    uint64_t events;                             /* parsed and valid */
+    uint64_t by_type[SL_EVENT_TYPE_COUNT];       /* valid events per type */
     uint64_t views_by_surface[SL_SURFACE_COUNT]; /* views per surface */
-    uint64_t dead[SL_REASON_COUNT];            /* dead letters per reason */
-    uint64_t dead_total;                       /* all dead letters */
-    int64_t max_ts;                            /* highest event time seen */
-    int64_t min_ts;                            /* lowest event time seen */
+    uint64_t dead[SL_REASON_COUNT];              /* dead letters per reason */
+    uint64_t dead_total;                         /* all dead letters */
+    int64_t max_ts;                              /* highest event time seen */
+    int64_t min_ts;                              /* lowest event time seen */
 } op_stats;
 
 typedef struct op_batch {
-    op_record *recs;     /* records of this batch */
-    uint32_t n;          /* records used */
-    uint32_t cap;        /* records allocated (engine.batch_size) */
-    sl_arena arena;      /* scratch for this batch; reset after it */
+    op_record *recs;                 /* records of this batch */
+    uint32_t n;                      /* records used */
+    uint32_t cap;                    /* records allocated (engine.batch_size) */
+    sl_arena arena;                  /* scratch for this batch; reset after it */
     op_outbox out[OP_CHANNEL_COUNT]; /* what the batch produced, per sink */
 } op_batch;
 

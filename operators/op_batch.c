@@ -144,7 +144,8 @@ sl_status op_batch_reject(op_batch *b, uint32_t i, sl_reason reason, const char 
             if (k + 2 < r->len)
                 v |= p[k + 2];
             char q[4] = {tbl[v >> 18 & 63], tbl[v >> 12 & 63],
-                         k + 1 < r->len ? tbl[v >> 6 & 63] : '=', k + 2 < r->len ? tbl[v & 63] : '='};
+                         k + 1 < r->len ? tbl[v >> 6 & 63] : '=',
+                         k + 2 < r->len ? tbl[v & 63] : '='};
             st = sl_buf_append(o, q, 4);
         }
         st = st ? st : sl_buf_putc(o, '"');

@@ -18,11 +18,11 @@
 #include "sl_hash.h"
 #include "state_features.h"
 
-#define OF_SEED OP_FEATURES_HASH_SEED
-#define OF_MAX_PARTS 3                       /* fields in a cross */
-#define OF_CTR_A 1.0                         /* smoothed CTR prior: (clicks+a)/(views+a+b) */
-#define OF_CTR_B 19.0                        /* ... a/(a+b) = 5 % for an unseen key */
-#define OF_DESCRIBE_PAIRS 100                /* pairs listed per family by describe */
+#define OF_SEED           OP_FEATURES_HASH_SEED
+#define OF_MAX_PARTS      3    /* fields in a cross */
+#define OF_CTR_A          1.0  /* smoothed CTR prior: (clicks+a)/(views+a+b) */
+#define OF_CTR_B          19.0 /* ... a/(a+b) = 5 % for an unseen key */
+#define OF_DESCRIBE_PAIRS 100  /* pairs listed per family by describe */
 
 typedef enum of_src {
     OF_SRC_ITEM,      /* the item id */
@@ -34,8 +34,8 @@ typedef enum of_src {
 } of_src;
 
 typedef struct of_part {
-    of_src src;                      /* where the value comes from */
-    char key[SL_EVENT_MAX_KEY + 1];  /* ctx key or attribute name */
+    of_src src;                     /* where the value comes from */
+    char key[SL_EVENT_MAX_KEY + 1]; /* ctx key or attribute name */
 } of_part;
 
 typedef struct of_feature {
@@ -49,14 +49,14 @@ static const struct {
     state_feat_family fam;
     state_feat_counter c;
 } OF_AGG[] = {
-    {STATE_FEAT_USER, STATE_FEAT_VIEWS},       {STATE_FEAT_USER, STATE_FEAT_CLICKS},
-    {STATE_FEAT_USER, STATE_FEAT_LIKES},       {STATE_FEAT_USER, STATE_FEAT_SHARES},
-    {STATE_FEAT_USER, STATE_FEAT_REGISTERS},   {STATE_FEAT_USER, STATE_FEAT_CONVERSIONS},
-    {STATE_FEAT_ITEM, STATE_FEAT_VIEWS},       {STATE_FEAT_ITEM, STATE_FEAT_CLICKS},
-    {STATE_FEAT_ITEM, STATE_FEAT_LIKES},       {STATE_FEAT_ITEM, STATE_FEAT_SHARES},
-    {STATE_FEAT_ITEM, STATE_FEAT_REGISTERS},   {STATE_FEAT_ITEM, STATE_FEAT_CONVERSIONS},
-    {STATE_FEAT_USER_ITEM, STATE_FEAT_VIEWS},  {STATE_FEAT_USER_ITEM, STATE_FEAT_CLICKS},
-    {STATE_FEAT_USER_CAT, STATE_FEAT_VIEWS},   {STATE_FEAT_USER_CAT, STATE_FEAT_CLICKS},
+    {STATE_FEAT_USER, STATE_FEAT_VIEWS},         {STATE_FEAT_USER, STATE_FEAT_CLICKS},
+    {STATE_FEAT_USER, STATE_FEAT_LIKES},         {STATE_FEAT_USER, STATE_FEAT_SHARES},
+    {STATE_FEAT_USER, STATE_FEAT_REGISTERS},     {STATE_FEAT_USER, STATE_FEAT_CONVERSIONS},
+    {STATE_FEAT_ITEM, STATE_FEAT_VIEWS},         {STATE_FEAT_ITEM, STATE_FEAT_CLICKS},
+    {STATE_FEAT_ITEM, STATE_FEAT_LIKES},         {STATE_FEAT_ITEM, STATE_FEAT_SHARES},
+    {STATE_FEAT_ITEM, STATE_FEAT_REGISTERS},     {STATE_FEAT_ITEM, STATE_FEAT_CONVERSIONS},
+    {STATE_FEAT_USER_ITEM, STATE_FEAT_VIEWS},    {STATE_FEAT_USER_ITEM, STATE_FEAT_CLICKS},
+    {STATE_FEAT_USER_CAT, STATE_FEAT_VIEWS},     {STATE_FEAT_USER_CAT, STATE_FEAT_CLICKS},
     {STATE_FEAT_USER_CAT, STATE_FEAT_REGISTERS}, {STATE_FEAT_ADV, STATE_FEAT_VIEWS},
     {STATE_FEAT_ADV, STATE_FEAT_CLICKS},
 };
@@ -73,22 +73,22 @@ enum {
     OF_G_FRIENDS,
     OF_G_RECENCY_U,
     OF_G_RECENCY_UI,
-    OF_G_CTR,       /* + family: 5 groups */
+    OF_G_CTR,                                      /* + family: 5 groups */
     OF_G_AGG = OF_G_CTR + STATE_FEAT_FAMILY_COUNT, /* + spec index */
     OF_G_COUNT = OF_G_AGG + (int)OF_N_AGG
 };
 
 struct op_features {
-    state_store *st;                  /* borrowed */
-    state_features *sf;               /* owned */
-    int bits;                         /* features.hash_bits */
-    int n_hl;                         /* H */
-    int n_cfg;                        /* configured features: categorical then crosses */
+    state_store *st;                          /* borrowed */
+    state_features *sf;                       /* owned */
+    int bits;                                 /* features.hash_bits */
+    int n_hl;                                 /* H */
+    int n_cfg;                                /* configured features: categorical then crosses */
     of_feature cfg[2 * SL_CONFIG_MAX_FIELDS]; /* (n_cfg) */
     uint64_t ns_group[OF_G_COUNT][STATE_DECAY_MAX_HL]; /* derived namespaces, per h */
-    state_profile *up;                /* scratch: the user's profile */
-    state_profile *ip;                /* scratch: the item's profile */
-    op_features_stats stats;          /* counters since create */
+    state_profile *up;                                 /* scratch: the user's profile */
+    state_profile *ip;                                 /* scratch: the item's profile */
+    op_features_stats stats;                           /* counters since create */
 };
 
 /* ---- create --------------------------------------------------------------- */
@@ -135,9 +135,15 @@ static sl_status parse_feature(const char *name, const char *path, of_feature *f
     }
 }
 
-static const char *const group_names[OF_G_CTR] = {
-    "bias", "user.age_bucket", "item.price_bucket", "distance_km", "hours_until_start",
-    "price_rel", "friends_registered", "user.since_last", "user_item.since_last"};
+static const char *const group_names[OF_G_CTR] = {"bias",
+                                                  "user.age_bucket",
+                                                  "item.price_bucket",
+                                                  "distance_km",
+                                                  "hours_until_start",
+                                                  "price_rel",
+                                                  "friends_registered",
+                                                  "user.since_last",
+                                                  "user_item.since_last"};
 
 sl_status op_features_create(const sl_config *cfg, state_store *st, op_features **out,
                              sl_err *err) {
@@ -184,8 +190,7 @@ sl_status op_features_create(const sl_config *cfg, state_store *st, op_features 
             if (g < OF_G_CTR)
                 snprintf(name, sizeof name, "%s", group_names[g]);
             else if (g < OF_G_AGG)
-                snprintf(name, sizeof name, "%s.ctr.h%d", state_feat_family_str(g - OF_G_CTR),
-                         h);
+                snprintf(name, sizeof name, "%s.ctr.h%d", state_feat_family_str(g - OF_G_CTR), h);
             else
                 snprintf(name, sizeof name, "%s.%s.h%d",
                          state_feat_family_str(OF_AGG[g - OF_G_AGG].fam),
@@ -241,23 +246,16 @@ static bool kv_hash(const sl_kv *e, uint64_t *h) {
 static bool part_hash(const op_features *f, const of_part *p, const sl_event *ev, sl_str item,
                       uint64_t *h) {
     switch (p->src) {
-    case OF_SRC_ITEM:
-        *h = sl_hash64(item.p, item.n, OF_SEED);
-        return true;
-    case OF_SRC_USER:
-        *h = sl_hash64(ev->user.p, ev->user.n, OF_SEED);
-        return true;
+    case OF_SRC_ITEM: *h = sl_hash64(item.p, item.n, OF_SEED); return true;
+    case OF_SRC_USER: *h = sl_hash64(ev->user.p, ev->user.n, OF_SEED); return true;
     case OF_SRC_SURFACE: {
         const char *s = ev->surface == SL_SURFACE_NONE ? "none" : sl_surface_str(ev->surface);
         *h = sl_hash64(s, strlen(s), OF_SEED);
         return true;
     }
-    case OF_SRC_CTX:
-        return kv_hash(kv_find(ev->kv, ev->n_kv, p->key), h);
-    case OF_SRC_ITEM_ATTR:
-        return kv_hash(state_profile_attr(f->ip, p->key), h);
-    case OF_SRC_USER_ATTR:
-        return kv_hash(state_profile_attr(f->up, p->key), h);
+    case OF_SRC_CTX: return kv_hash(kv_find(ev->kv, ev->n_kv, p->key), h);
+    case OF_SRC_ITEM_ATTR: return kv_hash(state_profile_attr(f->ip, p->key), h);
+    case OF_SRC_USER_ATTR: return kv_hash(state_profile_attr(f->up, p->key), h);
     }
     return false;
 }
@@ -445,8 +443,8 @@ sl_status op_features_build(op_features *f, const sl_event *ev, sl_str item, mod
 
 /* Adds x to counter k of every family of (user, item) at t. cat/adv come
  * from the item's profile (f->ip, read by the caller). */
-static sl_status add_all(op_features *f, sl_str user, sl_str item, state_feat_counter k,
-                         int64_t t, double x, bool with_adv, sl_err *err) {
+static sl_status add_all(op_features *f, sl_str user, sl_str item, state_feat_counter k, int64_t t,
+                         double x, bool with_adv, sl_err *err) {
     sl_status rc;
     sl_str none = {NULL, 0}, cat, adv;
     if ((rc = state_features_add(f->sf, STATE_FEAT_USER, user, none, k, t, x, err)) ||
@@ -473,9 +471,7 @@ sl_status op_features_update(op_features *f, const sl_event *ev, sl_err *err) {
     case SL_EVENT_PROFILE:
         rc = state_features_profile_upsert(f->sf, ev->entity, ev->id, ev->kv, ev->n_kv, err);
         break;
-    case SL_EVENT_FRIEND:
-        rc = state_features_friend_add(f->sf, ev->user, ev->other, err);
-        break;
+    case SL_EVENT_FRIEND: rc = state_features_friend_add(f->sf, ev->user, ev->other, err); break;
     case SL_EVENT_REGISTER: {
         bool added;
         if ((rc = state_features_attend(f->sf, ev->item, ev->user, &added, err)) || !added)
@@ -486,15 +482,14 @@ sl_status op_features_update(op_features *f, const sl_event *ev, sl_err *err) {
         double price;
         sl_str none = {NULL, 0};
         if (state_profile_num(f->ip, "price", &price) && price >= 0 &&
-            ((rc = state_features_add(f->sf, STATE_FEAT_USER, ev->user, none,
-                                      STATE_FEAT_PRICE_PAID, ev->ts, price, err)) ||
-             (rc = state_features_add(f->sf, STATE_FEAT_ITEM, ev->item, none,
-                                      STATE_FEAT_PRICE_PAID, ev->ts, price, err))))
+            ((rc = state_features_add(f->sf, STATE_FEAT_USER, ev->user, none, STATE_FEAT_PRICE_PAID,
+                                      ev->ts, price, err)) ||
+             (rc = state_features_add(f->sf, STATE_FEAT_ITEM, ev->item, none, STATE_FEAT_PRICE_PAID,
+                                      ev->ts, price, err))))
             return rc;
         break;
     }
-    default:
-        return SL_OK;
+    default: return SL_OK;
     }
     if (rc == SL_OK)
         f->stats.updates++;
@@ -514,8 +509,7 @@ sl_status op_features_on_reaction(op_features *f, const op_view_ref *view, sl_ev
         k = STATE_FEAT_DWELL_MS;
         x = value;
         break;
-    default:
-        return SL_OK;
+    default: return SL_OK;
     }
     sl_status rc = state_features_profile_get(f->sf, SL_ENTITY_ITEM, view->item, f->ip, err);
     if (rc == SL_OK)
@@ -537,8 +531,8 @@ static sl_status json_record(op_features *f, const state_feat_record *rec, int64
             if (h)
                 rc = sl_buf_putc(b, ',');
             if (!rc)
-                rc = sl_buf_json_num(b, state_decay_read(&rec->c[k], state_features_spec(f->sf),
-                                                         h, at));
+                rc = sl_buf_json_num(
+                    b, state_decay_read(&rec->c[k], state_features_spec(f->sf), h, at));
         }
         if (!rc)
             rc = sl_buf_putc(b, ']');
@@ -547,11 +541,11 @@ static sl_status json_record(op_features *f, const state_feat_record *rec, int64
 }
 
 typedef struct of_pairs {
-    op_features *f;  /* for the spec */
-    int64_t at;      /* read time */
-    sl_buf *b;       /* output */
-    int n;           /* pairs written */
-    sl_status rc;    /* first error */
+    op_features *f; /* for the spec */
+    int64_t at;     /* read time */
+    sl_buf *b;      /* output */
+    int n;          /* pairs written */
+    sl_status rc;   /* first error */
 } of_pairs;
 
 static bool pairs_fn(void *ctx, sl_str second, const state_feat_record *rec) {
@@ -585,8 +579,7 @@ sl_status op_features_describe(op_features *f, const char *entity, const char *i
     sl_status rc;
     bool user = !strcmp(entity, "user");
     if (!user && strcmp(entity, "item"))
-        return sl_err_set(err, SL_ERR_INVALID, "unknown entity kind \"%s\" (user or item)",
-                          entity);
+        return sl_err_set(err, SL_ERR_INVALID, "unknown entity kind \"%s\" (user or item)", entity);
     sl_str sid = {id, (uint32_t)strlen(id)}, none = {NULL, 0};
     state_profile *p = user ? f->up : f->ip;
     state_feat_record rec, adv_rec;
@@ -595,8 +588,8 @@ sl_status op_features_describe(op_features *f, const char *entity, const char *i
     sl_str adv = none;
     if ((rc = state_features_profile_get(f->sf, user ? SL_ENTITY_USER : SL_ENTITY_ITEM, sid, p,
                                          err)) ||
-        (rc = state_features_read(f->sf, user ? STATE_FEAT_USER : STATE_FEAT_ITEM, sid, none,
-                                  &rec, err)))
+        (rc = state_features_read(f->sf, user ? STATE_FEAT_USER : STATE_FEAT_ITEM, sid, none, &rec,
+                                  err)))
         return rc;
     adv_rec.found = false;
     if (user)
@@ -626,8 +619,8 @@ sl_status op_features_describe(op_features *f, const char *entity, const char *i
             of_pairs pp = {f, at_ts, out, 0, SL_OK};
             rc = sl_buf_printf(out, ",\"%s\":{", state_feat_family_str(pf[k]));
             rc = rc ? rc
-                    : state_features_scan_pairs(f->sf, pf[k], sid, OF_DESCRIBE_PAIRS, pairs_fn,
-                                                &pp, err);
+                    : state_features_scan_pairs(f->sf, pf[k], sid, OF_DESCRIBE_PAIRS, pairs_fn, &pp,
+                                                err);
             rc = rc ? rc : pp.rc;
             rc = rc ? rc : sl_buf_putc(out, '}');
         }

@@ -61,8 +61,7 @@ typedef struct op_features op_features;
  * owned by the caller. SL_ERR_CONFIG (an unknown field name in
  * features.categorical / crosses: the message names it), SL_ERR_NOMEM.
  */
-sl_status op_features_create(const sl_config *cfg, state_store *st, op_features **out,
-                             sl_err *err);
+sl_status op_features_create(const sl_config *cfg, state_store *st, op_features **out, sl_err *err);
 /* Accepts NULL. */
 void op_features_destroy(op_features *f);
 

@@ -48,10 +48,10 @@
 #include "sl_log.h"
 #include "state_store.h"
 
-#define JOIN_VERSION 1
+#define JOIN_VERSION     1
 #define JOIN_MAX_SCORERS 1 /* the prior; models add theirs */
-#define JOIN_KEY_MAX (1 + SL_EVENT_MAX_ID)
-#define JOIN_VALUE_MAX (64 + 2 * SL_EVENT_MAX_ID + 4 * JOIN_MAX_SCORERS + MODEL_EXAMPLE_MAX_BYTES)
+#define JOIN_KEY_MAX     (1 + SL_EVENT_MAX_ID)
+#define JOIN_VALUE_MAX   (64 + 2 * SL_EVENT_MAX_ID + 4 * JOIN_MAX_SCORERS + MODEL_EXAMPLE_MAX_BYTES)
 
 /* Reaction kinds a view can receive, as bits of pending.seen. */
 enum { R_CLICK, R_LIKE, R_SHARE, R_DWELL, R_REGISTER, R_CONVERSION, R_COUNT };
@@ -61,22 +61,22 @@ enum { KEY_VIEW = 'v', KEY_ORPHAN = 'o' };
 /* An orphan record: kinds seen u8, dwell f32, deadline i64, seq u64, then
  * the event time of each kind (i64 × R_COUNT), so the reaction's effect on
  * the features lands at its own time once the view arrives. */
-#define ORPHAN_TS 21
+#define ORPHAN_TS    21
 #define ORPHAN_BYTES (ORPHAN_TS + 8 * 6)
 
 /* The decoded pending record of one view. */
 typedef struct join_view {
-    uint64_t seq;                /* arrival order (the heap's tie-break) */
-    sl_surface surface;          /* the view's surface */
-    int64_t ts;                  /* view time */
-    uint8_t seen;                /* bit per reaction kind already applied */
-    float dwell_ms;              /* the view's dwell (the first dwell event; later ones
-                                    are duplicates) */
-    sl_str user, item;           /* borrowed from the record buffer */
-    uint8_t n_pred;              /* predictions stored */
+    uint64_t seq;                 /* arrival order (the heap's tie-break) */
+    sl_surface surface;           /* the view's surface */
+    int64_t ts;                   /* view time */
+    uint8_t seen;                 /* bit per reaction kind already applied */
+    float dwell_ms;               /* the view's dwell (the first dwell event; later ones
+                                     are duplicates) */
+    sl_str user, item;            /* borrowed from the record buffer */
+    uint8_t n_pred;               /* predictions stored */
     float pred[JOIN_MAX_SCORERS]; /* made at view time */
-    const unsigned char *ex;     /* the frozen example's bytes */
-    size_t ex_len;               /* their length */
+    const unsigned char *ex;      /* the frozen example's bytes */
+    size_t ex_len;                /* their length */
 } join_view;
 
 /* A deadline in the min-heap: when it passes, `kind`+id leaves pending. */
@@ -94,35 +94,35 @@ typedef struct join_prior {
 } join_prior;
 
 typedef struct op_join {
-    const sl_config *cfg;        /* windows, lateness */
-    op_stats *stats;             /* shared counters */
-    state_store *store;          /* pending views, feature state */
-    op_features *feat;           /* the featurizer */
-    join_due *heap;              /* deadlines, a binary min-heap */
-    uint32_t n_heap, cap_heap;   /* used / allocated */
-    char *pool;                  /* id bytes of heap entries */
-    uint32_t pool_len, pool_cap; /* used / allocated */
-    uint32_t pool_live;          /* bytes still referenced by the heap */
-    int64_t max_ts;              /* highest event time seen */
-    uint64_t seq;                /* next arrival number for the heap */
+    const sl_config *cfg;               /* windows, lateness */
+    op_stats *stats;                    /* shared counters */
+    state_store *store;                 /* pending views, feature state */
+    op_features *feat;                  /* the featurizer */
+    join_due *heap;                     /* deadlines, a binary min-heap */
+    uint32_t n_heap, cap_heap;          /* used / allocated */
+    char *pool;                         /* id bytes of heap entries */
+    uint32_t pool_len, pool_cap;        /* used / allocated */
+    uint32_t pool_live;                 /* bytes still referenced by the heap */
+    int64_t max_ts;                     /* highest event time seen */
+    uint64_t seq;                       /* next arrival number for the heap */
     join_prior prior[SL_SURFACE_COUNT]; /* the built-in scorer */
-    model_example ex;            /* scratch example */
+    model_example ex;                   /* scratch example */
     unsigned char buf[JOIN_VALUE_MAX];  /* scratch record */
     unsigned char buf2[JOIN_VALUE_MAX]; /* second scratch record */
     /* counters for the report */
     uint64_t views, dup_views, reactions, dup_reactions, unknown_reactions, late_reactions;
     uint64_t orphans_applied, orphans_expired, closed, labeled[R_COUNT];
-    uint64_t records;            /* records processed: paces the sweep */
-    uint64_t pending_views;      /* views waiting for their window to close */
-    uint64_t swept;              /* dead feature records removed */
-    int64_t max_lateness;        /* the largest surfaces.*.lateness_ms */
+    uint64_t records;       /* records processed: paces the sweep */
+    uint64_t pending_views; /* views waiting for their window to close */
+    uint64_t swept;         /* dead feature records removed */
+    int64_t max_lateness;   /* the largest surfaces.*.lateness_ms */
 } op_join;
 
 /* Every JOIN_SWEEP_EVERY records, one step of the sweep of dead feature
  * records, at most JOIN_SWEEP_KEYS keys: the pace follows the input, so the
  * state stays bounded without a clock. */
 #define JOIN_SWEEP_EVERY 1024
-#define JOIN_SWEEP_KEYS 2048
+#define JOIN_SWEEP_KEYS  2048
 
 static int reaction_kind(sl_event_type t) {
     switch (t) {
@@ -397,8 +397,8 @@ static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, s
         sl_str id = {j->pool + d.off, d.len};
         size_t klen = make_key(key, (char)d.kind, id);
         size_t vlen;
-        sl_status st =
-            state_store_get(j->store, STATE_CF_PENDING, key, klen, j->buf, sizeof j->buf, &vlen, err);
+        sl_status st = state_store_get(j->store, STATE_CF_PENDING, key, klen, j->buf, sizeof j->buf,
+                                       &vlen, err);
         if (st == SL_ERR_NOT_FOUND) { /* already handled */
             heap_pop(j);
             continue;
@@ -465,8 +465,8 @@ static sl_status on_view(op_join *j, op_batch *b, uint32_t i, sl_err *err) {
     if ((st = op_features_build(j->feat, ev, ev->item, ex, err)) ||
         (st = op_features_update(j->feat, ev, err)))
         return st;
-    join_view v = {.seq = j->seq++, .surface = ev->surface, .ts = ev->ts, .user = ev->user,
-                   .item = ev->item};
+    join_view v = {
+        .seq = j->seq++, .surface = ev->surface, .ts = ev->ts, .user = ev->user, .item = ev->item};
     v.pred[v.n_pred++] = prior_predict(j, ev->surface);
     if ((st = emit_score(b, i, ev, v.pred[0])))
         return sl_err_set(err, st, "join: cannot write a score: %s", sl_status_str(st));
@@ -599,8 +599,8 @@ static sl_status join_process(void *ctx, op_batch *b, sl_err *err) {
         if (!st && ++j->records % JOIN_SWEEP_EVERY == 0) {
             /* Judged as of the oldest time a view may still be read at. */
             size_t deleted = 0;
-            st = op_features_sweep(j->feat, j->max_ts - j->max_lateness, JOIN_SWEEP_KEYS,
-                                   &deleted, err);
+            st = op_features_sweep(j->feat, j->max_ts - j->max_lateness, JOIN_SWEEP_KEYS, &deleted,
+                                   err);
             j->swept += deleted;
             if (st == SL_ERR_LIMIT)
                 st = SL_OK; /* cache full of dirty data: the next checkpoint frees it */
@@ -620,16 +620,23 @@ static sl_status join_watermark(void *ctx, int64_t wm, op_batch *b, sl_err *err)
 
 /* The operator's own numbers that must survive a restart live in the meta CF:
  * max_ts, the prior per surface, seq, then the report's counters. */
-#define JOIN_META_KEY "join"
-#define JOIN_COUNTERS (11 + R_COUNT)
+#define JOIN_META_KEY   "join"
+#define JOIN_COUNTERS   (11 + R_COUNT)
 #define JOIN_META_BYTES (16 + 16 * SL_SURFACE_COUNT + 8 * JOIN_COUNTERS)
 
 /* The report's counters, in the order they are stored. */
 static uint64_t *counter(op_join *j, int i) {
-    uint64_t *c[JOIN_COUNTERS] = {&j->views,           &j->dup_views,       &j->reactions,
-                                  &j->dup_reactions,   &j->unknown_reactions, &j->late_reactions,
-                                  &j->orphans_applied, &j->orphans_expired, &j->closed,
-                                  &j->records,         &j->swept};
+    uint64_t *c[JOIN_COUNTERS] = {&j->views,
+                                  &j->dup_views,
+                                  &j->reactions,
+                                  &j->dup_reactions,
+                                  &j->unknown_reactions,
+                                  &j->late_reactions,
+                                  &j->orphans_applied,
+                                  &j->orphans_expired,
+                                  &j->closed,
+                                  &j->records,
+                                  &j->swept};
     for (int r = 0; r < R_COUNT; r++)
         c[11 + r] = &j->labeled[r];
     return c[i];
@@ -651,8 +658,8 @@ static sl_status join_checkpoint(void *ctx, sl_err *err) {
 }
 
 typedef struct rebuild_ctx {
-    op_join *j;      /* the operator */
-    sl_status st;    /* first failure */
+    op_join *j;   /* the operator */
+    sl_status st; /* first failure */
 } rebuild_ctx;
 
 static bool rebuild_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
@@ -731,17 +738,17 @@ fail:
 
 static sl_status join_report(void *ctx, sl_buf *out) {
     op_join *j = ctx;
-    sl_status st = sl_buf_printf(
-        out,
-        "{\"views\":%llu,\"duplicate_views\":%llu,\"reactions\":%llu,"
-        "\"duplicate_reactions\":%llu,\"unknown_view_reactions\":%llu,"
-        "\"late_reactions\":%llu,\"early_reactions_applied\":%llu,\"examples\":%llu,"
-        "\"pending\":%u,\"labels\":{",
-        (unsigned long long)j->views, (unsigned long long)j->dup_views,
-        (unsigned long long)j->reactions, (unsigned long long)j->dup_reactions,
-        (unsigned long long)j->unknown_reactions, (unsigned long long)j->late_reactions,
-        (unsigned long long)j->orphans_applied, (unsigned long long)j->closed,
-        (unsigned)j->pending_views);
+    sl_status st =
+        sl_buf_printf(out,
+                      "{\"views\":%llu,\"duplicate_views\":%llu,\"reactions\":%llu,"
+                      "\"duplicate_reactions\":%llu,\"unknown_view_reactions\":%llu,"
+                      "\"late_reactions\":%llu,\"early_reactions_applied\":%llu,\"examples\":%llu,"
+                      "\"pending\":%u,\"labels\":{",
+                      (unsigned long long)j->views, (unsigned long long)j->dup_views,
+                      (unsigned long long)j->reactions, (unsigned long long)j->dup_reactions,
+                      (unsigned long long)j->unknown_reactions,
+                      (unsigned long long)j->late_reactions, (unsigned long long)j->orphans_applied,
+                      (unsigned long long)j->closed, (unsigned)j->pending_views);
     for (int r = 0; !st && r < R_COUNT; r++)
         st = sl_buf_printf(out, "%s\"%s\":%llu", r ? "," : "", model_label_str(kind_label[r]),
                            (unsigned long long)j->labeled[r]);

@@ -46,8 +46,7 @@ static sl_status parse_process(void *ctx, op_batch *b, sl_err *err) {
                 s->min_ts = r->ev.ts;
         }
         if (st)
-            return sl_err_set(err, st, "parse: cannot write a dead letter: %s",
-                              sl_status_str(st));
+            return sl_err_set(err, st, "parse: cannot write a dead letter: %s", sl_status_str(st));
     }
     return SL_OK;
 }

@@ -19,9 +19,9 @@
 #include "state_store.h"
 
 typedef struct op_score {
-    uint64_t views;      /* views seen */
-    uint64_t clicks;     /* clicks seen */
-    state_store *store;  /* where the counts survive restarts */
+    uint64_t views;     /* views seen */
+    uint64_t clicks;    /* clicks seen */
+    state_store *store; /* where the counts survive restarts */
 } op_score;
 
 #define SCORE_META_KEY "score.prior"

@@ -40,20 +40,20 @@
 
 #include "sl_status.h"
 
-#define STATE_DECAY_MAX_HL 4            /* half-lives per aggregate (features.half_lives_ms) */
-#define STATE_DECAY_EMPTY INT64_MIN     /* t_last of an aggregate that saw nothing */
+#define STATE_DECAY_MAX_HL   4         /* half-lives per aggregate (features.half_lives_ms) */
+#define STATE_DECAY_EMPTY    INT64_MIN /* t_last of an aggregate that saw nothing */
 #define STATE_DECAY_BYTES(n) (8u + 8u * (unsigned)(n)) /* encoded size with n half-lives */
 
 /* The half-lives every aggregate of a kind is kept at. */
 typedef struct state_decay_spec {
-    int n;                              /* half-lives in use, 1..STATE_DECAY_MAX_HL */
-    double h_ms[STATE_DECAY_MAX_HL];    /* half-lives in ms, > 0 */
+    int n;                           /* half-lives in use, 1..STATE_DECAY_MAX_HL */
+    double h_ms[STATE_DECAY_MAX_HL]; /* half-lives in ms, > 0 */
 } state_decay_spec;
 
 /* One aggregate: v[i] is its value at t_last for half-life spec->h_ms[i]. */
 typedef struct state_decay {
-    int64_t t_last;                     /* newest event time added; STATE_DECAY_EMPTY if none */
-    double v[STATE_DECAY_MAX_HL];       /* value as of t_last, per half-life */
+    int64_t t_last;               /* newest event time added; STATE_DECAY_EMPTY if none */
+    double v[STATE_DECAY_MAX_HL]; /* value as of t_last, per half-life */
 } state_decay;
 
 /*

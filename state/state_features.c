@@ -7,17 +7,17 @@
 #include <string.h>
 
 #define SF_REC_BYTES(n) (STATE_FEAT_COUNTER_COUNT * STATE_DECAY_BYTES(n))
-#define SF_MAX_REC SF_REC_BYTES(STATE_DECAY_MAX_HL)
-#define SF_KIND_NUM 1 /* profile entry kinds as encoded */
-#define SF_KIND_STR 2
+#define SF_MAX_REC      SF_REC_BYTES(STATE_DECAY_MAX_HL)
+#define SF_KIND_NUM     1 /* profile entry kinds as encoded */
+#define SF_KIND_STR     2
 
 struct state_features {
-    state_store *st;                  /* borrowed */
-    state_decay_spec spec;            /* half-lives of every counter */
-    size_t rec_bytes;                 /* encoded record size */
-    state_features_stats stats;       /* counters since create */
-    unsigned char *scratch;           /* (STATE_STORE_MAX_VALUE) profile / friend list read */
-    unsigned char *scratch2;          /* (STATE_STORE_MAX_VALUE) the value being rebuilt */
+    state_store *st;            /* borrowed */
+    state_decay_spec spec;      /* half-lives of every counter */
+    size_t rec_bytes;           /* encoded record size */
+    state_features_stats stats; /* counters since create */
+    unsigned char *scratch;     /* (STATE_STORE_MAX_VALUE) profile / friend list read */
+    unsigned char *scratch2;    /* (STATE_STORE_MAX_VALUE) the value being rebuilt */
 };
 
 static const char family_tag[] = {
@@ -44,8 +44,8 @@ const char *state_feat_counter_str(state_feat_counter c) {
     return (unsigned)c < STATE_FEAT_COUNTER_COUNT ? names[c] : "?";
 }
 
-sl_status state_features_create(state_store *st, const state_decay_spec *spec,
-                                 state_features **out, sl_err *err) {
+sl_status state_features_create(state_store *st, const state_decay_spec *spec, state_features **out,
+                                sl_err *err) {
     *out = NULL;
     state_features *sf = calloc(1, sizeof *sf);
     if (!sf)
@@ -230,8 +230,8 @@ static bool pair_scan_fn(void *ctx, const void *key, size_t klen, const void *va
     return ++ps->seen < ps->max;
 }
 
-sl_status state_features_scan_pairs(state_features *sf, state_feat_family fam, sl_str a,
-                                    size_t max, state_feat_pair_fn fn, void *ctx, sl_err *err) {
+sl_status state_features_scan_pairs(state_features *sf, state_feat_family fam, sl_str a, size_t max,
+                                    state_feat_pair_fn fn, void *ctx, sl_err *err) {
     unsigned char key[STATE_STORE_MAX_KEY];
     size_t klen;
     if (!is_pair(fam) || max == 0)
@@ -368,7 +368,8 @@ sl_status state_features_profile_upsert(state_features *sf, sl_entity entity, sl
         sl_kv e = attrs[j];
         if (e.kind == SL_KV_BOOL)
             e.kind = SL_KV_NUM;
-        if (count >= SL_EVENT_MAX_FIELDS || !profile_put(sf->scratch2, STATE_STORE_MAX_VALUE, &at, &e))
+        if (count >= SL_EVENT_MAX_FIELDS ||
+            !profile_put(sf->scratch2, STATE_STORE_MAX_VALUE, &at, &e))
             goto too_big;
         count++;
     }
@@ -376,8 +377,8 @@ sl_status state_features_profile_upsert(state_features *sf, sl_entity entity, sl
         return state_store_delete(sf->st, STATE_CF_PROFILES, key, klen, err);
     return state_store_put(sf->st, STATE_CF_PROFILES, key, klen, sf->scratch2, at, err);
 too_big:
-    return sl_err_set(err, SL_ERR_INVALID, "profile %.*s: over %d attributes or %d bytes", (int)id.n,
-                      id.p, SL_EVENT_MAX_FIELDS, STATE_STORE_MAX_VALUE);
+    return sl_err_set(err, SL_ERR_INVALID, "profile %.*s: over %d attributes or %d bytes",
+                      (int)id.n, id.p, SL_EVENT_MAX_FIELDS, STATE_STORE_MAX_VALUE);
 }
 
 sl_status state_features_profile_get(state_features *sf, sl_entity entity, sl_str id,
@@ -457,8 +458,8 @@ static sl_status friends_read(state_features *sf, sl_str user, unsigned char *bu
     *len = 0;
     if (!graph_key1('F', user, key, &klen))
         return SL_OK;
-    sl_status rc = state_store_get(sf->st, STATE_CF_GRAPH, key, klen, buf, STATE_STORE_MAX_VALUE,
-                                   len, err);
+    sl_status rc =
+        state_store_get(sf->st, STATE_CF_GRAPH, key, klen, buf, STATE_STORE_MAX_VALUE, len, err);
     if (rc == SL_ERR_NOT_FOUND) {
         *len = 0;
         return SL_OK;
@@ -554,8 +555,7 @@ sl_status state_features_attend(state_features *sf, sl_str item, sl_str user, bo
     return SL_OK;
 }
 
-sl_status state_features_attendee_count(state_features *sf, sl_str item, uint64_t *n,
-                                        sl_err *err) {
+sl_status state_features_attendee_count(state_features *sf, sl_str item, uint64_t *n, sl_err *err) {
     unsigned char key[STATE_STORE_MAX_KEY], buf[8];
     size_t klen, vlen;
     *n = 0;

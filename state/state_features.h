@@ -43,12 +43,12 @@
 
 #define STATE_FEAT_MAX_FRIENDS 1000 /* friends kept per user, and probed per read */
 
-#define STATE_FEAT_FAMILY_LIST(X)                                     \
-    X(STATE_FEAT_USER, "user", 'u')          /* one user */           \
-    X(STATE_FEAT_ITEM, "item", 'i')          /* one item */           \
-    X(STATE_FEAT_USER_ITEM, "user_item", 'x') /* fatigue: a pair */   \
-    X(STATE_FEAT_USER_CAT, "user_category", 'c') /* user x category */ \
-    X(STATE_FEAT_ADV, "advertiser", 'a')     /* an item's advertiser */
+#define STATE_FEAT_FAMILY_LIST(X)                                                                  \
+    X(STATE_FEAT_USER, "user", 'u')              /* one user */                                    \
+    X(STATE_FEAT_ITEM, "item", 'i')              /* one item */                                    \
+    X(STATE_FEAT_USER_ITEM, "user_item", 'x')    /* fatigue: a pair */                             \
+    X(STATE_FEAT_USER_CAT, "user_category", 'c') /* user x category */                             \
+    X(STATE_FEAT_ADV, "advertiser", 'a')         /* an item's advertiser */
 
 typedef enum state_feat_family {
 #define STATE_FEAT_FAMILY_ENUM_(name, text, tag) name,
@@ -57,14 +57,14 @@ typedef enum state_feat_family {
         STATE_FEAT_FAMILY_COUNT
 } state_feat_family;
 
-#define STATE_FEAT_COUNTER_LIST(X)                                            \
-    X(STATE_FEAT_VIEWS, "views")             /* views shown */                \
-    X(STATE_FEAT_CLICKS, "clicks")           /* clicks */                     \
-    X(STATE_FEAT_LIKES, "likes")             /* likes */                      \
-    X(STATE_FEAT_SHARES, "shares")           /* shares */                     \
-    X(STATE_FEAT_REGISTERS, "registers")     /* event registrations */        \
-    X(STATE_FEAT_CONVERSIONS, "conversions") /* conversions after a click */  \
-    X(STATE_FEAT_DWELL_MS, "dwell_ms")       /* sum of dwell time, ms */      \
+#define STATE_FEAT_COUNTER_LIST(X)                                                                 \
+    X(STATE_FEAT_VIEWS, "views")             /* views shown */                                     \
+    X(STATE_FEAT_CLICKS, "clicks")           /* clicks */                                          \
+    X(STATE_FEAT_LIKES, "likes")             /* likes */                                           \
+    X(STATE_FEAT_SHARES, "shares")           /* shares */                                          \
+    X(STATE_FEAT_REGISTERS, "registers")     /* event registrations */                             \
+    X(STATE_FEAT_CONVERSIONS, "conversions") /* conversions after a click */                       \
+    X(STATE_FEAT_DWELL_MS, "dwell_ms")       /* sum of dwell time, ms */                           \
     X(STATE_FEAT_PRICE_PAID, "price_paid")   /* sum of prices at registration */
 
 typedef enum state_feat_counter {
@@ -76,30 +76,30 @@ typedef enum state_feat_counter {
 
 /* Every counter of one entity key, decoded. */
 typedef struct state_feat_record {
-    bool found;                                 /* the key exists */
-    state_decay c[STATE_FEAT_COUNTER_COUNT];    /* per counter */
+    bool found;                              /* the key exists */
+    state_decay c[STATE_FEAT_COUNTER_COUNT]; /* per counter */
 } state_feat_record;
 
 /* A decoded profile; strings point into buf and live as long as it. */
 typedef struct state_profile {
-    bool found;                                 /* the profile exists */
-    uint32_t n;                                 /* attributes in kv */
-    sl_kv kv[SL_EVENT_MAX_FIELDS];              /* (n) attributes, kinds STR or NUM */
-    unsigned char buf[STATE_STORE_MAX_VALUE];   /* the encoded value read */
+    bool found;                               /* the profile exists */
+    uint32_t n;                               /* attributes in kv */
+    sl_kv kv[SL_EVENT_MAX_FIELDS];            /* (n) attributes, kinds STR or NUM */
+    unsigned char buf[STATE_STORE_MAX_VALUE]; /* the encoded value read */
 } state_profile;
 
 typedef struct state_features_stats {
-    uint64_t keys_too_long;    /* counter updates skipped: key over STATE_STORE_MAX_KEY */
-    uint64_t friends_dropped;  /* edges over a user's friend-list bound */
-    uint64_t dup_registers;    /* registrations already in the attendee set */
+    uint64_t keys_too_long;   /* counter updates skipped: key over STATE_STORE_MAX_KEY */
+    uint64_t friends_dropped; /* edges over a user's friend-list bound */
+    uint64_t dup_registers;   /* registrations already in the attendee set */
 } state_features_stats;
 
 typedef struct state_features state_features;
 
 /* Creates the feature state over st (borrowed) with spec's half-lives.
  * *out (OUT:) is owned by the caller. SL_ERR_NOMEM. */
-sl_status state_features_create(state_store *st, const state_decay_spec *spec,
-                                 state_features **out, sl_err *err);
+sl_status state_features_create(state_store *st, const state_decay_spec *spec, state_features **out,
+                                sl_err *err);
 /* Accepts NULL. */
 void state_features_destroy(state_features *sf);
 
@@ -168,8 +168,7 @@ sl_status state_features_friend_count(state_features *sf, sl_str user, uint32_t 
 sl_status state_features_attend(state_features *sf, sl_str item, sl_str user, bool *added,
                                 sl_err *err);
 /* Attendees of item (*n OUT:). */
-sl_status state_features_attendee_count(state_features *sf, sl_str item, uint64_t *n,
-                                        sl_err *err);
+sl_status state_features_attendee_count(state_features *sf, sl_str item, uint64_t *n, sl_err *err);
 /* How many of user's friends (the first STATE_FEAT_MAX_FRIENDS) are in
  * item's attendee set (*n OUT:). */
 sl_status state_features_friends_registered(state_features *sf, sl_str user, sl_str item,
@@ -187,8 +186,8 @@ bool state_features_key(state_feat_family fam, sl_str a, sl_str b, bool prefix_o
  * is a, with the second id and the decoded record, in key order, up to max
  * keys. Scans the store: for tools, not the hot path. */
 typedef bool (*state_feat_pair_fn)(void *ctx, sl_str second, const state_feat_record *rec);
-sl_status state_features_scan_pairs(state_features *sf, state_feat_family fam, sl_str a,
-                                    size_t max, state_feat_pair_fn fn, void *ctx, sl_err *err);
+sl_status state_features_scan_pairs(state_features *sf, state_feat_family fam, sl_str a, size_t max,
+                                    state_feat_pair_fn fn, void *ctx, sl_err *err);
 
 void state_features_stats_get(const state_features *sf, state_features_stats *out);
 

@@ -35,18 +35,18 @@
 
 #include "sl_rand.h"
 
-#define SLAB_SHIFT 18                         /* 256 KiB slabs */
-#define SLAB ((size_t)1 << SLAB_SHIFT)
-#define UNIT_SHIFT 3                          /* references count 8-byte units */
+#define SLAB_SHIFT   18 /* 256 KiB slabs */
+#define SLAB         ((size_t)1 << SLAB_SHIFT)
+#define UNIT_SHIFT   3 /* references count 8-byte units */
 #define REF_OFF_BITS (SLAB_SHIFT - UNIT_SHIFT)
-#define MAX_SLABS ((size_t)1 << (32 - REF_OFF_BITS)) /* 131072 slabs = 32 GiB */
-#define MIN_SLOTS 4096                        /* initial table: 32 KiB */
-#define MIN_CACHE ((size_t)1 << 20)           /* room for a few slabs and the table */
+#define MAX_SLABS    ((size_t)1 << (32 - REF_OFF_BITS)) /* 131072 slabs = 32 GiB */
+#define MIN_SLOTS    4096                               /* initial table: 32 KiB */
+#define MIN_CACHE    ((size_t)1 << 20)                  /* room for a few slabs and the table */
 
-#define E_LIVE 1u  /* reachable from the table (else dead space) */
+#define E_LIVE  1u /* reachable from the table (else dead space) */
 #define E_DIRTY 2u /* differs from RocksDB: the next checkpoint writes it */
-#define E_TOMB 4u  /* deleted (dirty) or known absent (clean) */
-#define E_REF 8u   /* used since the last compaction */
+#define E_TOMB  4u /* deleted (dirty) or known absent (clean) */
+#define E_REF   8u /* used since the last compaction */
 
 /* A cache entry, 8-byte aligned in a slab, followed by its key and value. */
 typedef struct entry {
@@ -64,48 +64,48 @@ typedef struct slot {
     uint32_t ref; /* slab << REF_OFF_BITS | offset / 8 */
 } slot;
 
-#define OFFSETS_MAGIC 0x4b434c53u /* "SLCK" little-endian */
+#define OFFSETS_MAGIC   0x4b434c53u /* "SLCK" little-endian */
 #define OFFSETS_VERSION 1u
-#define RECORD_HEAD 20            /* magic, version, id, blob length */
+#define RECORD_HEAD     20 /* magic, version, id, blob length */
 
 struct state_store {
     /* RocksDB */
-    rocksdb_t *db;                                   /* the database */
-    rocksdb_options_t *opts;                         /* DB and column family options */
-    rocksdb_block_based_table_options_t *table_opts; /* block cache + bloom filter */
-    rocksdb_cache_t *block_cache;                    /* LRU, opts.block_cache_bytes */
-    rocksdb_env_t *mem_env;                          /* in-memory env, or NULL */
+    rocksdb_t *db;                                          /* the database */
+    rocksdb_options_t *opts;                                /* DB and column family options */
+    rocksdb_block_based_table_options_t *table_opts;        /* block cache + bloom filter */
+    rocksdb_cache_t *block_cache;                           /* LRU, opts.block_cache_bytes */
+    rocksdb_env_t *mem_env;                                 /* in-memory env, or NULL */
     rocksdb_column_family_handle_t *cf[STATE_CF_COUNT + 1]; /* [0] default, then state_cf + 1 */
-    rocksdb_readoptions_t *ropts;                    /* point reads */
-    rocksdb_readoptions_t *sweep_ropts;              /* scans: do not fill the block cache */
-    rocksdb_writeoptions_t *wopts;                   /* sync on: checkpoints only */
-    char *path;                                      /* directory, or "(memory)" */
-    bool read_only;                                  /* writes refused */
-    size_t switch_bytes;                             /* checkpoint bytes to one family that
-                                                        start it a fresh memtable */
+    rocksdb_readoptions_t *ropts;                           /* point reads */
+    rocksdb_readoptions_t *sweep_ropts;                     /* scans: do not fill the block cache */
+    rocksdb_writeoptions_t *wopts;                          /* sync on: checkpoints only */
+    char *path;                                             /* directory, or "(memory)" */
+    bool read_only;                                         /* writes refused */
+    size_t switch_bytes;                                    /* checkpoint bytes to one family that
+                                                               start it a fresh memtable */
     /* the cache */
-    unsigned char **slab;     /* slabs in address order of compaction */
-    uint32_t *slab_used;      /* bytes handed out per slab */
-    size_t n_slabs;           /* slabs allocated; the last one takes new entries */
-    size_t max_slabs;         /* allocated length of slab[] and slab_used[] */
-    slot *table;              /* open addressing, power-of-two length */
-    size_t n_slots;           /* table length */
-    size_t n_entries;         /* live entries (= occupied slots) */
-    size_t n_dirty;           /* live dirty entries */
-    size_t dirty_bytes;       /* slab bytes of live dirty entries */
-    size_t cap;               /* hard cap: slabs + table, bytes */
-    bool full;                /* compaction could not make room; cleared by checkpoint */
-    bool scanning;            /* inside a scan or sweep callback: calls refused */
-    uint64_t seed;            /* key hash seed */
+    unsigned char **slab; /* slabs in address order of compaction */
+    uint32_t *slab_used;  /* bytes handed out per slab */
+    size_t n_slabs;       /* slabs allocated; the last one takes new entries */
+    size_t max_slabs;     /* allocated length of slab[] and slab_used[] */
+    slot *table;          /* open addressing, power-of-two length */
+    size_t n_slots;       /* table length */
+    size_t n_entries;     /* live entries (= occupied slots) */
+    size_t n_dirty;       /* live dirty entries */
+    size_t dirty_bytes;   /* slab bytes of live dirty entries */
+    size_t cap;           /* hard cap: slabs + table, bytes */
+    bool full;            /* compaction could not make room; cleared by checkpoint */
+    bool scanning;        /* inside a scan or sweep callback: calls refused */
+    uint64_t seed;        /* key hash seed */
     /* checkpoint and sweep */
-    uint64_t ckpt_id;         /* last committed checkpoint id, 0 = none */
-    unsigned char *offsets;   /* its offsets blob (malloc'd), or NULL */
-    size_t offsets_len;       /* bytes in offsets */
+    uint64_t ckpt_id;       /* last committed checkpoint id, 0 = none */
+    unsigned char *offsets; /* its offsets blob (malloc'd), or NULL */
+    size_t offsets_len;     /* bytes in offsets */
     unsigned char cursor[STATE_CF_COUNT][STATE_STORE_MAX_KEY]; /* sweep: last key visited */
-    size_t cursor_len[STATE_CF_COUNT];     /* its length */
-    bool has_cursor[STATE_CF_COUNT];       /* false: the next sweep step starts over */
-    unsigned char *scratch;   /* STATE_STORE_MAX_VALUE bytes: update() builds values here */
-    state_store_stats stats;  /* counters (entries, dirty, ... filled on demand) */
+    size_t cursor_len[STATE_CF_COUNT];                         /* its length */
+    bool has_cursor[STATE_CF_COUNT]; /* false: the next sweep step starts over */
+    unsigned char *scratch;          /* STATE_STORE_MAX_VALUE bytes: update() builds values here */
+    state_store_stats stats;         /* counters (entries, dirty, ... filled on demand) */
 };
 
 static const char *const cf_names[STATE_CF_COUNT] = {
@@ -247,8 +247,8 @@ static void compact(state_store *st, bool keep_clean) {
             entry *e = (entry *)(st->slab[i] + off);
             size_t size = e->size;
             off += size;
-            bool keep = (e->flags & E_LIVE) &&
-                        ((e->flags & E_DIRTY) || (keep_clean && (e->flags & E_REF)));
+            bool keep =
+                (e->flags & E_LIVE) && ((e->flags & E_DIRTY) || (keep_clean && (e->flags & E_REF)));
             if (!keep)
                 continue;
             if (woff + size > SLAB) {
@@ -528,8 +528,9 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
         return sl_err_set(err, SL_ERR_INVALID, "state.cache_mb: must be 1..%zu MiB, got %zu bytes",
                           STATE_STORE_MAX_CACHE >> 20, o->cache_bytes);
     if (!o->block_cache_bytes || !o->write_buffer_bytes || !o->max_open_files)
-        return sl_err_set(err, SL_ERR_INVALID, "state: block cache, write buffer and open files "
-                                               "must be > 0");
+        return sl_err_set(err, SL_ERR_INVALID,
+                          "state: block cache, write buffer and open files "
+                          "must be > 0");
     if (mem && o->read_only)
         return sl_err_set(err, SL_ERR_INVALID, "state: a read-only store needs state.dir");
 
@@ -934,8 +935,7 @@ sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t of
     for (size_t i = 0; i < dirty.n; i++) {
         entry *e = dirty.v[i];
         if (e->flags & E_TOMB)
-            rocksdb_writebatch_delete_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e),
-                                         e->klen);
+            rocksdb_writebatch_delete_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen);
         else
             rocksdb_writebatch_put_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen,
                                       (const char *)e_val(e), e->vlen);
@@ -991,11 +991,11 @@ static bool has_prefix(const void *k, size_t klen, const void *prefix, size_t pl
 }
 
 typedef struct scan_collect {
-    unsigned cf;          /* column family scanned */
-    const void *prefix;   /* key prefix */
-    size_t plen;          /* its length */
-    entry **v;            /* matching entries */
-    size_t n;             /* how many */
+    unsigned cf;        /* column family scanned */
+    const void *prefix; /* key prefix */
+    size_t plen;        /* its length */
+    entry **v;          /* matching entries */
+    size_t n;           /* how many */
 } scan_collect;
 
 static void collect_match(state_store *st, entry *e, void *ctx) {
@@ -1106,8 +1106,10 @@ sl_status state_store_sweep(state_store *st, state_cf cf, size_t max_keys, state
         if (dead) {
             rc = cache_set(st, cf, uk, klen, NULL, 0, E_DIRTY | E_TOMB);
             if (rc) {
-                rc = sl_err_set(err, rc, "state: write-back cache full during the %s sweep: "
-                                         "checkpoint now", cf_names[cf]);
+                rc = sl_err_set(err, rc,
+                                "state: write-back cache full during the %s sweep: "
+                                "checkpoint now",
+                                cf_names[cf]);
                 goto out; /* the cursor stays before this key */
             }
             n_del++;

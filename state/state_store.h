@@ -39,18 +39,18 @@
 #include "sl_config.h"
 #include "sl_status.h"
 
-#define STATE_STORE_MAX_KEY 1024            /* bytes; longer keys are refused */
-#define STATE_STORE_MAX_VALUE (64 * 1024)   /* bytes; model blocks are cut to fit */
-#define STATE_STORE_MAX_OFFSETS (1 << 20)   /* bytes of the offsets blob */
-#define STATE_STORE_MAX_CACHE ((size_t)32 << 30) /* the slab addressing limit, 32 GiB */
+#define STATE_STORE_MAX_KEY     1024               /* bytes; longer keys are refused */
+#define STATE_STORE_MAX_VALUE   (64 * 1024)        /* bytes; model blocks are cut to fit */
+#define STATE_STORE_MAX_OFFSETS (1 << 20)          /* bytes of the offsets blob */
+#define STATE_STORE_MAX_CACHE   ((size_t)32 << 30) /* the slab addressing limit, 32 GiB */
 
 /* Column families: the name is the RocksDB column family's name. */
-#define STATE_CF_LIST(X)                                                            \
-    X(STATE_CF_FEATURES, "features") /* decayed aggregates per entity key */        \
-    X(STATE_CF_PENDING, "pending")   /* views waiting for labels, by view_id */     \
-    X(STATE_CF_PROFILES, "profiles") /* user / item attributes */                   \
-    X(STATE_CF_GRAPH, "graph")       /* friend edges, attendee sets */              \
-    X(STATE_CF_MODELS, "models")     /* model parameter blocks */                   \
+#define STATE_CF_LIST(X)                                                                           \
+    X(STATE_CF_FEATURES, "features") /* decayed aggregates per entity key */                       \
+    X(STATE_CF_PENDING, "pending")   /* views waiting for labels, by view_id */                    \
+    X(STATE_CF_PROFILES, "profiles") /* user / item attributes */                                  \
+    X(STATE_CF_GRAPH, "graph")       /* friend edges, attendee sets */                             \
+    X(STATE_CF_MODELS, "models")     /* model parameter blocks */                                  \
     X(STATE_CF_META, "meta")         /* the checkpoint record, caller metadata */
 
 typedef enum state_cf {
@@ -66,15 +66,15 @@ typedef enum state_cf {
 typedef struct state_store state_store;
 
 typedef struct state_store_opts {
-    const char *dir;            /* RocksDB directory, created if missing; NULL or "" keeps
-                                   RocksDB in memory (no persistence, same code path) */
-    size_t cache_bytes;         /* hard cap on the write-back cache (slabs + table) */
-    size_t block_cache_bytes;   /* RocksDB LRU block cache, shared by every column family */
-    size_t write_buffer_bytes;  /* RocksDB memtable size per column family */
-    int max_open_files;         /* RocksDB table files kept open (-1 = unlimited) */
-    bool read_only;             /* open without RocksDB's lock, so a tool can read the last
-                                   checkpoint of a running engine; writes are refused */
-    uint64_t hash_seed;         /* seed of the cache's key hash */
+    const char *dir;           /* RocksDB directory, created if missing; NULL or "" keeps
+                                  RocksDB in memory (no persistence, same code path) */
+    size_t cache_bytes;        /* hard cap on the write-back cache (slabs + table) */
+    size_t block_cache_bytes;  /* RocksDB LRU block cache, shared by every column family */
+    size_t write_buffer_bytes; /* RocksDB memtable size per column family */
+    int max_open_files;        /* RocksDB table files kept open (-1 = unlimited) */
+    bool read_only;            /* open without RocksDB's lock, so a tool can read the last
+                                  checkpoint of a running engine; writes are refused */
+    uint64_t hash_seed;        /* seed of the cache's key hash */
 } state_store_opts;
 
 /* Defaults matching the config's: 256 MiB cache, 64 MiB block cache, 32 MiB
@@ -194,18 +194,18 @@ sl_status state_store_sweep(state_store *st, state_cf cf, size_t max_keys, state
                             void *ctx, size_t *deleted, bool *wrapped, sl_err *err);
 
 typedef struct state_store_stats {
-    size_t cache_cap;          /* hard cap, bytes */
-    size_t cache_held;         /* slabs + table, bytes */
-    size_t entries;            /* keys in the cache (live, clean or dirty, tombstones too) */
-    size_t dirty;              /* of which dirty */
-    size_t dirty_bytes;        /* bytes of slab the dirty entries hold */
-    uint64_t hits;             /* get answered by the cache */
-    uint64_t misses;           /* get that read RocksDB */
-    uint64_t compactions;      /* cache compactions (clean entries dropped) */
-    uint64_t checkpoints;      /* since open */
-    uint64_t checkpoint_id;    /* last committed id */
+    size_t cache_cap;              /* hard cap, bytes */
+    size_t cache_held;             /* slabs + table, bytes */
+    size_t entries;                /* keys in the cache (live, clean or dirty, tombstones too) */
+    size_t dirty;                  /* of which dirty */
+    size_t dirty_bytes;            /* bytes of slab the dirty entries hold */
+    uint64_t hits;                 /* get answered by the cache */
+    uint64_t misses;               /* get that read RocksDB */
+    uint64_t compactions;          /* cache compactions (clean entries dropped) */
+    uint64_t checkpoints;          /* since open */
+    uint64_t checkpoint_id;        /* last committed id */
     uint64_t last_checkpoint_keys; /* entries the last checkpoint wrote */
-    uint64_t swept;            /* keys the sweep deleted since open */
+    uint64_t swept;                /* keys the sweep deleted since open */
 } state_store_stats;
 
 void state_store_stats_get(const state_store *st, state_store_stats *out);

@@ -36,66 +36,66 @@
 #define RING 64 /* batches in flight; full ring = backpressure */
 
 typedef struct inflight {
-    uint32_t pending;                        /* outputs not yet delivered */
+    uint32_t pending;                         /* outputs not yet delivered */
     rd_kafka_topic_partition_list_t *offsets; /* next offset per partition */
 } inflight;
 
 typedef struct engine {
-    const sl_config *cfg;           /* immutable config */
-    stream_engine_opts opts;        /* run options */
-    uv_loop_t loop;                 /* the one loop */
-    uv_poll_t cons_poll;            /* consumer queue's pipe */
-    uv_poll_t prod_poll;            /* producer queue's pipe */
-    uv_signal_t sigint, sigterm;    /* graceful stop */
-    uv_timer_t tick;                /* progress, idle check, re-drain */
-    uv_idle_t feed_idle;            /* produces the feed while it lasts */
-    int cons_pipe[2];               /* librdkafka writes, we read */
+    const sl_config *cfg;        /* immutable config */
+    stream_engine_opts opts;     /* run options */
+    uv_loop_t loop;              /* the one loop */
+    uv_poll_t cons_poll;         /* consumer queue's pipe */
+    uv_poll_t prod_poll;         /* producer queue's pipe */
+    uv_signal_t sigint, sigterm; /* graceful stop */
+    uv_timer_t tick;             /* progress, idle check, re-drain */
+    uv_idle_t feed_idle;         /* produces the feed while it lasts */
+    int cons_pipe[2];            /* librdkafka writes, we read */
     int prod_pipe[2];
-    rd_kafka_t *cons;               /* consumer group member */
-    rd_kafka_t *prod;               /* idempotent producer */
-    rd_kafka_t *mock_host;          /* hosts the embedded cluster */
-    rd_kafka_mock_cluster_t *mock;  /* embedded cluster, or NULL */
-    rd_kafka_queue_t *cons_q;       /* consumer queue (messages + events) */
-    rd_kafka_queue_t *prod_q;       /* producer main queue (reports) */
+    rd_kafka_t *cons;                              /* consumer group member */
+    rd_kafka_t *prod;                              /* idempotent producer */
+    rd_kafka_t *mock_host;                         /* hosts the embedded cluster */
+    rd_kafka_mock_cluster_t *mock;                 /* embedded cluster, or NULL */
+    rd_kafka_queue_t *cons_q;                      /* consumer queue (messages + events) */
+    rd_kafka_queue_t *prod_q;                      /* producer main queue (reports) */
     rd_kafka_topic_t *out_topic[OP_CHANNEL_COUNT]; /* sink topics */
-    rd_kafka_topic_t *feed_topic;   /* first input topic (feed target) */
-    state_store *store;             /* operator state (state.dir, or in memory) */
-    bool durable;                   /* state.dir set: offsets wait for a checkpoint */
-    uint64_t ckpt_seq;              /* batches below this are covered by a checkpoint */
-    double last_ckpt;               /* wall clock of the last checkpoint */
-    uint64_t ckpt_records;          /* records consumed at the last checkpoint */
-    uint64_t checkpoints;           /* checkpoints written */
+    rd_kafka_topic_t *feed_topic;                  /* first input topic (feed target) */
+    state_store *store;                            /* operator state (state.dir, or in memory) */
+    bool durable;                              /* state.dir set: offsets wait for a checkpoint */
+    uint64_t ckpt_seq;                         /* batches below this are covered by a checkpoint */
+    double last_ckpt;                          /* wall clock of the last checkpoint */
+    uint64_t ckpt_records;                     /* records consumed at the last checkpoint */
+    uint64_t checkpoints;                      /* checkpoints written */
     rd_kafka_topic_partition_list_t *consumed; /* next offset per partition consumed */
     rd_kafka_topic_partition_list_t *resume;   /* offsets of the checkpoint we started from */
     unsigned char ckpt_blob[64 * 1024];        /* the encoded offsets (~2000 partitions) */
-    op_graph *graph;                /* the operators */
-    op_batch batch;                 /* reused for every batch */
-    bool batch_ready;               /* batch initialized */
-    rd_kafka_message_t **msgs;      /* consume buffer (batch_size) */
-    inflight ring[RING];            /* batches whose outputs are in flight */
-    uint64_t head;                  /* oldest batch not yet stored */
-    uint64_t tail;                  /* next batch sequence number */
-    bool assigned_once;             /* idle time counts from the first assignment */
-    bool stopping;                  /* graceful stop under way */
-    bool handles_closed;            /* uv handles closed */
-    bool loop_inited;               /* uv_loop_init succeeded */
-    bool failed;                    /* a fatal error happened */
-    char fatal[512];                /* its message */
-    double started;                 /* wall clock at start */
-    double last_input;              /* wall clock of the last message */
-    double first_msg;               /* wall clock of the first message (0: none yet) */
-    double last_msg;                /* wall clock of the last message */
-    double last_progress;           /* wall clock of the last progress line */
-    double last_down_log;           /* rate limit for "brokers down" */
-    uint64_t outputs;               /* outputs delivered */
-    uint64_t batches;               /* batches through the graph */
-    uint64_t run_records;           /* messages consumed by this process (the
-                                       graph's counters carry over restarts) */
-    uint64_t queue_full_waits;      /* produce() found the producer queue full */
-    uint64_t ring_full;             /* drains stopped by a full ring (backpressure) */
-    uint64_t fed;                   /* feed lines produced */
-    bool feed_done;                 /* the feed is exhausted */
-    char bootstrap[512];            /* where the brokers are */
+    op_graph *graph;                           /* the operators */
+    op_batch batch;                            /* reused for every batch */
+    bool batch_ready;                          /* batch initialized */
+    rd_kafka_message_t **msgs;                 /* consume buffer (batch_size) */
+    inflight ring[RING];                       /* batches whose outputs are in flight */
+    uint64_t head;                             /* oldest batch not yet stored */
+    uint64_t tail;                             /* next batch sequence number */
+    bool assigned_once;                        /* idle time counts from the first assignment */
+    bool stopping;                             /* graceful stop under way */
+    bool handles_closed;                       /* uv handles closed */
+    bool loop_inited;                          /* uv_loop_init succeeded */
+    bool failed;                               /* a fatal error happened */
+    char fatal[512];                           /* its message */
+    double started;                            /* wall clock at start */
+    double last_input;                         /* wall clock of the last message */
+    double first_msg;                          /* wall clock of the first message (0: none yet) */
+    double last_msg;                           /* wall clock of the last message */
+    double last_progress;                      /* wall clock of the last progress line */
+    double last_down_log;                      /* rate limit for "brokers down" */
+    uint64_t outputs;                          /* outputs delivered */
+    uint64_t batches;                          /* batches through the graph */
+    uint64_t run_records;                      /* messages consumed by this process (the
+                                                  graph's counters carry over restarts) */
+    uint64_t queue_full_waits;                 /* produce() found the producer queue full */
+    uint64_t ring_full;                        /* drains stopped by a full ring (backpressure) */
+    uint64_t fed;                              /* feed lines produced */
+    bool feed_done;                            /* the feed is exhausted */
+    char bootstrap[512];                       /* where the brokers are */
 } engine;
 
 static double now_s(void) {
@@ -128,8 +128,10 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
      * the engine and rate-limits them; here they would repeat every retry. */
     if (!strcmp(fac, "FAIL") && level > 2)
         level = 7;
-    sl_log(level <= 3 ? SL_LOG_ERROR : level <= 4 ? SL_LOG_WARN : level <= 6 ? SL_LOG_INFO
-                                                                          : SL_LOG_DEBUG,
+    sl_log(level <= 3   ? SL_LOG_ERROR
+           : level <= 4 ? SL_LOG_WARN
+           : level <= 6 ? SL_LOG_INFO
+                        : SL_LOG_DEBUG,
            "kafka: %s: %s", fac, buf);
 }
 
@@ -177,8 +179,9 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     engine *e = opaque;
     uint64_t seq = (uint64_t)(uintptr_t)m->_private;
     if (m->err) {
-        fail(e, "kafka: delivery to %s [%d] failed for good: %s; stopping without committing "
-                "that batch (it will be consumed again)",
+        fail(e,
+             "kafka: delivery to %s [%d] failed for good: %s; stopping without committing "
+             "that batch (it will be consumed again)",
              rd_kafka_topic_name(m->rkt), (int)m->partition, rd_kafka_err2str(m->err));
         return;
     }
@@ -291,7 +294,8 @@ static sl_status make_conf(engine *e, bool consumer, rd_kafka_conf_t **out, sl_e
     if (consumer) {
         /* Our defaults first; kafka.consumer.* below may override any of them. */
         st = st ? st : conf_set(conf, "group.id", k->group_id, "", err);
-        st = st ? st : conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", "", err);
+        st = st ? st
+                : conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", "", err);
         st = st ? st : conf_set(conf, "enable.auto.commit", "true", "", err);
         st = st ? st : conf_set(conf, "enable.auto.offset.store", "false", "", err);
         st = st ? st : conf_set(conf, "auto.offset.reset", "earliest", "", err);
@@ -347,8 +351,8 @@ static sl_status start_embedded(engine *e, sl_err *err) {
         return sl_err_set(err, SL_ERR_KAFKA, "embedded kafka: cannot start the mock cluster");
     snprintf(e->bootstrap, sizeof e->bootstrap, "%s", rd_kafka_mock_cluster_bootstraps(e->mock));
     const sl_config_kafka *k = &e->cfg->kafka;
-    const char *sinks[] = {k->topic_scores, k->topic_examples, k->topic_snapshots,
-                           k->topic_metrics, k->topic_deadletter};
+    const char *sinks[] = {k->topic_scores, k->topic_examples, k->topic_snapshots, k->topic_metrics,
+                           k->topic_deadletter};
     for (int i = 0; i < k->n_topics_in; i++)
         rd_kafka_mock_topic_create(e->mock, k->topics_in[i], k->embedded_partitions, 1);
     for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++)
@@ -357,9 +361,9 @@ static sl_status start_embedded(engine *e, sl_err *err) {
             "embedded Kafka (librdkafka mock cluster) at %s\n"
             "  topics: %s (input), %s, %s, %s, %s, %s; %d partitions each\n"
             "  e.g.: kcat -b %s -C -t %s -o beginning\n",
-            e->bootstrap, k->topics_in[0], k->topic_scores, k->topic_examples,
-            k->topic_snapshots, k->topic_metrics, k->topic_deadletter, k->embedded_partitions,
-            e->bootstrap, k->topic_scores);
+            e->bootstrap, k->topics_in[0], k->topic_scores, k->topic_examples, k->topic_snapshots,
+            k->topic_metrics, k->topic_deadletter, k->embedded_partitions, e->bootstrap,
+            k->topic_scores);
     return SL_OK;
 }
 
@@ -579,8 +583,8 @@ static void drain(engine *e) {
             e->ring_full++;
             break;
         }
-        ssize_t n = rd_kafka_consume_batch_queue(e->cons_q, 0, e->msgs,
-                                                 (size_t)e->cfg->engine.batch_size);
+        ssize_t n =
+            rd_kafka_consume_batch_queue(e->cons_q, 0, e->msgs, (size_t)e->cfg->engine.batch_size);
         if (n <= 0)
             break;
         e->batches++;
@@ -652,8 +656,9 @@ static void show_progress(engine *e, bool final) {
     char fed[48] = "";
     if (e->opts.feed)
         snprintf(fed, sizeof fed, "  produced %llu", (unsigned long long)e->fed);
-    fprintf(stderr, "\r %s  consumed %llu  %.0f ev/s  lag %llu  dead letters %llu  outputs %llu   %s",
-            fed, (unsigned long long)s->records, dt > 0 ? (double)s->records / dt : 0.0,
+    fprintf(stderr,
+            "\r %s  consumed %llu  %.0f ev/s  lag %llu  dead letters %llu  outputs %llu   %s", fed,
+            (unsigned long long)s->records, dt > 0 ? (double)s->records / dt : 0.0,
             (unsigned long long)consumer_lag(e), (unsigned long long)s->dead_total,
             (unsigned long long)e->outputs, final ? "\n" : "");
     fflush(stderr);
@@ -760,9 +765,10 @@ static void write_summary(engine *e) {
         return;
     }
     double dt = now_s() - e->started;
-    fprintf(f, "{\n  \"bootstrap\": \"%s\",\n  \"graph\": \"%s\",\n  \"records\": %llu,\n"
-               "  \"events\": %llu,\n  \"dead_letters\": %llu,\n  \"outputs\": %llu,\n"
-               "  \"fed\": %llu,\n  \"events_by_type\": {",
+    fprintf(f,
+            "{\n  \"bootstrap\": \"%s\",\n  \"graph\": \"%s\",\n  \"records\": %llu,\n"
+            "  \"events\": %llu,\n  \"dead_letters\": %llu,\n  \"outputs\": %llu,\n"
+            "  \"fed\": %llu,\n  \"events_by_type\": {",
             e->bootstrap, op_graph_describe(e->graph), (unsigned long long)s->records,
             (unsigned long long)s->events, (unsigned long long)s->dead_total,
             (unsigned long long)e->outputs, (unsigned long long)e->fed);
@@ -786,8 +792,7 @@ static void write_summary(engine *e) {
             "  \"ring_full_stops\": %llu,\n  \"seconds\": %.3f,\n  \"busy_seconds\": %.3f,\n"
             "  \"events_per_s\": %.0f,\n  \"status\": \"%s\"\n}\n",
             (unsigned long long)e->run_records, (unsigned long long)e->checkpoints,
-            (unsigned long long)e->batches,
-            (unsigned long long)e->queue_full_waits,
+            (unsigned long long)e->batches, (unsigned long long)e->queue_full_waits,
             (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0,
             e->failed ? "failed" : "ok");
     fclose(f);
@@ -961,8 +966,7 @@ sl_status stream_engine_run(const sl_config *cfg, const stream_engine_opts *o,
     if (e->graph) {
         const op_stats *s = op_graph_stats(e->graph);
         if (res)
-            *res = (stream_engine_result){s->records, s->events, s->dead_total, e->outputs,
-                                          e->fed};
+            *res = (stream_engine_result){s->records, s->events, s->dead_total, e->outputs, e->fed};
         write_summary(e);
         if (!st)
             sl_log(SL_LOG_INFO,

@@ -29,17 +29,17 @@
  * The line is copied before the next call. */
 typedef struct stream_feed {
     int (*next)(void *ctx, const char **line, size_t *len);
-    void *ctx;            /* passed to next */
-    uint64_t total;       /* lines it will give (0 if unknown): for progress */
+    void *ctx;      /* passed to next */
+    uint64_t total; /* lines it will give (0 if unknown): for progress */
 } stream_feed;
 
 typedef struct stream_engine_opts {
-    const char *brokers;    /* overrides kafka.brokers when not NULL */
-    double until_idle_s;    /* stop after this long without input (0 = never) */
-    bool progress;          /* live progress line on stderr */
+    const char *brokers;      /* overrides kafka.brokers when not NULL */
+    double until_idle_s;      /* stop after this long without input (0 = never) */
+    bool progress;            /* live progress line on stderr */
     const char *summary_path; /* write the final summary JSON here (may be NULL) */
-    stream_feed *feed;      /* produce these lines into the input topic (may be NULL) */
-    int tick_ms;            /* housekeeping period (0 = 100 ms) */
+    stream_feed *feed;        /* produce these lines into the input topic (may be NULL) */
+    int tick_ms;              /* housekeeping period (0 = 100 ms) */
 } stream_engine_opts;
 
 typedef struct stream_engine_result {

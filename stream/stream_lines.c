@@ -11,16 +11,16 @@
 #include <zlib.h>
 
 struct stream_lines {
-    gzFile gz;          /* the input */
-    char *buf;          /* [0, fill) holds input bytes */
-    size_t cap;         /* bytes allocated */
-    size_t pos;         /* next unread byte */
-    size_t fill;        /* bytes held */
-    uint32_t max_line;  /* longest line kept whole */
-    bool eof;           /* gzread returned 0 */
-    uint64_t line_no;   /* lines handed out */
-    uint64_t total;     /* file size, 0 if unknown */
-    char name[256];     /* for messages */
+    gzFile gz;         /* the input */
+    char *buf;         /* [0, fill) holds input bytes */
+    size_t cap;        /* bytes allocated */
+    size_t pos;        /* next unread byte */
+    size_t fill;       /* bytes held */
+    uint32_t max_line; /* longest line kept whole */
+    bool eof;          /* gzread returned 0 */
+    uint64_t line_no;  /* lines handed out */
+    uint64_t total;    /* file size, 0 if unknown */
+    char name[256];    /* for messages */
 };
 
 sl_status stream_lines_open(const char *path, uint32_t max_line, stream_lines **out, sl_err *err) {
@@ -96,7 +96,7 @@ int stream_lines_next(stream_lines *r, stream_line *line) {
         return 1;
     }
     if (avail <= r->max_line && !r->eof)
-        return 0; /* a line in progress: needs more input */
+        return 0;               /* a line in progress: needs more input */
     if (avail <= r->max_line) { /* the last line has no newline */
         *line = (stream_line){start, (uint32_t)avail, false, avail, ++r->line_no};
         r->pos = r->fill;

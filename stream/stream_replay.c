@@ -75,8 +75,8 @@ static sl_status write_counts(sl_buf *b, const char *const *names, const uint64_
     for (int i = 0; i < n && !st; i++) {
         if (skip_zero && !v[i])
             continue;
-        st = sl_buf_printf(b, "%s\"%s\":%llu", first ? "" : ",", names[i],
-                           (unsigned long long)v[i]);
+        st =
+            sl_buf_printf(b, "%s\"%s\":%llu", first ? "" : ",", names[i], (unsigned long long)v[i]);
         first = false;
     }
     return st ? st : sl_buf_putc(b, '}');
@@ -99,22 +99,26 @@ static sl_status write_summary(const char *dir, const stream_replay_opts *o, con
     st = st ? st : sl_buf_append(&b, ",\n  \"config\": ", 14);
     st = st ? st : sl_buf_json_str(&b, cfg->path, strlen(cfg->path), NULL);
     st = st ? st : sl_buf_printf(&b, ",\n  \"graph\": \"%s\"", op_graph_describe(g));
-    st = st ? st : sl_buf_printf(&b, ",\n  \"lines\": %llu,\n  \"events\": %llu,\n"
-                                     "  \"dead_letters\": %llu",
-                                 (unsigned long long)s->records, (unsigned long long)s->events,
-                                 (unsigned long long)s->dead_total);
+    st = st ? st
+            : sl_buf_printf(&b,
+                            ",\n  \"lines\": %llu,\n  \"events\": %llu,\n"
+                            "  \"dead_letters\": %llu",
+                            (unsigned long long)s->records, (unsigned long long)s->events,
+                            (unsigned long long)s->dead_total);
     st = st ? st : sl_buf_append(&b, ",\n  \"events_by_type\": ", 21);
     st = st ? st : write_counts(&b, types, s->by_type, SL_EVENT_TYPE_COUNT, false);
     st = st ? st : sl_buf_append(&b, ",\n  \"views_by_surface\": ", 23);
     st = st ? st : write_counts(&b, surfaces, s->views_by_surface, SL_SURFACE_COUNT, false);
     st = st ? st : sl_buf_append(&b, ",\n  \"dead_letters_by_reason\": ", 29);
     st = st ? st : write_counts(&b, reasons + 1, s->dead + 1, SL_REASON_COUNT - 1, true);
-    st = st ? st : sl_buf_printf(&b, ",\n  \"event_time\": {\"min\": %lld, \"max\": %lld}",
-                                 (long long)s->min_ts, (long long)s->max_ts);
+    st = st ? st
+            : sl_buf_printf(&b, ",\n  \"event_time\": {\"min\": %lld, \"max\": %lld}",
+                            (long long)s->min_ts, (long long)s->max_ts);
     st = st ? st : sl_buf_append(&b, ",\n  \"operators\": ", 17);
     st = st ? st : op_graph_report(g, &b);
-    st = st ? st : sl_buf_printf(&b, ",\n  \"seconds\": %.3f,\n  \"events_per_s\": %.0f\n}\n",
-                                 seconds, seconds > 0 ? (double)s->records / seconds : 0.0);
+    st = st ? st
+            : sl_buf_printf(&b, ",\n  \"seconds\": %.3f,\n  \"events_per_s\": %.0f\n}\n", seconds,
+                            seconds > 0 ? (double)s->records / seconds : 0.0);
     if (st) {
         sl_buf_deinit(&b);
         return sl_err_set(err, st, "summary: %s", sl_status_str(st));
@@ -229,11 +233,11 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
     op_batch_clear(&batch);
     if (lines < resume.lines)
         lines = resume.lines;
-    if (!resume.complete &&
-        ((st = op_graph_watermark(g, INT64_MAX, &batch, err)) ||
-         (st = sink.vt->write(sink.ctx, &batch, err))))
+    if (!resume.complete && ((st = op_graph_watermark(g, INT64_MAX, &batch, err)) ||
+                             (st = sink.vt->write(sink.ctx, &batch, err))))
         goto out;
-    if ((st = durable ? checkpoint(store, g, &sink, lines, true, err) : sink.vt->flush(sink.ctx, err)))
+    if ((st = durable ? checkpoint(store, g, &sink, lines, true, err)
+                      : sink.vt->flush(sink.ctx, err)))
         goto out;
     double secs = now_s() - t0;
     if (o->progress)

@@ -23,10 +23,10 @@
 #include "sl_config.h"
 
 typedef struct stream_replay_opts {
-    const char *input;   /* path, or "-" for stdin */
-    const char *out_dir; /* output directory (created) */
-    bool progress;       /* progress line on stderr */
-    bool quiet;          /* no closing summary line on stderr */
+    const char *input;     /* path, or "-" for stdin */
+    const char *out_dir;   /* output directory (created) */
+    bool progress;         /* progress line on stderr */
+    bool quiet;            /* no closing summary line on stderr */
     const char *state_dir; /* overrides state.dir (NULL: the config's) */
 } stream_replay_opts;
 

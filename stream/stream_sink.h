@@ -32,8 +32,8 @@ typedef struct stream_sink {
  * appended to, so a resumed run writes exactly what an uninterrupted one
  * would. flush() also fdatasync()s, so recorded sizes are on disk. OUT: *out.
  */
-sl_status stream_sink_files_create(const char *dir, const uint64_t *resume_sizes,
-                                   stream_sink *out, sl_err *err);
+sl_status stream_sink_files_create(const char *dir, const uint64_t *resume_sizes, stream_sink *out,
+                                   sl_err *err);
 /* The byte size of each channel's file so far (snapshots: 0). Call after
  * flush(). OUT: sizes. */
 void stream_sink_files_sizes(const stream_sink *s, uint64_t sizes[OP_CHANNEL_COUNT]);

@@ -9,15 +9,15 @@
 #include "stream_sink.h"
 
 typedef struct sink_files {
-    char dir[1024];                 /* output directory */
-    FILE *f[OP_CHANNEL_COUNT];      /* JSON Lines files (NULL for snapshots) */
+    char dir[1024];            /* output directory */
+    FILE *f[OP_CHANNEL_COUNT]; /* JSON Lines files (NULL for snapshots) */
 } sink_files;
 
 sl_status stream_mkdirs(const char *dir, sl_err *err) {
     char path[1024];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
         return sl_err_set(err, SL_ERR_IO, "%s: path too long", dir);
-    for (char *p = path + 1; ; p++) {
+    for (char *p = path + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
@@ -94,8 +94,8 @@ void stream_sink_files_sizes(const stream_sink *sink, uint64_t sizes[OP_CHANNEL_
     }
 }
 
-sl_status stream_sink_files_create(const char *dir, const uint64_t *resume_sizes,
-                                   stream_sink *out, sl_err *err) {
+sl_status stream_sink_files_create(const char *dir, const uint64_t *resume_sizes, stream_sink *out,
+                                   sl_err *err) {
     char snaps[1100];
     snprintf(snaps, sizeof snaps, "%s/snapshots", dir);
     sl_status st = stream_mkdirs(snaps, err);
@@ -115,9 +115,9 @@ sl_status stream_sink_files_create(const char *dir, const uint64_t *resume_sizes
             s->f[c] = fopen(path, "r+");
             if (!s->f[c] && errno == ENOENT && resume_sizes[c] == 0)
                 s->f[c] = fopen(path, "w");
-            if (s->f[c] && (ftruncate(fileno(s->f[c]), (off_t)resume_sizes[c]) != 0 ||
-                            fseek(s->f[c], 0, SEEK_END) != 0 ||
-                            ftell(s->f[c]) != (long)resume_sizes[c])) {
+            if (s->f[c] &&
+                (ftruncate(fileno(s->f[c]), (off_t)resume_sizes[c]) != 0 ||
+                 fseek(s->f[c], 0, SEEK_END) != 0 || ftell(s->f[c]) != (long)resume_sizes[c])) {
                 st = sl_err_set(err, SL_ERR_IO,
                                 "%s: cannot resume at byte %llu (shorter than the checkpoint "
                                 "says? remove the state directory to start over)",

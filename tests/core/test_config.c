@@ -93,8 +93,7 @@ static void expect_error(const char *json, sl_status want, const char *msg_part)
     sl_err err = {{0}};
     sl_status st = sl_config_load_string(json, strlen(json), "t.json", &cfg, &err);
     if (st != want)
-        fail_msg("%s: want %s, got %s (%s)", json, sl_status_str(want), sl_status_str(st),
-                 err.msg);
+        fail_msg("%s: want %s, got %s (%s)", json, sl_status_str(want), sl_status_str(st), err.msg);
     assert_null(cfg);
     if (!strstr(err.msg, msg_part))
         fail_msg("%s: message \"%s\" lacks \"%s\"", json, err.msg, msg_part);
@@ -104,8 +103,8 @@ static void test_errors_name_the_path(void **state) {
     (void)state;
     expect_error("{\"models\":{\"click\":{\"kind\":\"ftrl_lr\",\"alpha\":-1}}}", SL_ERR_CONFIG,
                  "t.json: models.click.alpha: must be > 0, got -1");
-    expect_error("{\"models\":{\"click\":{\"kind\":\"ftrl_lr\",\"alpha\":\"fast\"}}}", SL_ERR_CONFIG,
-                 "models.click.alpha: must be a number, got a string");
+    expect_error("{\"models\":{\"click\":{\"kind\":\"ftrl_lr\",\"alpha\":\"fast\"}}}",
+                 SL_ERR_CONFIG, "models.click.alpha: must be a number, got a string");
     expect_error("{\"models\":{\"click\":{\"kind\":\"ftrl_lr\",\"factors\":4}}}", SL_ERR_CONFIG,
                  "models.click.factors: is not a setting of kind ftrl_lr");
     expect_error("{\"models\":{\"m\":{\"kind\":\"svm\"}}}", SL_ERR_CONFIG,
@@ -130,8 +129,9 @@ static void test_errors_name_the_path(void **state) {
                  "surfaces.ads.window_ms: must be between 1 and");
     expect_error("{\"features\":{\"crosses\":[\"a*\"]}}", SL_ERR_CONFIG,
                  "features.crosses[0]: must be two or three fields");
-    expect_error("{\"models\":{\"f\":{\"kind\":\"mtl\",\"surface\":\"feed\",\"blend\":{\"clicks\":1}}}}",
-                 SL_ERR_CONFIG, "models.f.blend.clicks: unknown key");
+    expect_error(
+        "{\"models\":{\"f\":{\"kind\":\"mtl\",\"surface\":\"feed\",\"blend\":{\"clicks\":1}}}}",
+        SL_ERR_CONFIG, "models.f.blend.clicks: unknown key");
     expect_error("{\"engine\":{}, \"engine\":{}}", SL_ERR_PARSE, "duplicate");
     expect_error("{\"engine\":", SL_ERR_PARSE, "t.json: line 1");
     expect_error("[]", SL_ERR_CONFIG, "must be a JSON object");

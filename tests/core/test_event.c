@@ -34,7 +34,8 @@ static int teardown(void **state) {
 }
 
 /* Parses with both front ends; asserts they agree; returns the reason. */
-static sl_reason parse2(fixture *f, const char *msg, size_t len, sl_event *ev, sl_event_error *err) {
+static sl_reason parse2(fixture *f, const char *msg, size_t len, sl_event *ev,
+                        sl_event_error *err) {
     sl_event ev_ref;
     sl_event_error err_ref;
     sl_event_parse_opts ref = {.reference_only = true};
@@ -97,12 +98,15 @@ static void test_every_type(void **state) {
         const char *msg;
         sl_event_type type;
     } cases[] = {
-        {"{\"type\":\"click\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\",\"item\":\"i\"}",
+        {"{\"type\":\"click\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\",\"item\":"
+         "\"i\"}",
          SL_EVENT_CLICK},
-        {"{\"type\":\"like\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\"}", SL_EVENT_LIKE},
+        {"{\"type\":\"like\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\"}",
+         SL_EVENT_LIKE},
         {"{\"type\":\"share\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\"}",
          SL_EVENT_SHARE},
-        {"{\"type\":\"dwell\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":1234.5}",
+        {"{\"type\":\"dwell\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":"
+         "1234.5}",
          SL_EVENT_DWELL},
         {"{\"type\":\"register\",\"ts\":1700000000001,\"user\":\"u\",\"item\":\"e1\"}",
          SL_EVENT_REGISTER},
@@ -143,8 +147,9 @@ static void test_escapes(void **state) {
     fixture *f = *state;
     sl_event ev;
     sl_event_error err;
-    const char *m = "{\"type\":\"click\",\"ts\":1700000000001,\"user\":\"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\","
-                    "\"view_id\":\"v\\n\"}";
+    const char *m =
+        "{\"type\":\"click\",\"ts\":1700000000001,\"user\":\"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\","
+        "\"view_id\":\"v\\n\"}";
     assert_int_equal(parse(f, m, &ev, &err), SL_REASON_OK);
     assert_true(sl_str_eq(ev.user, "a\"b\\c\xc3\xa9\xf0\x9f\x98\x80", 11));
     assert_true(sl_str_eq(ev.view_id, "v\n", 2));
@@ -172,63 +177,91 @@ static void test_bad_inputs(void **state) {
     expect_reject(f, "{\"ts\":1700000000000,\"user\":\"u\"}", SL_REASON_MISSING_FIELD, "type");
     expect_reject(f, "{\"type\":\"teleport\",\"ts\":1700000000000,\"user\":\"u\"}",
                   SL_REASON_UNKNOWN_TYPE, "teleport");
-    expect_reject(f, "{\"type\":7,\"ts\":1700000000000,\"user\":\"u\"}", SL_REASON_BAD_TYPE, "type");
-    expect_reject(f, "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":NaN}",
+    expect_reject(f, "{\"type\":7,\"ts\":1700000000000,\"user\":\"u\"}", SL_REASON_BAD_TYPE,
+                  "type");
+    expect_reject(f,
+                  "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\","
+                  "\"dwell_ms\":NaN}",
                   SL_REASON_BAD_JSON, NULL);
-    expect_reject(f, "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":Infinity}",
+    expect_reject(f,
+                  "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\","
+                  "\"dwell_ms\":Infinity}",
                   SL_REASON_BAD_JSON, NULL);
-    expect_reject(f, "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":-5}",
+    expect_reject(f,
+                  "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\","
+                  "\"dwell_ms\":-5}",
                   SL_REASON_BAD_VALUE, "dwell_ms");
-    expect_reject(f, "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":1e999}",
+    expect_reject(f,
+                  "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\","
+                  "\"dwell_ms\":1e999}",
                   SL_REASON_BAD_JSON, NULL);
-    expect_reject(f, "{\"type\":\"click\",\"ts\":99999999999999999999,\"user\":\"u\",\"view_id\":\"v\"}",
-                  SL_REASON_BAD_JSON, NULL);
-    expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"u\xff\",\"view_id\":\"v\"}",
+    expect_reject(
+        f, "{\"type\":\"click\",\"ts\":99999999999999999999,\"user\":\"u\",\"view_id\":\"v\"}",
+        SL_REASON_BAD_JSON, NULL);
+    expect_reject(f,
+                  "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"u\xff\",\"view_id\":\"v\"}",
                   SL_REASON_BAD_UTF8, NULL);
-    expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\xc0\xaf\",\"view_id\":\"v\"}",
-                  SL_REASON_BAD_UTF8, NULL);
-    expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\xed\xa0\x80\",\"view_id\":\"v\"}",
-                  SL_REASON_BAD_UTF8, NULL);
-    expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\"}",
+    expect_reject(
+        f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\xc0\xaf\",\"view_id\":\"v\"}",
+        SL_REASON_BAD_UTF8, NULL);
+    expect_reject(
+        f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\xed\xa0\x80\",\"view_id\":\"v\"}",
+        SL_REASON_BAD_UTF8, NULL);
+    expect_reject(f,
+                  "{\"type\":\"click\",\"ts\":1700000000000,\"ts\":1700000000001,\"user\":\"u\","
+                  "\"view_id\":\"v\"}",
                   SL_REASON_DUPLICATE_KEY, NULL);
-    expect_reject(f, "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"tv\","
-                     "\"item\":\"i\",\"view_id\":\"v\"}",
+    expect_reject(f,
+                  "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"tv\","
+                  "\"item\":\"i\",\"view_id\":\"v\"}",
                   SL_REASON_BAD_VALUE, "surface");
-    expect_reject(f, "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"ads\","
-                     "\"item\":\"i\",\"view_id\":\"v\",\"ctx\":{\"a\":{\"b\":1}}}",
+    expect_reject(f,
+                  "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"ads\","
+                  "\"item\":\"i\",\"view_id\":\"v\",\"ctx\":{\"a\":{\"b\":1}}}",
                   SL_REASON_BAD_TYPE, "ctx.\"a\"");
-    expect_reject(f, "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"ads\","
-                     "\"item\":\"i\",\"view_id\":\"v\",\"ctx\":[1]}",
+    expect_reject(f,
+                  "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"ads\","
+                  "\"item\":\"i\",\"view_id\":\"v\",\"ctx\":[1]}",
                   SL_REASON_BAD_TYPE, "ctx");
     expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\",\"view_id\":\"v\"}",
                   SL_REASON_BAD_VALUE, "user");
     expect_reject(f, "{\"type\":\"friend\",\"ts\":1700000000000,\"user\":\"u\",\"other\":\"u\"}",
                   SL_REASON_BAD_VALUE, "other");
-    expect_reject(f, "{\"type\":\"profile\",\"ts\":1700000000000,\"entity\":\"venue\",\"id\":\"x\",\"attrs\":{}}",
+    expect_reject(f,
+                  "{\"type\":\"profile\",\"ts\":1700000000000,\"entity\":\"venue\",\"id\":\"x\","
+                  "\"attrs\":{}}",
                   SL_REASON_BAD_VALUE, "entity");
-    expect_reject(f, "{\"type\":\"rank_request\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"events\","
-                     "\"request_id\":\"r\",\"candidates\":[\"a\",3]}",
-                  SL_REASON_BAD_TYPE, "candidates[1]");
-    expect_reject(f, "{\"type\":\"rank_request\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"events\","
-                     "\"request_id\":\"r\",\"candidates\":[]}",
-                  SL_REASON_BAD_VALUE, "candidates");
+    expect_reject(
+        f,
+        "{\"type\":\"rank_request\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"events\","
+        "\"request_id\":\"r\",\"candidates\":[\"a\",3]}",
+        SL_REASON_BAD_TYPE, "candidates[1]");
+    expect_reject(
+        f,
+        "{\"type\":\"rank_request\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"events\","
+        "\"request_id\":\"r\",\"candidates\":[]}",
+        SL_REASON_BAD_VALUE, "candidates");
     expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":\"v\"} x",
                   SL_REASON_BAD_JSON, NULL);
     expect_reject(f, "{\"type\":\"click\",\"ts\":01700000000000,\"user\":\"u\",\"view_id\":\"v\"}",
                   SL_REASON_BAD_JSON, NULL);
-    expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"a\tb\",\"view_id\":\"v\"}",
+    expect_reject(f,
+                  "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"a\tb\",\"view_id\":\"v\"}",
                   SL_REASON_BAD_JSON, NULL);
-    expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\\u0000\",\"view_id\":\"v\"}",
-                  SL_REASON_BAD_JSON, NULL);
-    expect_reject(f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\\ud800\",\"view_id\":\"v\"}",
-                  SL_REASON_BAD_JSON, NULL);
+    expect_reject(
+        f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\\u0000\",\"view_id\":\"v\"}",
+        SL_REASON_BAD_JSON, NULL);
+    expect_reject(
+        f, "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"\\ud800\",\"view_id\":\"v\"}",
+        SL_REASON_BAD_JSON, NULL);
 }
 
 static void test_nul_byte(void **state) {
     fixture *f = *state;
     sl_event ev;
     sl_event_error err;
-    static const char m[] = "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"u\0\",\"view_id\":\"v\"}";
+    static const char m[] =
+        "{\"type\":\"click\",\"ts\":1700000000000,\"user\":\"u\0\",\"view_id\":\"v\"}";
     assert_int_equal(parse2(f, m, sizeof m - 1, &ev, &err), SL_REASON_BAD_JSON);
 }
 
@@ -239,7 +272,8 @@ static void test_limits(void **state) {
     /* A 100 KB string: the whole message is over the 64 KiB event limit. */
     size_t big = 100 * 1024;
     char *m = malloc(big + 200);
-    int n = snprintf(m, 200, "{\"type\":\"click\",\"ts\":1700000000000,\"view_id\":\"v\",\"user\":\"");
+    int n =
+        snprintf(m, 200, "{\"type\":\"click\",\"ts\":1700000000000,\"view_id\":\"v\",\"user\":\"");
     memset(m + n, 'x', big);
     strcpy(m + n + big, "\"}");
     assert_int_equal(parse(f, m, &ev, &err), SL_REASON_TOO_LARGE);
@@ -249,8 +283,9 @@ static void test_limits(void **state) {
     strcpy(m + n + 300, "\"}");
     expect_reject(f, m, SL_REASON_TOO_LONG, "user");
     /* 65 ctx fields: over the field limit. */
-    n = snprintf(m, 200, "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"feed\","
-                         "\"item\":\"i\",\"view_id\":\"v\",\"ctx\":{");
+    n = snprintf(m, 200,
+                 "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u\",\"surface\":\"feed\","
+                 "\"item\":\"i\",\"view_id\":\"v\",\"ctx\":{");
     for (int i = 0; i < 65; i++)
         n += snprintf(m + n, 32, "%s\"k%d\":%d", i ? "," : "", i, i);
     strcpy(m + n, "}}");
@@ -264,9 +299,10 @@ static void test_fast_path_taken(void **state) {
     sl_event ev;
     sl_event_error err;
     sl_event_parse_opts fast = {.fast_only = true};
-    const char *m = "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u1\",\"surface\":\"feed\","
-                    "\"item\":\"p7\",\"view_id\":\"v1\",\"ctx\":{\"device\":\"android\",\"hour\":13,"
-                    "\"title\":\"caf\xc3\xa9 \\u00e9\"}}";
+    const char *m =
+        "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u1\",\"surface\":\"feed\","
+        "\"item\":\"p7\",\"view_id\":\"v1\",\"ctx\":{\"device\":\"android\",\"hour\":13,"
+        "\"title\":\"caf\xc3\xa9 \\u00e9\"}}";
     assert_true(sl_event_parse(m, strlen(m), &f->arena, &fast, &ev, &err));
 }
 

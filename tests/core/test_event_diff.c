@@ -19,31 +19,90 @@
 
 static const char *const seeds[] = {
     "{\"type\":\"view\",\"ts\":1700000000000,\"user\":\"u1\",\"surface\":\"ads\",\"item\":\"ad7\","
-    "\"view_id\":\"v1\",\"ctx\":{\"device\":\"ios\",\"pos\":3,\"hd\":true,\"slot\":null,\"bid\":0.25}}",
+    "\"view_id\":\"v1\",\"ctx\":{\"device\":\"ios\",\"pos\":3,\"hd\":true,\"slot\":null,\"bid\":0."
+    "25}}",
     "{\"type\":\"click\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\",\"item\":\"i\"}",
-    "{ \"type\" : \"like\" , \"ts\" : 1700000000001 , \"user\" : \"u\\u00e9\\n\" , \"view_id\" : \"v\" }",
+    "{ \"type\" : \"like\" , \"ts\" : 1700000000001 , \"user\" : \"u\\u00e9\\n\" , \"view_id\" : "
+    "\"v\" }",
     "{\"type\":\"dwell\",\"ts\":1700000000001,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":1.5e3}",
     "{\"type\":\"register\",\"ts\":1700000000001,\"user\":\"u\",\"item\":\"e1\",\"view_id\":null}",
     "{\"type\":\"conversion\",\"ts\":1700000000001,\"user\":\"caf\xc3\xa9\",\"view_id\":\"v\"}",
-    "{\"type\":\"profile\",\"ts\":1700000000001,\"entity\":\"item\",\"id\":\"e1\",\"attrs\":{\"lat\":"
+    "{\"type\":\"profile\",\"ts\":1700000000001,\"entity\":\"item\",\"id\":\"e1\",\"attrs\":{"
+    "\"lat\":"
     "52.5,\"lon\":-13.4e0,\"start_ts\":1700100000000,\"price\":25,\"category\":\"music\"}}",
-    "{\"type\":\"friend\",\"ts\":1700000000001,\"user\":\"u\",\"other\":\"w\",\"x\":[1,{\"a\":[]}]}",
+    "{\"type\":\"friend\",\"ts\":1700000000001,\"user\":\"u\",\"other\":\"w\",\"x\":[1,{\"a\":[]}]"
+    "}",
     "{\"type\":\"rank_request\",\"ts\":1700000000001,\"user\":\"u\",\"surface\":\"events\","
     "\"request_id\":\"r1\",\"candidates\":[\"e1\",\"e2\",\"e\\\"3\"],\"ctx\":{\"h\":0.0}}",
-    "{\"type\":\"share\",\"ts\":1700000000001,\"user\":\"\xf0\x9f\x98\x80\",\"view_id\":\"v\\ud83d\\ude00\"}",
+    "{\"type\":\"share\",\"ts\":1700000000001,\"user\":\"\xf0\x9f\x98\x80\",\"view_id\":"
+    "\"v\\ud83d\\ude00\"}",
 };
 
 /* Fragments that tend to sit on the edge of validity. */
 static const char *const dict[] = {
-    "NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1e-999", "99999999999999999999",
-    "9223372036854775807", "9223372036854775808", "-9223372036854775808", "123456789012345678",
-    "1234567890123456789", "0.0", "-0", "-0.0", "01", "1.", ".5", "1e", "1e+", "\\u0000",
-    "\\ud800", "\\udc00", "\\ud800\\udc00", "\\u00e9", "\\uD83D\\uDE00", "\\x", "\\/", "\"",
-    "\\", "{", "}", "[", "]", ":", ",", "null", "true", "false", "tru", "nul", "\"ts\"",
-    "\"type\"", "\"ctx\":{\"a\":1}", "\"ctx\":{\"a\":{}}", "\"ctx\":[]", "\"candidates\":[\"a\"]",
-    "\"candidates\":[1]", ",\"type\":\"view\"", ",\"ts\":1", ",\"user\":\"x\"", "\xc3", "\xff",
-    "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82\xac", "\x7f", "\x01", " ", "\t", "\r\n",
-    "\"\\u0041\"", "\"t\\u0079pe\"",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e999",
+    "-1e999",
+    "1e-999",
+    "99999999999999999999",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "123456789012345678",
+    "1234567890123456789",
+    "0.0",
+    "-0",
+    "-0.0",
+    "01",
+    "1.",
+    ".5",
+    "1e",
+    "1e+",
+    "\\u0000",
+    "\\ud800",
+    "\\udc00",
+    "\\ud800\\udc00",
+    "\\u00e9",
+    "\\uD83D\\uDE00",
+    "\\x",
+    "\\/",
+    "\"",
+    "\\",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    ",",
+    "null",
+    "true",
+    "false",
+    "tru",
+    "nul",
+    "\"ts\"",
+    "\"type\"",
+    "\"ctx\":{\"a\":1}",
+    "\"ctx\":{\"a\":{}}",
+    "\"ctx\":[]",
+    "\"candidates\":[\"a\"]",
+    "\"candidates\":[1]",
+    ",\"type\":\"view\"",
+    ",\"ts\":1",
+    ",\"user\":\"x\"",
+    "\xc3",
+    "\xff",
+    "\xed\xa0\x80",
+    "\xf4\x90\x80\x80",
+    "\xe2\x82\xac",
+    "\x7f",
+    "\x01",
+    " ",
+    "\t",
+    "\r\n",
+    "\"\\u0041\"",
+    "\"t\\u0079pe\"",
 };
 
 /* A local xorshift64*: the test must not depend on anything it tests. */
@@ -165,9 +224,25 @@ static void test_seeds_agree(void **state) {
 static void test_numbers_agree(void **state) {
     (void)state;
     static const char *const nums[] = {
-        "0", "-0", "1", "1234.5", "1e3", "1E3", "1e+3", "1e-3", "0.000001", "86400000",
-        "86400000.0000001", "123456789012345678", "1234567890123456789", "4.9e-324", "2e-400",
-        "1.7976931348623157e308", "1.8e308", "0.1e1", "100000000000000000000000000000000000000",
+        "0",
+        "-0",
+        "1",
+        "1234.5",
+        "1e3",
+        "1E3",
+        "1e+3",
+        "1e-3",
+        "0.000001",
+        "86400000",
+        "86400000.0000001",
+        "123456789012345678",
+        "1234567890123456789",
+        "4.9e-324",
+        "2e-400",
+        "1.7976931348623157e308",
+        "1.8e308",
+        "0.1e1",
+        "100000000000000000000000000000000000000",
     };
     sl_arena arena;
     sl_arena_init(&arena, 4096, 1 << 22);
@@ -175,10 +250,11 @@ static void test_numbers_agree(void **state) {
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         int n = snprintf(msg, sizeof msg,
                          "{\"type\":\"dwell\",\"ts\":1700000000000,\"user\":\"u\",\"view_id\":"
-                         "\"v\",\"dwell_ms\":%s}", nums[i]);
+                         "\"v\",\"dwell_ms\":%s}",
+                         nums[i]);
         check(&arena, msg, (size_t)n);
-        n = snprintf(msg, sizeof msg, "{\"type\":\"click\",\"ts\":%s,\"user\":\"u\",\"view_id\":\"v\"}",
-                     nums[i]);
+        n = snprintf(msg, sizeof msg,
+                     "{\"type\":\"click\",\"ts\":%s,\"user\":\"u\",\"view_id\":\"v\"}", nums[i]);
         check(&arena, msg, (size_t)n);
     }
     sl_arena_deinit(&arena);

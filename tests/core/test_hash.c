@@ -16,9 +16,9 @@
 
 #include "sl_hash.h"
 
-#define BITS 10
+#define BITS    10
 #define BUCKETS (1u << BITS)
-#define KEYS (BUCKETS * 64u)
+#define KEYS    (BUCKETS * 64u)
 
 /* Chi-square of KEYS keys over BUCKETS buckets. With BUCKETS-1 degrees of
  * freedom the statistic has mean 1023 and sd ~45; 1023 + 6 sd is a bound a
@@ -40,8 +40,9 @@ static void test_uniform_ids(void **state) {
             char b[96];
             int n = f == 0   ? snprintf(b, sizeof b, "u%u", k)
                     : f == 1 ? snprintf(b, sizeof b, "%u", k)
-                    : f == 2 ? snprintf(b, sizeof b, "item-%08u", k)
-                             : snprintf(b, sizeof b, "a very long prefix shared by every key %u", k);
+                    : f == 2
+                        ? snprintf(b, sizeof b, "item-%08u", k)
+                        : snprintf(b, sizeof b, "a very long prefix shared by every key %u", k);
             count[sl_hash_bucket(sl_hash64(b, (size_t)n, 42), BITS)]++;
         }
         double chi = chi_square(count);

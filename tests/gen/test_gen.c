@@ -293,8 +293,7 @@ static void cover_line(void *ctx, size_t i, const sl_event *ev, const gen_line *
             c->profiles[is]++;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     if (l->surface != SL_SURFACE_NONE && s != SL_SURFACE_NONE)
         assert_int_equal(l->surface, s);
@@ -494,20 +493,20 @@ static void test_truth(void **state) {
 /* ---- fatigue ------------------------------------------------------------- */
 
 typedef struct ad_view {
-    int64_t ts;     /* view time */
-    uint64_t view;  /* view number */
-    uint32_t user;  /* user number */
-    uint32_t ad;    /* ad number */
+    int64_t ts;    /* view time */
+    uint64_t view; /* view number */
+    uint32_t user; /* user number */
+    uint32_t ad;   /* ad number */
 } ad_view;
 
 typedef struct fatigue_ctx {
-    ad_view *views;       /* (cap) distinct ad views */
-    size_t n, cap;        /* used, capacity */
-    uint8_t *seen;        /* (max_view) view written */
-    uint8_t *clicked;     /* (max_view) view clicked */
-    size_t max_view;      /* capacity of seen / clicked */
-    uint32_t max_user;    /* largest user number + 1 */
-    uint32_t max_ad;      /* largest ad number + 1 */
+    ad_view *views;    /* (cap) distinct ad views */
+    size_t n, cap;     /* used, capacity */
+    uint8_t *seen;     /* (max_view) view written */
+    uint8_t *clicked;  /* (max_view) view clicked */
+    size_t max_view;   /* capacity of seen / clicked */
+    uint32_t max_user; /* largest user number + 1 */
+    uint32_t max_ad;   /* largest ad number + 1 */
 } fatigue_ctx;
 
 static void fatigue_line(void *ctx, size_t i, const sl_event *ev, const gen_line *l) {
@@ -625,14 +624,14 @@ static void test_fatigue(void **state) {
 /* ---- the truth is the truth: calibration --------------------------------- */
 
 typedef struct outcome {
-    uint8_t surface;  /* sl_surface + 1; 0 = not a view */
+    uint8_t surface;                        /* sl_surface + 1; 0 = not a view */
     uint8_t click, like, share, conversion; /* reactions seen */
-    int64_t ts;       /* view time */
+    int64_t ts;                             /* view time */
 } outcome;
 
 typedef struct calib_ctx {
-    outcome *o;    /* (cap) by view number */
-    size_t cap;    /* capacity */
+    outcome *o;     /* (cap) by view number */
+    size_t cap;     /* capacity */
     int64_t max_ts; /* latest ts written */
 } calib_ctx;
 

@@ -62,8 +62,8 @@ static double ref_margin(model_fm *m, const model_example *ex) {
     double s = model__ftrl_weight(zb[0], zb[1], 1 / p->lin.alpha, p->lin.beta, 0, 0);
     for (uint32_t a = 0; a < ex->n; a++) {
         uint32_t i = ex->idx[a] & mask;
-        s += model__ftrl_weight(zn[2 * i], zn[2 * i + 1], 1 / p->lin.alpha, p->lin.beta,
-                                p->lin.l1, p->lin.l2) *
+        s += model__ftrl_weight(zn[2 * i], zn[2 * i + 1], 1 / p->lin.alpha, p->lin.beta, p->lin.l1,
+                                p->lin.l2) *
              ex->val[a];
         for (uint32_t b = a + 1; b < ex->n; b++) {
             const float *va = vg + (size_t)model_fm__row(m, ex->idx[a]) * 2 * k;
@@ -166,8 +166,8 @@ static void test_gradient_finite_differences(void **state) {
  * field C (16 values) is linear; a bias at index 0. */
 typedef struct pair_world {
     sl_rand rng;
-    double lin[48];   /* true linear weights of A, B, C values */
-    double u[32][2];  /* true factors of A and B values */
+    double lin[48];  /* true linear weights of A, B, C values */
+    double u[32][2]; /* true factors of A and B values */
 } pair_world;
 
 static void pair_world_init(pair_world *wd, uint64_t seed) {
@@ -224,8 +224,8 @@ static void test_fm_beats_lr_on_interactions(void **state) {
         assert_int_equal(model_fm_update(fm, &ex, y, p_fm), SL_OK);
         assert_int_equal(model_ftrl_update(lr, &ex, y, p_lr), SL_OK);
     }
-    printf("pairwise world, second-half progressive log loss: FM %.4f, LR %.4f\n",
-           l_fm / (T / 2), l_lr / (T / 2));
+    printf("pairwise world, second-half progressive log loss: FM %.4f, LR %.4f\n", l_fm / (T / 2),
+           l_lr / (T / 2));
     assert_true(l_fm < 0.95 * l_lr);
     model_fm_destroy(fm);
     model_ftrl_destroy(lr);
@@ -249,7 +249,8 @@ static void test_weight_scales_the_gradient(void **state) {
     for (uint32_t j = 0; j < ex.n; j++) {
         assert_true(fabs(w3[j] - 3 * w1[j]) <= 1e-12 * (1 + fabs(w1[j])));
         for (uint32_t f = 0; f < 4; f++)
-            assert_true(fabs(v3[j * 4 + f] - 3 * v1[j * 4 + f]) <= 1e-12 * (1 + fabs(v1[j * 4 + f])));
+            assert_true(fabs(v3[j * 4 + f] - 3 * v1[j * 4 + f]) <=
+                        1e-12 * (1 + fabs(v1[j * 4 + f])));
     }
     /* Weight 0 learns nothing. */
     size_t vbytes = 64 * 8 * sizeof(float);

@@ -70,7 +70,8 @@ static void ref_update(ref_ftrl *r, const float *x, double y, double p, double w
             continue;
         double gu = (p - y) * x[i]; /* n grows by weight·gu², as weight copies would */
         double g = weight * gu;
-        double sigma = (sqrt((double)r->n[i] + weight * gu * gu) - sqrt((double)r->n[i])) / r->alpha;
+        double sigma =
+            (sqrt((double)r->n[i] + weight * gu * gu) - sqrt((double)r->n[i])) / r->alpha;
         r->z[i] = (float)(r->z[i] + g - sigma * wv[i]);
         r->n[i] = (float)(r->n[i] + weight * gu * gu);
     }

@@ -21,7 +21,7 @@
 #include "op_features.h"
 #include "sl_hash.h"
 
-#define T0 INT64_C(1767225600000)
+#define T0   INT64_C(1767225600000)
 #define SEED OP_FEATURES_HASH_SEED
 #define BITS 20
 
@@ -56,13 +56,12 @@ static void close_fx(fixture *fx) {
     sl_config_destroy(fx->cfg);
 }
 
-#define STD_FEATURES                                                                  \
-    "{\"hash_bits\": 20, \"categorical\": [\"item\", \"ctx.device\", \"item.category\", " \
-    "\"user.city\"], \"crosses\": [\"ctx.device*item\", \"user*item.category*surface\"], " \
+#define STD_FEATURES                                                                               \
+    "{\"hash_bits\": 20, \"categorical\": [\"item\", \"ctx.device\", \"item.category\", "          \
+    "\"user.city\"], \"crosses\": [\"ctx.device*item\", \"user*item.category*surface\"], "         \
     "\"half_lives_ms\": [3600000, 86400000]}"
 
-static sl_event view(const char *user, const char *item, int64_t ts, const sl_kv *ctx,
-                     uint32_t n) {
+static sl_event view(const char *user, const char *item, int64_t ts, const sl_kv *ctx, uint32_t n) {
     sl_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = SL_EVENT_VIEW;
@@ -236,8 +235,7 @@ static void test_events_derived(void **state) {
     assert_int_equal(op_features_describe(fx.f, "user", "u1", T0 + 2000, &b, &err), SL_OK);
     assert_non_null(strstr(b.p, "\"friends\":3"));
     assert_non_null(strstr(b.p, "\"lat\":52.52"));
-    assert_int_equal(op_features_describe(fx.f, "user", "nobody", T0, &b, &err),
-                     SL_ERR_NOT_FOUND);
+    assert_int_equal(op_features_describe(fx.f, "user", "nobody", T0, &b, &err), SL_ERR_NOT_FOUND);
     assert_int_equal(op_features_describe(fx.f, "table", "u1", T0, &b, &err), SL_ERR_INVALID);
     sl_buf_deinit(&b);
     close_fx(&fx);
@@ -348,10 +346,8 @@ static void test_deterministic(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_categorical_and_crosses),
-        cmocka_unit_test(test_no_leak_and_fatigue),
-        cmocka_unit_test(test_events_derived),
-        cmocka_unit_test(test_budget_overflow),
+        cmocka_unit_test(test_categorical_and_crosses), cmocka_unit_test(test_no_leak_and_fatigue),
+        cmocka_unit_test(test_events_derived),          cmocka_unit_test(test_budget_overflow),
         cmocka_unit_test(test_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,7 @@
 #include "state_decay.h"
 
 #define N_EVENTS 2000
-#define T0 INT64_C(1767225600000) /* 2026-01-01, ms */
+#define T0       INT64_C(1767225600000) /* 2026-01-01, ms */
 
 typedef struct ev {
     int64_t t; /* event time, ms */
@@ -151,7 +151,7 @@ static void test_late_event(void **state) {
     state_decay_init(&d);
     assert_int_equal(state_decay_add(&d, &s, T0 + 1000, 1.0), SL_OK);
     assert_int_equal(state_decay_add(&d, &s, T0, 1.0), SL_OK); /* one half-life late */
-    assert_int_equal(d.t_last, T0 + 1000);                    /* late events never move it */
+    assert_int_equal(d.t_last, T0 + 1000);                     /* late events never move it */
     assert_true(d.v[0] == 1.5);
     assert_true(state_decay_read(&d, &s, 0, T0 + 2000) == 0.75);
     /* The same two events in order give the same state, bit for bit here. */

@@ -21,7 +21,7 @@
 
 #include "state_features.h"
 
-#define T0 INT64_C(1767225600000)
+#define T0   INT64_C(1767225600000)
 #define HOUR INT64_C(3600000)
 
 static sl_str S(const char *s) { return (sl_str){s, (uint32_t)strlen(s)}; }
@@ -56,9 +56,9 @@ static void rm_rf(const char *path) {
 }
 
 typedef struct fixture {
-    state_store *st;        /* the store */
-    state_features *sf;     /* over it */
-    state_decay_spec spec;  /* 1 h and 1 d */
+    state_store *st;       /* the store */
+    state_features *sf;    /* over it */
+    state_decay_spec spec; /* 1 h and 1 d */
 } fixture;
 
 static void open_fx(fixture *fx, const char *dir) {
@@ -109,8 +109,8 @@ static void test_counters_match_decay(void **state) {
         assert_int_equal(state_features_add(fx.sf, STATE_FEAT_USER_ITEM, S("u1"), S(evs[i].item),
                                             evs[i].c, evs[i].t, 1.0, &err),
                          SL_OK);
-        state_decay_add(evs[i].c == STATE_FEAT_VIEWS ? &ref_views : &ref_clicks, &fx.spec,
-                        evs[i].t, 1.0);
+        state_decay_add(evs[i].c == STATE_FEAT_VIEWS ? &ref_views : &ref_clicks, &fx.spec, evs[i].t,
+                        1.0);
         if (!strcmp(evs[i].item, "a1") && evs[i].c == STATE_FEAT_VIEWS)
             state_decay_add(&ref_pair, &fx.spec, evs[i].t, 1.0);
     }
@@ -130,19 +130,17 @@ static void test_counters_match_decay(void **state) {
     double expect = exp2(-5.0) + exp2(-2.0);
     assert_true(fabs(state_decay_read(&ref_pair, &fx.spec, 0, at) - expect) < 1e-12);
     assert_int_equal(state_feat_record_t_last(&rec), T0 + 3 * HOUR);
-    assert_int_equal(state_features_read(fx.sf, STATE_FEAT_USER_ITEM, S("u1"), S("a1"), &rec,
-                                         &err),
+    assert_int_equal(state_features_read(fx.sf, STATE_FEAT_USER_ITEM, S("u1"), S("a1"), &rec, &err),
                      SL_OK);
-    assert_true(fabs(state_decay_read(&rec.c[STATE_FEAT_VIEWS], &fx.spec, 0, at) - expect) <
-                1e-12);
+    assert_true(fabs(state_decay_read(&rec.c[STATE_FEAT_VIEWS], &fx.spec, 0, at) - expect) < 1e-12);
     /* absent keys read as empty */
     assert_int_equal(state_features_read(fx.sf, STATE_FEAT_ITEM, S("zz"), S(""), &rec, &err),
                      SL_OK);
     assert_false(rec.found);
     assert_true(state_decay_read(&rec.c[STATE_FEAT_VIEWS], &fx.spec, 0, at) == 0.0);
     /* a non-finite value is refused */
-    assert_int_equal(state_features_add(fx.sf, STATE_FEAT_USER, S("u1"), S(""),
-                                        STATE_FEAT_DWELL_MS, T0, NAN, &err),
+    assert_int_equal(state_features_add(fx.sf, STATE_FEAT_USER, S("u1"), S(""), STATE_FEAT_DWELL_MS,
+                                        T0, NAN, &err),
                      SL_ERR_INVALID);
     close_fx(&fx);
 }
@@ -176,14 +174,14 @@ static void test_keys_and_scan(void **state) {
                                         STATE_FEAT_VIEWS, T0, 1, &err),
                      SL_OK);
     int n = 0;
-    assert_int_equal(state_features_scan_pairs(fx.sf, STATE_FEAT_USER_ITEM, S("u1"), 100,
-                                               count_pair, &n, &err),
-                     SL_OK);
+    assert_int_equal(
+        state_features_scan_pairs(fx.sf, STATE_FEAT_USER_ITEM, S("u1"), 100, count_pair, &n, &err),
+        SL_OK);
     assert_int_equal(n, 3);
     n = 0;
-    assert_int_equal(state_features_scan_pairs(fx.sf, STATE_FEAT_USER_ITEM, S("u1"), 2,
-                                               count_pair, &n, &err),
-                     SL_OK);
+    assert_int_equal(
+        state_features_scan_pairs(fx.sf, STATE_FEAT_USER_ITEM, S("u1"), 2, count_pair, &n, &err),
+        SL_OK);
     assert_int_equal(n, 2);
     /* an over-long key is skipped and counted, not an error */
     static char big[1100];

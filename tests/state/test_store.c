@@ -112,7 +112,7 @@ static void basics(state_store *st) {
     expect(st, STATE_CF_FEATURES, "u:1", "a much longer value than before, moved to a new entry");
     put_s(st, STATE_CF_FEATURES, "u:1", "1"); /* shorter: in place */
     expect(st, STATE_CF_FEATURES, "u:1", "1");
-    put_s(st, STATE_CF_FEATURES, "u:2", "");   /* an empty value is a value */
+    put_s(st, STATE_CF_FEATURES, "u:2", ""); /* an empty value is a value */
     expect(st, STATE_CF_FEATURES, "u:2", "");
     del_s(st, STATE_CF_FEATURES, "u:1");
     expect(st, STATE_CF_FEATURES, "u:1", NULL);
@@ -136,9 +136,9 @@ static void basics(state_store *st) {
     assert_int_equal(state_store_put(st, STATE_CF_MODELS, "m", 1, big, sizeof big, &err),
                      SL_ERR_INVALID);
     assert_non_null(strstr(err.msg, "limit"));
-    assert_int_equal(state_store_put(st, STATE_CF_MODELS, big, STATE_STORE_MAX_KEY + 1, "v", 1,
-                                     &err),
-                     SL_ERR_INVALID);
+    assert_int_equal(
+        state_store_put(st, STATE_CF_MODELS, big, STATE_STORE_MAX_KEY + 1, "v", 1, &err),
+        SL_ERR_INVALID);
     assert_int_equal(state_store_put(st, STATE_CF_META, STATE_META_CHECKPOINT,
                                      strlen(STATE_META_CHECKPOINT), "v", 1, &err),
                      SL_ERR_INVALID);
@@ -371,9 +371,9 @@ static void test_cache_cap(void **state) {
     }
     assert_int_equal(rc, SL_ERR_LIMIT);
     assert_non_null(strstr(err.msg, "checkpoint now"));
-    assert_true(wanted);                       /* the early warning came first */
+    assert_true(wanted); /* the early warning came first */
     assert_true(state_store_want_checkpoint(st));
-    expect(st, STATE_CF_FEATURES, k, NULL);    /* the refused write did not happen */
+    expect(st, STATE_CF_FEATURES, k, NULL); /* the refused write did not happen */
     state_store_stats s0, s1;
     state_store_stats_get(st, &s0);
     assert_int_equal(state_store_put(st, STATE_CF_FEATURES, "other", 5, v, sizeof v, NULL),
@@ -388,9 +388,9 @@ static void test_cache_cap(void **state) {
         snprintf(kk, sizeof kk, "key-%d", j);
         char buf[256];
         size_t n = 0;
-        assert_int_equal(state_store_get(st, STATE_CF_FEATURES, kk, strlen(kk), buf, sizeof buf,
-                                         &n, NULL),
-                         SL_OK);
+        assert_int_equal(
+            state_store_get(st, STATE_CF_FEATURES, kk, strlen(kk), buf, sizeof buf, &n, NULL),
+            SL_OK);
         assert_int_equal(n, sizeof v);
     }
     /* A checkpoint makes everything clean, so the cache can drop it. */
@@ -465,8 +465,8 @@ static void test_random_vs_model(void **state) {
         if (what < 45) {
             model_val mv = {(int)sl_rand_below(&r, 600), (uint32_t)op};
             model_bytes(key, mv, buf);
-            sl_status rc = state_store_put(st, STATE_CF_PENDING, k, strlen(k), buf, (size_t)mv.len,
-                                           NULL);
+            sl_status rc =
+                state_store_put(st, STATE_CF_PENDING, k, strlen(k), buf, (size_t)mv.len, NULL);
             if (rc == SL_ERR_LIMIT) {
                 assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
                 memcpy(committed, cur, sizeof cur);
@@ -554,33 +554,28 @@ static void test_update_in_place(void **state) {
     void *v = NULL;
     size_t old = 0;
     /* Absent: zeros. */
-    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 8, &v, &old, NULL),
-                     SL_OK);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 8, &v, &old, NULL), SL_OK);
     assert_true(old == STATE_STORE_ABSENT);
     assert_memory_equal(v, "\0\0\0\0\0\0\0\0", 8);
     memcpy(v, "abcdefgh", 8);
     expect(st, STATE_CF_FEATURES, "u:1", "abcdefgh");
     /* Again: the same bytes, in place. */
-    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 8, &v, &old, NULL),
-                     SL_OK);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 8, &v, &old, NULL), SL_OK);
     assert_int_equal(old, 8);
     assert_memory_equal(v, "abcdefgh", 8);
     /* Shrink then grow: the kept prefix survives, the new tail is zero. */
-    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 3, &v, &old, NULL),
-                     SL_OK);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 3, &v, &old, NULL), SL_OK);
     assert_memory_equal(v, "abc", 3);
     assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 100, &v, &old, NULL),
                      SL_OK);
     assert_int_equal(old, 3);
     assert_memory_equal(v, "abc\0\0", 5);
     memcpy(v, "grown", 5);
-    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 5, &v, &old, NULL),
-                     SL_OK);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:1", 3, 5, &v, &old, NULL), SL_OK);
     /* Deleted reads as absent. */
     put_s(st, STATE_CF_FEATURES, "u:2", "two");
     del_s(st, STATE_CF_FEATURES, "u:2");
-    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:2", 3, 4, &v, &old, NULL),
-                     SL_OK);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:2", 3, 4, &v, &old, NULL), SL_OK);
     assert_true(old == STATE_STORE_ABSENT);
     memcpy(v, "TWO!", 4);
     put_s(st, STATE_CF_FEATURES, "u:3", "three");
@@ -588,8 +583,7 @@ static void test_update_in_place(void **state) {
     state_store_close(st);
     /* From RocksDB after a reopen: loaded, then changed and committed. */
     st = open_store(dir, 4 << 20);
-    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:3", 3, 5, &v, &old, NULL),
-                     SL_OK);
+    assert_int_equal(state_store_update(st, STATE_CF_FEATURES, "u:3", 3, 5, &v, &old, NULL), SL_OK);
     assert_int_equal(old, 5);
     assert_memory_equal(v, "three", 5);
     memcpy(v, "THREE", 5);
@@ -610,10 +604,10 @@ static void test_update_in_place(void **state) {
 /* ---------------------------------------------------------------- scan */
 
 typedef struct scan_out {
-    char text[4096];     /* "key=value;" ... */
-    int stop_after;      /* stop after this many (0 = never) */
-    int n;               /* calls */
-    state_store *st;     /* to check re-entry is refused */
+    char text[4096]; /* "key=value;" ... */
+    int stop_after;  /* stop after this many (0 = never) */
+    int n;           /* calls */
+    state_store *st; /* to check re-entry is refused */
 } scan_out;
 
 static bool scan_cb(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
@@ -643,7 +637,7 @@ static void test_scan_merges_cache_and_rocksdb(void **state) {
     put_s(st, STATE_CF_FEATURES, "u:7:c", "33"); /* cache over RocksDB */
     del_s(st, STATE_CF_FEATURES, "u:7:e");       /* tombstone over RocksDB */
     put_s(st, STATE_CF_FEATURES, "u:7:f", "6");
-    del_s(st, STATE_CF_FEATURES, "u:7:f");       /* never committed, deleted */
+    del_s(st, STATE_CF_FEATURES, "u:7:f"); /* never committed, deleted */
 
     scan_out o = {.st = st};
     assert_int_equal(state_store_scan(st, STATE_CF_FEATURES, "u:7", 3, scan_cb, &o, NULL), SL_OK);
@@ -700,7 +694,7 @@ static void test_sweep_removes_decayed(void **state) {
     make_tmpdir(dir, sizeof dir);
     state_store *st = open_store(dir, 4 << 20);
     sweep_ctx c = {.now = T0 + 100 * INT64_C(3600000)}; /* 100 h later */
-    const int64_t hl[2] = {60000, 3600000};              /* a minute, an hour */
+    const int64_t hl[2] = {60000, 3600000};             /* a minute, an hour */
     assert_int_equal(state_decay_spec_init(&c.spec, hl, 2, NULL), SL_OK);
     char k[32];
     for (int i = 0; i < 1000; i++) {
@@ -717,9 +711,9 @@ static void test_sweep_removes_decayed(void **state) {
     size_t total = 0, steps = 0, deleted = 0;
     bool wrapped = false;
     while (!wrapped) {
-        assert_int_equal(state_store_sweep(st, STATE_CF_FEATURES, 64, decayed, &c, &deleted,
-                                           &wrapped, NULL),
-                         SL_OK);
+        assert_int_equal(
+            state_store_sweep(st, STATE_CF_FEATURES, 64, decayed, &c, &deleted, &wrapped, NULL),
+            SL_OK);
         total += deleted;
         steps++;
     }
@@ -730,8 +724,8 @@ static void test_sweep_removes_decayed(void **state) {
         snprintf(k, sizeof k, "u:%04d", i);
         char buf[64];
         size_t n;
-        sl_status rc = state_store_get(st, STATE_CF_FEATURES, k, strlen(k), buf, sizeof buf, &n,
-                                       NULL);
+        sl_status rc =
+            state_store_get(st, STATE_CF_FEATURES, k, strlen(k), buf, sizeof buf, &n, NULL);
         assert_int_equal(rc, (i % 2 || i == 0) ? SL_OK : SL_ERR_NOT_FOUND);
     }
     /* The deletions commit with the next checkpoint and survive a reopen;
@@ -743,9 +737,9 @@ static void test_sweep_removes_decayed(void **state) {
     total = 0;
     wrapped = false;
     while (!wrapped) {
-        assert_int_equal(state_store_sweep(st, STATE_CF_FEATURES, 1000, decayed, &c, &deleted,
-                                           &wrapped, NULL),
-                         SL_OK);
+        assert_int_equal(
+            state_store_sweep(st, STATE_CF_FEATURES, 1000, decayed, &c, &deleted, &wrapped, NULL),
+            SL_OK);
         total += deleted;
     }
     assert_int_equal(c.calls, 501);
@@ -811,8 +805,8 @@ static void test_rocksdb_errors(void **state) {
 
 static void test_opts_from_config(void **state) {
     (void)state;
-    sl_config_state cs = {.dir = "some/dir", .cache_mb = 3, .block_cache_mb = 5,
-                          .write_buffer_mb = 7};
+    sl_config_state cs = {
+        .dir = "some/dir", .cache_mb = 3, .block_cache_mb = 5, .write_buffer_mb = 7};
     state_store_opts o;
     state_store_opts_from_config(&o, &cs);
     assert_string_equal(o.dir, "some/dir");

@@ -25,16 +25,19 @@ typedef struct bad_line {
 } bad_line;
 
 static const bad_line bad[] = {
-    {"{\"type\":\"click\",\"ts\":17000", "bad_json"},                          /* truncated */
-    {"{\"type\":\"click\",\"ts\":\"x\",\"user\":\"u\",\"view_id\":\"v\"}", "bad_type"}, /* wrong type */
+    {"{\"type\":\"click\",\"ts\":17000", "bad_json"}, /* truncated */
+    {"{\"type\":\"click\",\"ts\":\"x\",\"user\":\"u\",\"view_id\":\"v\"}",
+     "bad_type"}, /* wrong type */
     {"{\"type\":\"click\",\"ts\":1767225600000,\"user\":\"u\"}", "missing_field"},
     {"{\"type\":\"poke\",\"ts\":1767225600000,\"user\":\"u\"}", "unknown_type"},
     {"{\"type\":\"dwell\",\"ts\":1767225600000,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":NaN}",
      "bad_json"},
-    {"{\"type\":\"dwell\",\"ts\":1767225600000,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":Infinity}",
+    {"{\"type\":\"dwell\",\"ts\":1767225600000,\"user\":\"u\",\"view_id\":\"v\",\"dwell_ms\":"
+     "Infinity}",
      "bad_json"},
-    {NULL, "too_large"},                                                        /* 100 KB string */
-    {"{\"type\":\"click\",\"ts\":1767225600000,\"user\":\"\xc3\x28\",\"view_id\":\"v\"}", "bad_utf8"},
+    {NULL, "too_large"}, /* 100 KB string */
+    {"{\"type\":\"click\",\"ts\":1767225600000,\"user\":\"\xc3\x28\",\"view_id\":\"v\"}",
+     "bad_utf8"},
     {"", "empty"},
     {"[{\"type\":\"click\"}]", "not_object"},
     {"{\"type\":\"click\",\"type\":\"view\",\"ts\":1767225600000,\"user\":\"u\",\"view_id\":\"v\"}",
@@ -197,8 +200,8 @@ static void test_unusable_inputs(void **state) {
     sl_config *cfg;
     sl_err err;
     assert_int_equal(sl_config_defaults(&cfg, &err), SL_OK);
-    stream_replay_opts o = {.input = "/nonexistent/events.jsonl", .out_dir = "/tmp/sl_replay_x",
-                            .quiet = true};
+    stream_replay_opts o = {
+        .input = "/nonexistent/events.jsonl", .out_dir = "/tmp/sl_replay_x", .quiet = true};
     assert_int_equal(stream_replay_run(cfg, &o, NULL, &err), SL_ERR_IO);
     assert_non_null(strstr(err.msg, "/nonexistent/events.jsonl: cannot open"));
     o.input = "/tmp";
