@@ -61,7 +61,8 @@ echo "(b') the engine:"; engine "route-$id" full full
 
 echo "== (c) latency: views at $rate events/s for 20 s, produced -> score readable"
 m=$((rate * 20))
-$tool produce "$b" "lat-$id" 1 >/dev/null             # create the topics first, so
+$tool produce "$b" "lat-$id" 1 0 friend >/dev/null    # create the topics first (a friend
+                                                      # event: no score), so
 $tool produce "$b" "lat-scores-$id" 1 >/dev/null      # nobody waits for metadata
 STREAMLEARN_LOG=warn $bin run --config "$(cfg "lat-$id" "lat-scores-$id" "gl-$id")" \
   --no-progress &
