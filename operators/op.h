@@ -150,7 +150,6 @@ typedef struct op {
 
 extern const op_vtable op_parse_vtable;
 extern const op_vtable op_route_vtable;
-extern const op_vtable op_score_vtable;
 extern const op_vtable op_join_vtable;
 
 #endif
