@@ -3,12 +3,10 @@
  *
  * A batch is a run of raw messages (from a file or from Kafka) with their
  * source coordinates; the graph runs its operators in order over the whole
- * batch (parse → route → featurize → label-join → learn → score → metrics;
- * today parse and route), and each operator appends what it produces to the
- * batch's outboxes (one per sink channel). The stream layer then hands the
- * outboxes to the sinks. Operators never touch files or sockets, never read
- * the wall clock, and never malloc per event: scratch memory comes from the
- * batch arena, which is reset after the batch.
+ * batch (parse → route → join: featurize, score, label join), and each operator appends what it
+ * produces to the batch's outboxes (one per sink channel). The stream layer then hands the outboxes
+ * to the sinks. Operators never touch files or sockets, never read the wall clock, and never malloc
+ * per event: scratch memory comes from the batch arena, which is reset after the batch.
  *
  * An operator is a plain struct {vtable, ctx}, like a libuv handle; the
  * registry (op_graph.c) is one table, so a new operator is one file and one

@@ -2,12 +2,11 @@
  * op_route.c — routes valid events to the parts of the graph that own them
  * and counts them.
  *
- * The seams, in graph order after route: views go to featurize (features
- * frozen at view time) and score; reactions (click, like, share, dwell,
- * register, conversion) go to the label join; profile and friend events
- * update state; rank_request goes to the ranker. Until those operators land,
- * route counts what each of them will receive, which is what replay's
- * summary reports.
+ * After route comes the join (op_join.c), which takes views (featurize,
+ * score, wait for labels), reactions (labels), and profile, friend and
+ * register events (feature state). rank_request will go to the ranker.
+ * Route counts events per type and views per surface for the summary, and
+ * is where a graph in `validate` mode stops.
  */
 #include <stdlib.h>
 
