@@ -605,7 +605,12 @@ sl_status op_features_describe(op_features *f, const char *entity, const char *i
     size_t mark = out->len;
     rc = sl_buf_printf(out, "{\"entity\":\"%s\",\"id\":", entity);
     rc = rc ? rc : sl_buf_json_str(out, id, sid.n, NULL);
-    rc = rc ? rc : sl_buf_printf(out, ",\"at_ts\":%lld,\"half_lives_ms\":[", (long long)at_ts);
+    /* at_ts at the bottom of the range means "each counter as of its own
+     * newest event" (the CLI without --at): say so instead of a date. */
+    if (at_ts <= SL_EVENT_TS_MIN)
+        rc = rc ? rc : sl_buf_printf(out, ",\"at_ts\":null,\"half_lives_ms\":[");
+    else
+        rc = rc ? rc : sl_buf_printf(out, ",\"at_ts\":%lld,\"half_lives_ms\":[", (long long)at_ts);
     const state_decay_spec *spec = state_features_spec(f->sf);
     for (int h = 0; h < spec->n && !rc; h++)
         rc = sl_buf_printf(out, "%s%.0f", h ? "," : "", spec->h_ms[h]);
