@@ -7,7 +7,7 @@
 # for a few seconds, printing the summary.
 set -euo pipefail
 bin=${1:-build/release/cli/streamlearn}
-events=${SL_DEMO_EVENTS:-1000000}
+events=${SL_DEMO_EVENTS:-500000}
 dir=${SL_DEMO_DIR:-build/demo}
 mkdir -p "$dir"
 

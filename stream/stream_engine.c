@@ -783,11 +783,19 @@ static void write_summary(engine *e) {
                     (unsigned long long)s->dead[i]);
             first = false;
         }
+    /* The operators' own figures (the join's labels, pending views, ...). */
+    sl_buf ops;
+    sl_buf_init(&ops, 1 << 24);
+    if (op_graph_report(e->graph, &ops) == SL_OK)
+        fprintf(f, "},\n  \"operators\": %s", ops.p);
+    else
+        fprintf(f, "},\n  \"operators\": {}");
+    sl_buf_deinit(&ops);
     /* busy: from the first message to the last, which is what throughput
      * means when the run also waited for a group join and an idle timeout. */
     double busy = e->first_msg ? e->last_msg - e->first_msg : 0.0;
     fprintf(f,
-            "},\n  \"records_this_run\": %llu,\n  \"checkpoints\": %llu,\n  \"batches\": %llu,\n"
+            ",\n  \"records_this_run\": %llu,\n  \"checkpoints\": %llu,\n  \"batches\": %llu,\n"
             "  \"producer_queue_full_waits\": %llu,\n"
             "  \"ring_full_stops\": %llu,\n  \"seconds\": %.3f,\n  \"busy_seconds\": %.3f,\n"
             "  \"events_per_s\": %.0f,\n  \"status\": \"%s\"\n}\n",
