@@ -195,7 +195,9 @@ static const sl_cf_field model_fields[] = {
     {"seed", SL_CF_U64, M_(seed), 0, 0, 0, 9007199254740991.0, 0, 0, "1",
      "Seed of every random initialization.", NULL, NULL},
     {"neg_weight", SL_CF_DOUBLE, M_(neg_weight), 0, 0, 1, 1e6, 0, 0, "1",
-     "Negative down-sampling weight w; predictions are recalibrated p/(p+(1-p)/w).", NULL, NULL},
+     "Negative down-sampling: each kept negative stands for w (= 1 / the sampling rate); "
+     "predictions are recalibrated to p/(p+(1-p)*w).",
+     NULL, NULL},
     {"alpha", SL_CF_DOUBLE, M_(alpha), 0, 0, 0, 1e3, SL_CF_MIN_EXCL, LIN, "0.05",
      "FTRL-Proximal learning rate.", NULL, NULL},
     {"beta", SL_CF_DOUBLE, M_(beta), 0, 0, 0, 1e3, 0, LIN, "1", "FTRL-Proximal smoothing term.",
