@@ -48,6 +48,24 @@ strip() { sed 's/"file":"[^"]*"//' "$1"; }
 check "gzip input gives identical dead letters" \
   cmp -s <(strip "$work/a/deadletter.jsonl") <(strip "$work/b/deadletter.jsonl")
 
+# The state a replay leaves is readable from outside: features get.
+"$bin" replay --config "$src/configs/default.json" --input "$work/events.jsonl" --out "$work/s" \
+  --state "$work/state" --quiet
+user=$(grep -m1 -o '"type":"view","ts":[0-9]*,"user":"[^"]*"' "$work/events.jsonl" | cut -d'"' -f10)
+set +e
+feat=$("$bin" features get --config "$src/configs/default.json" --state "$work/state" user "$user")
+rc=$?
+set -e
+check "features get $user exits 0 ($rc)" test "$rc" -eq 0
+check "features get names the entity" grep -q "\"entity\":\"user\",\"id\":\"$user\"" <<<"$feat"
+check "features get shows the user's decayed views" grep -q '"user":{"t_last":[0-9]*,"views":\[[0-9.]*' <<<"$feat"
+set +e
+msg=$("$bin" features get --config "$src/configs/default.json" --state "$work/state" user nobody 2>&1)
+rc=$?
+set -e
+check "features get of an unknown id exits 1 ($rc)" test "$rc" -eq 1
+check "features get of an unknown id says not found" grep -q "not found" <<<"$msg"
+
 # Unusable inputs: exit 2 and a message that names the problem.
 echo '{"models":{"click":{"kind":"ftrl_lr","alpha":-1}}}' > "$work/bad.json"
 set +e
