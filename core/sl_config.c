@@ -128,7 +128,9 @@ static const sl_cf_field state_fields[] = {
     {"block_cache_mb", SL_CF_INT, S_(block_cache_mb), 0, 0, 1, 1 << 20, 0, 0, "64",
      "RocksDB block cache.", NULL, NULL},
     {"write_buffer_mb", SL_CF_INT, S_(write_buffer_mb), 0, 0, 1, 1 << 16, 0, 0, "32",
-     "RocksDB memtable budget per column family.", NULL, NULL},
+     "RocksDB memtable size per column family; all memtables together are capped at twice "
+     "this.",
+     NULL, NULL},
 };
 #undef S_
 
