@@ -88,6 +88,9 @@ struct op_features {
     uint64_t ns_group[OF_G_COUNT][STATE_DECAY_MAX_HL]; /* derived namespaces, per h */
     state_profile *up;                                 /* scratch: the user's profile */
     state_profile *ip;                                 /* scratch: the item's profile */
+    char ip_id[SL_EVENT_MAX_ID];                       /* whose profile ip holds */
+    uint32_t ip_id_n;                                  /* its length */
+    bool ip_valid;                                     /* ip holds ip_id's current profile */
     op_features_stats stats;                           /* counters since create */
 };
 
@@ -331,13 +334,29 @@ static double ctr(const op_features *f, const of_ctx *c, int fam, int h, int64_t
            (rd(f, c, fam, STATE_FEAT_VIEWS, h, t) + OF_CTR_A + OF_CTR_B);
 }
 
+/* Reads item's profile into f->ip, unless it is already there: a view's
+ * build and update (and a reaction right after) read the same item. Valid
+ * because profiles change only through op_features_update, which drops it. */
+static sl_status item_profile(op_features *f, sl_str item, sl_err *err) {
+    if (f->ip_valid && f->ip_id_n == item.n && memcmp(f->ip_id, item.p, item.n) == 0)
+        return SL_OK;
+    f->ip_valid = false;
+    sl_status rc = state_features_profile_get(f->sf, SL_ENTITY_ITEM, item, f->ip, err);
+    if (rc == SL_OK && item.n <= sizeof f->ip_id) {
+        memcpy(f->ip_id, item.p, item.n);
+        f->ip_id_n = item.n;
+        f->ip_valid = true;
+    }
+    return rc;
+}
+
 sl_status op_features_build(op_features *f, const sl_event *ev, sl_str item, model_example *ex,
                             sl_err *err) {
     sl_status rc;
     const int64_t t = ev->ts;
     model_example_reset(ex);
     if ((rc = state_features_profile_get(f->sf, SL_ENTITY_USER, ev->user, f->up, err)) ||
-        (rc = state_features_profile_get(f->sf, SL_ENTITY_ITEM, item, f->ip, err)))
+        (rc = item_profile(f, item, err)))
         return rc;
     of_ctx c;
     if ((rc = read_records(f, ev->user, item, &c, err)))
@@ -464,11 +483,12 @@ sl_status op_features_update(op_features *f, const sl_event *ev, sl_err *err) {
     sl_status rc = SL_OK;
     switch (ev->type) {
     case SL_EVENT_VIEW:
-        if ((rc = state_features_profile_get(f->sf, SL_ENTITY_ITEM, ev->item, f->ip, err)))
+        if ((rc = item_profile(f, ev->item, err)))
             return rc;
         rc = add_all(f, ev->user, ev->item, STATE_FEAT_VIEWS, ev->ts, 1.0, true, err);
         break;
     case SL_EVENT_PROFILE:
+        f->ip_valid = false;
         rc = state_features_profile_upsert(f->sf, ev->entity, ev->id, ev->kv, ev->n_kv, err);
         break;
     case SL_EVENT_FRIEND: rc = state_features_friend_add(f->sf, ev->user, ev->other, err); break;
@@ -476,7 +496,7 @@ sl_status op_features_update(op_features *f, const sl_event *ev, sl_err *err) {
         bool added;
         if ((rc = state_features_attend(f->sf, ev->item, ev->user, &added, err)) || !added)
             return rc; /* a repeated registration counts once */
-        if ((rc = state_features_profile_get(f->sf, SL_ENTITY_ITEM, ev->item, f->ip, err)) ||
+        if ((rc = item_profile(f, ev->item, err)) ||
             (rc = add_all(f, ev->user, ev->item, STATE_FEAT_REGISTERS, ev->ts, 1.0, false, err)))
             return rc;
         double price;
@@ -511,7 +531,7 @@ sl_status op_features_on_reaction(op_features *f, const op_view_ref *view, sl_ev
         break;
     default: return SL_OK;
     }
-    sl_status rc = state_features_profile_get(f->sf, SL_ENTITY_ITEM, view->item, f->ip, err);
+    sl_status rc = item_profile(f, view->item, err);
     if (rc == SL_OK)
         rc = add_all(f, view->user, view->item, k, ts, x, true, err);
     if (rc == SL_OK)
@@ -582,6 +602,7 @@ sl_status op_features_describe(op_features *f, const char *entity, const char *i
         return sl_err_set(err, SL_ERR_INVALID, "unknown entity kind \"%s\" (user or item)", entity);
     sl_str sid = {id, (uint32_t)strlen(id)}, none = {NULL, 0};
     state_profile *p = user ? f->up : f->ip;
+    f->ip_valid = false; /* describe reads into the scratch profiles directly */
     state_feat_record rec, adv_rec;
     uint32_t friends = 0;
     uint64_t attendees = 0;
