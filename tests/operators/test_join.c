@@ -31,6 +31,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -718,33 +720,14 @@ static void test_batching_independence(void **state) {
     tl_free(t);
 }
 
-static void rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path))
-            rm_tree(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static void test_checkpoint_in_the_middle(void **state) {
     (void)state;
     timeline *t = gen_timeline(7);
     fixture ref;
     run_whole(&ref, t, 64);
 
-    const char *tmp = getenv("TMPDIR");
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/sl_join_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
+    assert_true(test_tmpdir(dir, sizeof dir, "sl_join"));
     sl_err err = {{0}};
     fixture fx;
     fx_open(&fx, dir);
@@ -774,7 +757,7 @@ static void test_checkpoint_in_the_middle(void **state) {
     assert_int_equal(num(j, "pending"), 0);
     json_decref(j);
     fx_close(&fx);
-    rm_tree(dir);
+    test_rm_rf(dir);
     fx_close(&ref);
     tl_free(t);
 }

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,39 +23,12 @@
 
 #include "state_features.h"
 
+static void make_tmpdir_(char *dir, size_t cap) { assert_true(test_tmpdir(dir, cap, "sl_feat")); }
+
 #define T0   INT64_C(1767225600000)
 #define HOUR INT64_C(3600000)
 
 static sl_str S(const char *s) { return (sl_str){s, (uint32_t)strlen(s)}; }
-
-static void make_tmpdir(char *dir, size_t cap) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, cap, "%s/sl_feat_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
-}
-
-static void rm_rf(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                    continue;
-                char sub[4096];
-                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 typedef struct fixture {
     state_store *st;       /* the store */
@@ -298,7 +273,7 @@ static void test_graph(void **state) {
 static void test_checkpoint_reopen(void **state) {
     (void)state;
     char dir[256];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     fixture fx;
     open_fx(&fx, dir);
     sl_err err = {{0}};
@@ -339,7 +314,7 @@ static void test_checkpoint_reopen(void **state) {
     assert_int_equal(state_features_friends_registered(fx.sf, S("u1"), S("e1"), &n, &err), SL_OK);
     assert_int_equal(n, 1);
     close_fx(&fx);
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 int main(void) {

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,36 +28,9 @@
 #include "state_decay.h"
 #include "state_store.h"
 
+static void make_tmpdir_(char *dir, size_t cap) { assert_true(test_tmpdir(dir, cap, "sl_state")); }
+
 /* ------------------------------------------------------------ helpers */
-
-static void make_tmpdir(char *dir, size_t cap) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, cap, "%s/sl_state_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
-}
-
-static void rm_rf(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                    continue;
-                char sub[4096];
-                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static state_store *open_store(const char *dir, size_t cache_bytes) {
     state_store_opts o;
@@ -159,12 +134,12 @@ static void test_basics_memory(void **state) {
 static void test_basics_disk(void **state) {
     (void)state;
     char dir[512], sub[600];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     snprintf(sub, sizeof sub, "%s/a/b/state", dir); /* created, parents too */
     state_store *st = open_store(sub, 4 << 20);
     basics(st);
     state_store_close(st);
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 /* ------------------------------------------------ checkpoint and reopen */
@@ -172,7 +147,7 @@ static void test_basics_disk(void **state) {
 static void test_checkpoint_reopen(void **state) {
     (void)state;
     char dir[512];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     state_store *st = open_store(dir, 8 << 20);
     uint64_t id = 99;
     const void *off = NULL;
@@ -244,7 +219,7 @@ static void test_checkpoint_reopen(void **state) {
     state_store_last_checkpoint(st, &id, NULL, NULL);
     assert_int_equal(id, 3);
     state_store_close(st);
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 /* Checkpoints big enough to start fresh memtables (write buffers of
@@ -253,7 +228,7 @@ static void test_checkpoint_reopen(void **state) {
 static void test_big_checkpoints(void **state) {
     (void)state;
     char dir[512];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     state_store_opts o;
     state_store_opts_default(&o);
     o.dir = dir;
@@ -292,7 +267,7 @@ static void test_big_checkpoints(void **state) {
         expect(st, STATE_CF_FEATURES, k, has[key] ? want[key] : NULL);
     }
     state_store_close(st);
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 /* A child process writes checkpoint 1, then keeps writing and is killed
@@ -300,7 +275,7 @@ static void test_big_checkpoints(void **state) {
 static void test_crash_between_checkpoints(void **state) {
     (void)state;
     char dir[512];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -343,7 +318,7 @@ static void test_crash_between_checkpoints(void **state) {
         expect(st, STATE_CF_FEATURES, k, i < 2000 ? v : NULL);
     }
     state_store_close(st);
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 /* ------------------------------------------------------- the cache cap */
@@ -447,7 +422,7 @@ static void model_check(state_store *st, const model_val *want) {
 static void test_random_vs_model(void **state) {
     (void)state;
     char dir[512];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     /* 1 MiB of cache for ~3000 keys of up to 600 bytes: constant compaction. */
     state_store *st = open_store(dir, 1 << 20);
     static model_val cur[MODEL_KEYS], committed[MODEL_KEYS];
@@ -541,7 +516,7 @@ static void test_random_vs_model(void **state) {
     st = open_store(dir, 1 << 20);
     model_check(st, committed);
     state_store_close(st);
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 /* ------------------------------------------------------------- update */
@@ -549,7 +524,7 @@ static void test_random_vs_model(void **state) {
 static void test_update_in_place(void **state) {
     (void)state;
     char dir[512];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     state_store *st = open_store(dir, 4 << 20);
     void *v = NULL;
     size_t old = 0;
@@ -598,7 +573,7 @@ static void test_update_in_place(void **state) {
                                         strlen(STATE_META_CHECKPOINT), 4, &v, &old, &err),
                      SL_ERR_INVALID);
     state_store_close(st);
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 /* ---------------------------------------------------------------- scan */
@@ -691,7 +666,7 @@ static void put_decay(state_store *st, const sweep_ctx *c, const char *k, int64_
 static void test_sweep_removes_decayed(void **state) {
     (void)state;
     char dir[512];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     state_store *st = open_store(dir, 4 << 20);
     sweep_ctx c = {.now = T0 + 100 * INT64_C(3600000)}; /* 100 h later */
     const int64_t hl[2] = {60000, 3600000};             /* a minute, an hour */
@@ -747,7 +722,7 @@ static void test_sweep_removes_decayed(void **state) {
     assert_int_equal(state_store_sweep(st, STATE_CF_META, 10, decayed, &c, NULL, NULL, NULL),
                      SL_ERR_INVALID);
     state_store_close(st);
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 /* --------------------------------------------------------------- errors */
@@ -755,7 +730,7 @@ static void test_sweep_removes_decayed(void **state) {
 static void test_rocksdb_errors(void **state) {
     (void)state;
     char dir[512], file[600];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir_(dir, sizeof dir);
     snprintf(file, sizeof file, "%s/a-file", dir);
     FILE *f = fopen(file, "w");
     assert_non_null(f);
@@ -800,7 +775,7 @@ static void test_rocksdb_errors(void **state) {
     o.cache_bytes = 1000;
     assert_int_equal(state_store_open(&o, &st, &err), SL_ERR_INVALID);
     assert_non_null(strstr(err.msg, "state.cache_mb"));
-    rm_rf(dir);
+    test_rm_rf(dir);
 }
 
 static void test_opts_from_config(void **state) {

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "stream_replay.h"
 
 typedef struct bad_line {
@@ -100,8 +102,8 @@ static int write_mixed(const char *path, int good, char **big_out) {
 
 static void test_every_line_accounted(void **state) {
     (void)state;
-    char dir[] = "/tmp/sl_replay_XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[512];
+    assert_true(test_tmpdir(dir, sizeof dir, "sl_replay"));
     char in[256], out[256], path[300];
     snprintf(in, sizeof in, "%s/in.jsonl", dir);
     snprintf(out, sizeof out, "%s/out", dir);
@@ -156,12 +158,13 @@ static void test_every_line_accounted(void **state) {
     free(sum);
     sl_config_destroy(cfg);
     free(big);
+    test_rm_rf(dir);
 }
 
 static void test_gzip_long_line_and_no_final_newline(void **state) {
     (void)state;
-    char dir[] = "/tmp/sl_replay_XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[512];
+    assert_true(test_tmpdir(dir, sizeof dir, "sl_replay"));
     char in[256], out[256], path[300];
     snprintf(in, sizeof in, "%s/in.jsonl.gz", dir);
     snprintf(out, sizeof out, "%s/out", dir);
@@ -193,6 +196,7 @@ static void test_gzip_long_line_and_no_final_newline(void **state) {
     assert_non_null(strstr(dl, "\"bytes\":3000000,\"cut\":true"));
     free(dl);
     sl_config_destroy(cfg);
+    test_rm_rf(dir);
 }
 
 static void test_unusable_inputs(void **state) {
