@@ -39,10 +39,12 @@
  * of closed examples, (clicks + 1) / (examples + 2) — which is also the
  * baseline of normalized cross-entropy. The model families plug in here.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model_example.h"
+#include "model_metrics.h"
 #include "op.h"
 #include "op_features.h"
 #include "sl_log.h"
@@ -112,10 +114,12 @@ typedef struct op_join {
     /* counters for the report */
     uint64_t views, dup_views, reactions, dup_reactions, unknown_reactions, late_reactions;
     uint64_t orphans_applied, orphans_expired, closed, labeled[R_COUNT];
-    uint64_t records;       /* records processed: paces the sweep */
-    uint64_t pending_views; /* views waiting for their window to close */
-    uint64_t swept;         /* dead feature records removed */
-    int64_t max_lateness;   /* the largest surfaces.*.lateness_ms */
+    uint64_t records;                        /* records processed: paces the sweep */
+    uint64_t pending_views;                  /* views waiting for their window to close */
+    uint64_t swept;                          /* dead feature records removed */
+    int64_t max_lateness;                    /* the largest surfaces.*.lateness_ms */
+    model_metrics metrics[SL_SURFACE_COUNT]; /* progressive validation of the prior */
+    sl_buf scratch;                          /* metrics state encoding */
 } op_join;
 
 /* Every JOIN_SWEEP_EVERY records, one step of the sweep of dead feature
@@ -387,6 +391,24 @@ static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const j
     return st ? st : op_batch_emit_end(b, OP_CHANNEL_EXAMPLES);
 }
 
+/* One tumbling window of a surface's metrics to the `metrics` sink (key:
+ * surface), then a new window. ts is the event time that closed it. */
+static sl_status emit_metrics(op_join *j, op_batch *b, uint32_t src, sl_surface s, int64_t ts) {
+    const char *name = sl_surface_str(s);
+    sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_METRICS, name, (uint32_t)strlen(name), src);
+    if (!o)
+        return SL_ERR_NOMEM;
+    sl_status st = sl_buf_printf(o, "{\"surface\":\"%s\",\"model\":\"prior\",\"ts\":", name);
+    st = st ? st : sl_buf_json_i64(o, ts == INT64_MAX ? j->max_ts : ts);
+    st = st ? st : sl_buf_append(o, ",\"window\":", 10);
+    st = st ? st : model_metrics_report_json(&j->metrics[s], o, true);
+    st = st ? st : sl_buf_putc(o, '}');
+    if (st)
+        return st;
+    model_metrics_reset_window(&j->metrics[s]);
+    return op_batch_emit_end(b, OP_CHANNEL_METRICS);
+}
+
 /* ---- closing windows ---------------------------------------------------- */
 
 /* Closes whatever is due at or before the max event time seen. */
@@ -419,8 +441,17 @@ static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, s
                 model_example_set_label(ex, kind_label[r],
                                         r == R_DWELL ? v.dwell_ms : (float)((v.seen >> r) & 1));
             j->pending_views--;
+            /* Progressive validation: the prediction made at view time
+             * against the label the window ended with. */
+            model_metrics *mm = &j->metrics[v.surface];
+            model_metrics_add(mm, v.n_pred ? v.pred[0] : 0.5f, (float)((v.seen >> R_CLICK) & 1),
+                              1.0f);
+            if (v.surface == SL_SURFACE_ADS)
+                model_metrics_add_conversion(mm, (float)((v.seen >> R_CONVERSION) & 1), 1.0f);
             j->prior[v.surface].examples++;
             j->prior[v.surface].clicks += (v.seen >> R_CLICK) & 1;
+            if (model_metrics_window_full(mm) && (st = emit_metrics(j, b, src, v.surface, now)))
+                return sl_err_set(err, st, "join: cannot write metrics: %s", sl_status_str(st));
             j->closed++;
             if ((st = emit_example(b, src, id, &v, ex)))
                 return sl_err_set(err, st, "join: cannot write an example: %s", sl_status_str(st));
@@ -642,6 +673,63 @@ static uint64_t *counter(op_join *j, int i) {
     return c[i];
 }
 
+/* A surface's metrics state (the AUC ring makes it up to a few MiB) lives in
+ * meta as a header {length u64, chunks u64} under "join.metrics.S" and the
+ * bytes in chunks "join.metrics.S.N" under the store's value limit. */
+#define METRICS_CHUNK 60000
+
+static sl_status metrics_save(op_join *j, sl_surface sf, sl_err *err) {
+    sl_buf_clear(&j->scratch);
+    sl_status st = model_metrics_encode(&j->metrics[sf], &j->scratch);
+    if (st)
+        return sl_err_set(err, st, "join: metrics of %s: %s", sl_surface_str(sf),
+                          sl_status_str(st));
+    uint64_t hdr[2] = {j->scratch.len, (j->scratch.len + METRICS_CHUNK - 1) / METRICS_CHUNK};
+    char key[64];
+    for (uint64_t c = 0; !st && c < hdr[1]; c++) {
+        size_t off = (size_t)c * METRICS_CHUNK;
+        size_t n = j->scratch.len - off < METRICS_CHUNK ? j->scratch.len - off : METRICS_CHUNK;
+        int kl = snprintf(key, sizeof key, "join.metrics.%s.%llu", sl_surface_str(sf),
+                          (unsigned long long)c);
+        st = state_store_put(j->store, STATE_CF_META, key, (size_t)kl, j->scratch.p + off, n, err);
+    }
+    int kl = snprintf(key, sizeof key, "join.metrics.%s", sl_surface_str(sf));
+    return st ? st
+              : state_store_put(j->store, STATE_CF_META, key, (size_t)kl, hdr, sizeof hdr, err);
+}
+
+static sl_status metrics_load(op_join *j, sl_surface sf, sl_err *err) {
+    char key[64];
+    uint64_t hdr[2];
+    size_t len;
+    int kl = snprintf(key, sizeof key, "join.metrics.%s", sl_surface_str(sf));
+    sl_status st =
+        state_store_get(j->store, STATE_CF_META, key, (size_t)kl, hdr, sizeof hdr, &len, err);
+    if (st == SL_ERR_NOT_FOUND)
+        return SL_OK;
+    if (st || len != sizeof hdr || hdr[0] > (uint64_t)1 << 30)
+        return st ? st
+                  : sl_err_set(err, SL_ERR_CORRUPT, "join: metrics header of %s",
+                               sl_surface_str(sf));
+    sl_buf_clear(&j->scratch);
+    if ((st = sl_buf_reserve(&j->scratch, (size_t)hdr[0])))
+        return sl_err_set(err, st, "join: metrics of %s: too large", sl_surface_str(sf));
+    for (uint64_t c = 0; c < hdr[1]; c++) {
+        kl = snprintf(key, sizeof key, "join.metrics.%s.%llu", sl_surface_str(sf),
+                      (unsigned long long)c);
+        st =
+            state_store_get(j->store, STATE_CF_META, key, (size_t)kl, j->scratch.p + j->scratch.len,
+                            j->scratch.cap - j->scratch.len, &len, err);
+        if (st)
+            return st;
+        j->scratch.len += len;
+    }
+    if (j->scratch.len != hdr[0])
+        return sl_err_set(err, SL_ERR_CORRUPT, "join: metrics of %s are incomplete",
+                          sl_surface_str(sf));
+    return model_metrics_decode(&j->metrics[sf], j->scratch.p, j->scratch.len, err);
+}
+
 static sl_status join_checkpoint(void *ctx, sl_err *err) {
     op_join *j = ctx;
     unsigned char rec[JOIN_META_BYTES];
@@ -653,8 +741,11 @@ static sl_status join_checkpoint(void *ctx, sl_err *err) {
         put_i64(rec + 8 + 16 * s, (int64_t)j->prior[s].examples);
         put_i64(rec + 16 + 16 * s, (int64_t)j->prior[s].clicks);
     }
-    return state_store_put(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY), rec,
-                           sizeof rec, err);
+    sl_status st = state_store_put(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY),
+                                   rec, sizeof rec, err);
+    for (int sf = 0; !st && sf < SL_SURFACE_COUNT; sf++)
+        st = metrics_save(j, (sl_surface)sf, err);
+    return st;
 }
 
 typedef struct rebuild_ctx {
@@ -698,9 +789,16 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
         if (env->cfg->surfaces[s].lateness_ms > j->max_lateness)
             j->max_lateness = env->cfg->surfaces[s].lateness_ms;
-    sl_status st = op_features_create(env->cfg, env->store, &j->feat, err);
-    if (st)
+    sl_buf_init(&j->scratch, (size_t)1 << 30);
+    sl_status st;
+    for (int s = 0; s < SL_SURFACE_COUNT; s++)
+        if ((st = model_metrics_init(&j->metrics[s], &env->cfg->metrics, 1.0, err)))
+            goto fail;
+    if ((st = op_features_create(env->cfg, env->store, &j->feat, err)))
         goto fail;
+    for (int s = 0; s < SL_SURFACE_COUNT; s++)
+        if ((st = metrics_load(j, (sl_surface)s, err)))
+            goto fail;
     unsigned char rec[JOIN_META_BYTES];
     size_t len;
     st = state_store_get(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY), rec,
@@ -730,6 +828,9 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
     return SL_OK;
 fail:
     op_features_destroy(j->feat);
+    for (int s = 0; s < SL_SURFACE_COUNT; s++)
+        model_metrics_deinit(&j->metrics[s]);
+    sl_buf_deinit(&j->scratch);
     free(j->heap);
     free(j->pool);
     free(j);
@@ -764,6 +865,13 @@ static sl_status join_report(void *ctx, sl_buf *out) {
         st = sl_buf_printf(out, "%s\"%s\":{\"examples\":%llu,\"clicks\":%llu}", s ? "," : "",
                            sl_surface_str((sl_surface)s), (unsigned long long)j->prior[s].examples,
                            (unsigned long long)j->prior[s].clicks);
+    st = st ? st : sl_buf_append(out, "},\"metrics\":{", 13);
+    for (int sf = 0; !st && sf < SL_SURFACE_COUNT; sf++) {
+        st = sl_buf_printf(out, "%s\"%s\":{\"prior\":", sf ? "," : "",
+                           sl_surface_str((sl_surface)sf));
+        st = st ? st : model_metrics_report_json(&j->metrics[sf], out, false);
+        st = st ? st : sl_buf_putc(out, '}');
+    }
     return st ? st : sl_buf_append(out, "}}", 2);
 }
 
@@ -772,6 +880,9 @@ static void join_destroy(void *ctx) {
     if (!j)
         return;
     op_features_destroy(j->feat);
+    for (int s = 0; s < SL_SURFACE_COUNT; s++)
+        model_metrics_deinit(&j->metrics[s]);
+    sl_buf_deinit(&j->scratch);
     free(j->heap);
     free(j->pool);
     free(j);

@@ -37,7 +37,7 @@ done
 echo "killed $killed of $kills runs; $(cat "$work"/run-*.log | grep -c resuming) resumed from a checkpoint"
 
 fails=0
-for f in scores examples deadletter; do
+for f in scores examples metrics deadletter; do
   if cmp -s "$work/ref/$f.jsonl" "$work/run/$f.jsonl"; then
     echo "ok   $f.jsonl identical ($(wc -l < "$work/ref/$f.jsonl") lines)"
   else
