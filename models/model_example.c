@@ -1,4 +1,5 @@
 /* model_example.c — the example's reset and its compact byte form. */
+#include "sl_bytes.h"
 #include "model_example.h"
 
 #include <string.h>
@@ -28,30 +29,6 @@ size_t model_example_encoded_size(const model_example *ex) {
     return 16 + (size_t)ex->n * 9 + (size_t)ex->n_dense * 4 + labels * 4;
 }
 
-static void put_u32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_f32(unsigned char *p, float f) {
-    uint32_t v;
-    memcpy(&v, &f, 4);
-    put_u32(p, v);
-}
-
-static float get_f32(const unsigned char *p) {
-    uint32_t v = get_u32(p);
-    float f;
-    memcpy(&f, &v, 4);
-    return f;
-}
-
 /* Layout: version u8, n u8, n_dense u8, pad u8, has_label u32, weight f32,
  * reserved u32, then idx[n] u32, val[n] f32, field[n] u8, dense[n_dense]
  * f32, then one f32 per set label in label order. */
@@ -64,21 +41,21 @@ sl_status model_example_encode(const model_example *ex, void *out, size_t cap, s
     p[1] = (unsigned char)ex->n;
     p[2] = (unsigned char)ex->n_dense;
     p[3] = 0;
-    put_u32(p + 4, ex->has_label);
-    put_f32(p + 8, ex->weight);
-    put_u32(p + 12, 0);
+    sl_put_u32(p + 4, ex->has_label);
+    sl_put_f32(p + 8, ex->weight);
+    sl_put_u32(p + 12, 0);
     p += 16;
     for (uint32_t i = 0; i < ex->n; i++, p += 4)
-        put_u32(p, ex->idx[i]);
+        sl_put_u32(p, ex->idx[i]);
     for (uint32_t i = 0; i < ex->n; i++, p += 4)
-        put_f32(p, ex->val[i]);
+        sl_put_f32(p, ex->val[i]);
     memcpy(p, ex->field, ex->n);
     p += ex->n;
     for (uint32_t i = 0; i < ex->n_dense; i++, p += 4)
-        put_f32(p, ex->dense[i]);
+        sl_put_f32(p, ex->dense[i]);
     for (int l = 0; l < MODEL_LABEL_COUNT; l++)
         if (ex->has_label & (1u << l)) {
-            put_f32(p, ex->label[l]);
+            sl_put_f32(p, ex->label[l]);
             p += 4;
         }
     *len = need;
@@ -92,23 +69,23 @@ sl_status model_example_decode(const void *in, size_t len, model_example *ex) {
     model_example_reset(ex);
     ex->n = p[1];
     ex->n_dense = p[2];
-    ex->has_label = get_u32(p + 4);
-    ex->weight = get_f32(p + 8);
+    ex->has_label = sl_get_u32(p + 4);
+    ex->weight = sl_get_f32(p + 8);
     if (ex->n > MODEL_MAX_SPARSE || ex->n_dense > MODEL_MAX_DENSE ||
         ex->has_label >= (1u << MODEL_LABEL_COUNT) || model_example_encoded_size(ex) != len)
         return SL_ERR_CORRUPT;
     p += 16;
     for (uint32_t i = 0; i < ex->n; i++, p += 4)
-        ex->idx[i] = get_u32(p);
+        ex->idx[i] = sl_get_u32(p);
     for (uint32_t i = 0; i < ex->n; i++, p += 4)
-        ex->val[i] = get_f32(p);
+        ex->val[i] = sl_get_f32(p);
     memcpy(ex->field, p, ex->n);
     p += ex->n;
     for (uint32_t i = 0; i < ex->n_dense; i++, p += 4)
-        ex->dense[i] = get_f32(p);
+        ex->dense[i] = sl_get_f32(p);
     for (int l = 0; l < MODEL_LABEL_COUNT; l++)
         if (ex->has_label & (1u << l)) {
-            ex->label[l] = get_f32(p);
+            ex->label[l] = sl_get_f32(p);
             p += 4;
         }
     return SL_OK;

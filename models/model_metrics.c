@@ -3,6 +3,7 @@
  * the definitions). Legend: N = auc_cap (ring slots), k = slots used by one
  * AUC report (≤ N).
  */
+#include "sl_bytes.h"
 #include "model_metrics.h"
 
 #include <math.h>
@@ -244,50 +245,22 @@ sl_status model_metrics_report_json(model_metrics *m, sl_buf *out, bool window) 
 
 /* ---- state encoding: little-endian, independent of the host ---- */
 
+/* Writers that advance the cursor, on top of sl_bytes.h. */
 static unsigned char *put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
+    sl_put_u32(p, v);
     return p + 4;
 }
-
 static unsigned char *put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
+    sl_put_u64(p, v);
     return p + 8;
 }
-
 static unsigned char *put_f64(unsigned char *p, double d) {
-    uint64_t v;
-    memcpy(&v, &d, sizeof v);
-    return put_u64(p, v);
+    sl_put_f64(p, d);
+    return p + 8;
 }
-
 static unsigned char *put_f32(unsigned char *p, float f) {
-    uint32_t v;
-    memcpy(&v, &f, sizeof v);
-    return put_u32(p, v);
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p) {
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static double get_f64(const unsigned char *p) {
-    uint64_t v = get_u64(p);
-    double d;
-    memcpy(&d, &v, sizeof d);
-    return d;
-}
-
-static float get_f32(const unsigned char *p) {
-    uint32_t v = get_u32(p);
-    float f;
-    memcpy(&f, &v, sizeof f);
-    return f;
+    sl_put_f32(p, f);
+    return p + 4;
 }
 
 static unsigned char *put_acc(unsigned char *p, const model_metrics_acc *a) {
@@ -309,20 +282,20 @@ static unsigned char *put_acc(unsigned char *p, const model_metrics_acc *a) {
 
 /* Reads one range; false when a sum is negative or not finite. */
 static bool get_acc(const unsigned char *p, model_metrics_acc *a) {
-    a->n = get_u64(p);
-    a->w = get_f64(p + 8);
-    a->wy = get_f64(p + 16);
-    a->wp = get_f64(p + 24);
-    a->loss = get_f64(p + 32);
-    a->n_conv = get_u64(p + 40);
-    a->w_conv = get_f64(p + 48);
-    a->wy_conv = get_f64(p + 56);
-    a->n_real = get_u64(p + 64);
-    a->w_real = get_f64(p + 72);
-    a->abs_err = get_f64(p + 80);
-    a->sq_err = get_f64(p + 88);
-    a->huber = get_f64(p + 96);
-    a->invalid = get_u64(p + 104);
+    a->n = sl_get_u64(p);
+    a->w = sl_get_f64(p + 8);
+    a->wy = sl_get_f64(p + 16);
+    a->wp = sl_get_f64(p + 24);
+    a->loss = sl_get_f64(p + 32);
+    a->n_conv = sl_get_u64(p + 40);
+    a->w_conv = sl_get_f64(p + 48);
+    a->wy_conv = sl_get_f64(p + 56);
+    a->n_real = sl_get_u64(p + 64);
+    a->w_real = sl_get_f64(p + 72);
+    a->abs_err = sl_get_f64(p + 80);
+    a->sq_err = sl_get_f64(p + 88);
+    a->huber = sl_get_f64(p + 96);
+    a->invalid = sl_get_u64(p + 104);
     double sums[] = {a->w,       a->wy,     a->wp,      a->loss,   a->w_conv,
                      a->wy_conv, a->w_real, a->abs_err, a->sq_err, a->huber};
     for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++)
@@ -361,17 +334,17 @@ sl_status model_metrics_decode(model_metrics *m, const void *in, size_t len, sl_
     if (len < METRICS_HEADER_BYTES)
         return sl_err_set(err, SL_ERR_CORRUPT, "metrics state: truncated: %zu bytes, need %d", len,
                           METRICS_HEADER_BYTES);
-    if (get_u32(p) != METRICS_MAGIC)
+    if (sl_get_u32(p) != METRICS_MAGIC)
         return sl_err_set(err, SL_ERR_CORRUPT, "metrics state: wrong magic");
-    if (get_u32(p + 4) != METRICS_VERSION)
+    if (sl_get_u32(p + 4) != METRICS_VERSION)
         return sl_err_set(err, SL_ERR_CORRUPT, "metrics state: unknown version %u",
-                          (unsigned)get_u32(p + 4));
+                          (unsigned)sl_get_u32(p + 4));
     model_metrics_acc win, all;
     if (!get_acc(p + 8, &win) || !get_acc(p + 8 + METRICS_ACC_FIELDS * 8, &all))
         return sl_err_set(err, SL_ERR_CORRUPT, "metrics state: a sum is negative or not finite");
     const unsigned char *q = p + 8 + 2 * METRICS_ACC_FIELDS * 8;
-    uint64_t windows = get_u64(q);
-    uint32_t count = get_u32(q + 8);
+    uint64_t windows = sl_get_u64(q);
+    uint32_t count = sl_get_u32(q + 8);
     q += 12;
     if (count > MODEL_METRICS_MAX_AUC_WINDOW ||
         (len - METRICS_HEADER_BYTES) / METRICS_SLOT_BYTES != count ||
@@ -380,7 +353,7 @@ sl_status model_metrics_decode(model_metrics *m, const void *in, size_t len, sl_
                           (unsigned)count, len);
     for (uint32_t i = 0; i < count; i++) {
         const unsigned char *s = q + (size_t)i * METRICS_SLOT_BYTES;
-        float sp = get_f32(s), pos = get_f32(s + 4), neg = get_f32(s + 8);
+        float sp = sl_get_f32(s), pos = sl_get_f32(s + 4), neg = sl_get_f32(s + 8);
         if (!(sp >= 0 && sp <= 1) || !(pos >= 0) || !(neg >= 0) || !isfinite(pos) || !isfinite(neg))
             return sl_err_set(err, SL_ERR_CORRUPT, "metrics state: AUC slot %u out of range",
                               (unsigned)i);
@@ -392,9 +365,9 @@ sl_status model_metrics_decode(model_metrics *m, const void *in, size_t len, sl_
     uint32_t keep = count < m->auc_cap ? count : m->auc_cap;
     const unsigned char *s = q + (size_t)(count - keep) * METRICS_SLOT_BYTES;
     for (uint32_t i = 0; i < keep; i++, s += METRICS_SLOT_BYTES) {
-        m->ring[i].p = get_f32(s);
-        m->ring[i].pos = get_f32(s + 4);
-        m->ring[i].neg = get_f32(s + 8);
+        m->ring[i].p = sl_get_f32(s);
+        m->ring[i].pos = sl_get_f32(s + 4);
+        m->ring[i].neg = sl_get_f32(s + 8);
     }
     m->ring_len = keep;
     m->ring_head = keep == m->auc_cap ? 0 : keep;

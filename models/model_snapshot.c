@@ -6,6 +6,7 @@
  * compared as "remaining bytes" (never off + length, which could wrap), so
  * hostile input cannot make the reader step outside [buf, buf + len).
  */
+#include "sl_bytes.h"
 #include "model_snapshot.h"
 
 #include <inttypes.h>
@@ -82,31 +83,6 @@ uint32_t model_snapshot_crc32c(uint32_t crc, const void *p, size_t n) {
     return ~crc;
 }
 
-static void put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p) {
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static float get_f32(const unsigned char *p) {
-    uint32_t v = get_u32(p);
-    float f;
-    memcpy(&f, &v, sizeof f);
-    return f;
-}
-
 static size_t pad8(size_t n) { return (n + 7u) & ~(size_t)7u; }
 
 /* ---- writer ---- */
@@ -134,9 +110,9 @@ static sl_status w_section(model_snapshot_writer *w, uint32_t tag, uint64_t plen
     if (w->n_sections >= MODEL_SNAPSHOT_MAX_SECTIONS)
         return w_fail(w, SL_ERR_LIMIT, "too many sections");
     unsigned char h[SECTION_HEADER_BYTES];
-    put_u32(h, tag);
-    put_u32(h + 4, 0);
-    put_u64(h + 8, plen);
+    sl_put_u32(h, tag);
+    sl_put_u32(h + 4, 0);
+    sl_put_u64(h + 8, plen);
     w->n_sections++;
     w->kv_tag = 0;
     return w_append(w, h, sizeof h);
@@ -157,9 +133,9 @@ sl_status model_snapshot_begin(model_snapshot_writer *w, sl_buf *out, sl_model_k
         return w_fail(w, SL_ERR_INVALID, "model name must be 1..255 bytes");
     unsigned char h[MODEL_SNAPSHOT_HEADER_BYTES] = {0};
     memcpy(h, MODEL_SNAPSHOT_MAGIC, 8);
-    put_u32(h + 8, MODEL_SNAPSHOT_VERSION);
-    put_u32(h + 12, MODEL_SNAPSHOT_HEADER_BYTES);
-    put_u32(h + 24, (uint32_t)kind); /* total (16) and section count (28) at finish */
+    sl_put_u32(h + 8, MODEL_SNAPSHOT_VERSION);
+    sl_put_u32(h + 12, MODEL_SNAPSHOT_HEADER_BYTES);
+    sl_put_u32(h + 24, (uint32_t)kind); /* total (16) and section count (28) at finish */
     if (w_append(w, h, sizeof h) || w_section(w, TAG_NAME, n) || w_append(w, name, n) ||
         w_zeros(w, pad8(n) - n))
         return w->st;
@@ -185,11 +161,11 @@ static sl_status w_kv(model_snapshot_writer *w, uint32_t tag, const char *key, u
     }
     unsigned char e[KV_BYTES] = {0};
     memcpy(e, key, strlen(key));
-    put_u64(e + MODEL_SNAPSHOT_KEY_MAX, bits);
+    sl_put_u64(e + MODEL_SNAPSHOT_KEY_MAX, bits);
     if (w_append(w, e, sizeof e))
         return w->st;
     unsigned char *len_at = (unsigned char *)w->out->p + w->start + w->kv_section + 8;
-    put_u64(len_at, get_u64(len_at) + KV_BYTES);
+    sl_put_u64(len_at, sl_get_u64(len_at) + KV_BYTES);
     (*count)++;
     return SL_OK;
 }
@@ -232,17 +208,17 @@ sl_status model_snapshot_put_array(model_snapshot_writer *w, const char *name, c
     const unsigned char *b = (const unsigned char *)w->out->p + w->start;
     size_t off = MODEL_SNAPSHOT_HEADER_BYTES, end = w->out->len - w->start;
     while (off < end) {
-        uint64_t plen = get_u64(b + off + 8);
-        if (get_u32(b + off) == TAG_ARRY && strncmp((const char *)b + off + SECTION_HEADER_BYTES,
-                                                    name, MODEL_SNAPSHOT_KEY_MAX) == 0)
+        uint64_t plen = sl_get_u64(b + off + 8);
+        if (sl_get_u32(b + off) == TAG_ARRY && strncmp((const char *)b + off + SECTION_HEADER_BYTES,
+                                                       name, MODEL_SNAPSHOT_KEY_MAX) == 0)
             return w_fail(w, SL_ERR_INVALID, "duplicate array name");
         off += SECTION_HEADER_BYTES + pad8((size_t)plen);
     }
     size_t bytes = count * sizeof(float);
     unsigned char h[ARRAY_HEADER_BYTES] = {0};
     memcpy(h, name, strlen(name));
-    put_u32(h + 24, DTYPE_F32);
-    put_u64(h + 32, count);
+    sl_put_u32(h + 24, DTYPE_F32);
+    sl_put_u64(h + 32, count);
     if (w_section(w, TAG_ARRY, ARRAY_HEADER_BYTES + bytes) || w_append(w, h, sizeof h) ||
         (bytes && w_append(w, data, bytes)) || w_zeros(w, pad8(bytes) - bytes))
         return w->st;
@@ -254,10 +230,10 @@ sl_status model_snapshot_finish(model_snapshot_writer *w, size_t *len, sl_err *e
     if (w->st == SL_OK) {
         size_t body = w->out->len - w->start;
         unsigned char *b = (unsigned char *)w->out->p + w->start;
-        put_u64(b + 16, (uint64_t)body + 4);
-        put_u32(b + 28, w->n_sections);
+        sl_put_u64(b + 16, (uint64_t)body + 4);
+        sl_put_u32(b + 28, w->n_sections);
         unsigned char c[4];
-        put_u32(c, model_snapshot_crc32c(0, b, body));
+        sl_put_u32(c, model_snapshot_crc32c(0, b, body));
         if (w_append(w, c, sizeof c) == SL_OK) {
             if (len)
                 *len = body + 4;
@@ -301,7 +277,7 @@ static sl_status read_kv(const unsigned char *p, uint64_t plen, uint32_t i, mode
                               "section %u (%s): entry %" PRIu64 " has a malformed key", (unsigned)i,
                               what, e);
         memcpy(kv[*n].key, p, MODEL_SNAPSHOT_KEY_MAX);
-        kv[*n].v.u = get_u64(p + MODEL_SNAPSHOT_KEY_MAX);
+        kv[*n].v.u = sl_get_u64(p + MODEL_SNAPSHOT_KEY_MAX);
         (*n)++;
     }
     return SL_OK;
@@ -316,8 +292,8 @@ static sl_status read_array(const unsigned char *p, uint64_t plen, uint32_t i, m
     if (!field_key_ok(p))
         return sl_err_set(err, SL_ERR_CORRUPT, "section %u (ARRY): malformed name", (unsigned)i);
     const char *name = (const char *)p;
-    uint32_t dtype = get_u32(p + 24);
-    uint64_t count = get_u64(p + 32), data_bytes = plen - ARRAY_HEADER_BYTES;
+    uint32_t dtype = sl_get_u32(p + 24);
+    uint64_t count = sl_get_u64(p + 32), data_bytes = plen - ARRAY_HEADER_BYTES;
     if (dtype != DTYPE_F32)
         return sl_err_set(err, SL_ERR_CORRUPT, "array %s: unknown element type %u", name,
                           (unsigned)dtype);
@@ -345,15 +321,15 @@ sl_status model_snapshot_open(const void *buf, size_t len, model_snapshot *snap,
     if (len < 12)
         return sl_err_set(err, SL_ERR_CORRUPT, "truncated: %zu bytes, header needs %u", len,
                           MODEL_SNAPSHOT_HEADER_BYTES);
-    snap->version = get_u32(b + 8);
+    snap->version = sl_get_u32(b + 8);
     if (snap->version != MODEL_SNAPSHOT_VERSION)
         return sl_err_set(err, SL_ERR_CORRUPT, "unknown format version %u (this reader takes %u)",
                           (unsigned)snap->version, MODEL_SNAPSHOT_VERSION);
     if (len < MODEL_SNAPSHOT_HEADER_BYTES)
         return sl_err_set(err, SL_ERR_CORRUPT, "truncated: %zu bytes, header needs %u", len,
                           MODEL_SNAPSHOT_HEADER_BYTES);
-    uint32_t header_bytes = get_u32(b + 12);
-    uint64_t total = get_u64(b + 16);
+    uint32_t header_bytes = sl_get_u32(b + 12);
+    uint64_t total = sl_get_u64(b + 16);
     if (header_bytes < MODEL_SNAPSHOT_HEADER_BYTES || header_bytes % 8)
         return sl_err_set(err, SL_ERR_CORRUPT, "header size %u is malformed",
                           (unsigned)header_bytes);
@@ -367,14 +343,14 @@ sl_status model_snapshot_open(const void *buf, size_t len, model_snapshot *snap,
         return sl_err_set(err, SL_ERR_CORRUPT, "trailing bytes: %zu bytes, header says %" PRIu64,
                           len, total);
     size_t end = (size_t)total - 4;
-    uint32_t stored = get_u32(b + end), computed = model_snapshot_crc32c(0, b, end);
+    uint32_t stored = sl_get_u32(b + end), computed = model_snapshot_crc32c(0, b, end);
     if (stored != computed)
         return sl_err_set(err, SL_ERR_CORRUPT, "checksum mismatch: stored 0x%08x, computed 0x%08x",
                           (unsigned)stored, (unsigned)computed);
     snap->total_bytes = total;
     snap->crc = stored;
-    snap->kind = get_u32(b + 24);
-    snap->n_sections = get_u32(b + 28);
+    snap->kind = sl_get_u32(b + 24);
+    snap->n_sections = sl_get_u32(b + 28);
     if (snap->n_sections > MODEL_SNAPSHOT_MAX_SECTIONS)
         return sl_err_set(err, SL_ERR_CORRUPT, "%u sections, more than %d",
                           (unsigned)snap->n_sections, MODEL_SNAPSHOT_MAX_SECTIONS);
@@ -387,8 +363,8 @@ sl_status model_snapshot_open(const void *buf, size_t len, model_snapshot *snap,
             return sl_err_set(err, SL_ERR_CORRUPT,
                               "section %u: header out of bounds at offset %zu (%zu bytes left)",
                               (unsigned)i, off, end - off);
-        uint32_t tag = get_u32(b + off);
-        uint64_t plen = get_u64(b + off + 8);
+        uint32_t tag = sl_get_u32(b + off);
+        uint64_t plen = sl_get_u64(b + off + 8);
         size_t room = end - off - SECTION_HEADER_BYTES;
         if (plen > room || pad8((size_t)plen) > room)
             return sl_err_set(err, SL_ERR_CORRUPT,
@@ -486,7 +462,7 @@ static sl_status describe_array(sl_buf *json, const model_snapshot_array *a) {
     uint64_t nonzero = 0, nan = 0;
     const unsigned char *p = a->raw;
     for (uint64_t i = 0; i < a->count; i++) {
-        float v = get_f32(p + i * 4);
+        float v = sl_get_f32(p + i * 4);
         if (isnan(v)) {
             nan++;
             continue;
@@ -551,12 +527,12 @@ sl_status model_snapshot_describe(const void *buf, size_t len, sl_buf *json, sl_
     PUT_(describe_kv(json, "hyper", snap.hyper, snap.n_hyper, true));
     PUT_(describe_kv(json, "dims", snap.dims, snap.n_dims, false));
     PUT_(sl_buf_printf(json, ",\"offsets_bytes\":%zu,\"sections\":[", snap.offsets_len));
-    size_t off = get_u32(b + 12);
+    size_t off = sl_get_u32(b + 12);
     char t[5];
     for (uint32_t i = 0; i < snap.n_sections; i++) {
-        uint64_t plen = get_u64(b + off + 8);
+        uint64_t plen = sl_get_u64(b + off + 8);
         PUT_(sl_buf_printf(json, "%s{\"tag\":", i ? "," : ""));
-        tag_text(get_u32(b + off), t);
+        tag_text(sl_get_u32(b + off), t);
         PUT_(sl_buf_json_str(json, t, 4, NULL));
         PUT_(sl_buf_printf(json, ",\"offset\":%zu,\"bytes\":%" PRIu64 "}", off, plen));
         off += SECTION_HEADER_BYTES + pad8((size_t)plen);

@@ -1,4 +1,5 @@
 /* state_decay.c — decayed aggregates (see state_decay.h for the math). */
+#include "sl_bytes.h"
 #include "state_decay.h"
 
 #include <math.h>
@@ -100,33 +101,20 @@ bool state_decay_negligible(const state_decay *d, const state_decay_spec *spec, 
     return true;
 }
 
-/* Little-endian 64-bit words, whatever the host. */
-static void put_le64(unsigned char *p, uint64_t w) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(w >> (8 * i));
-}
-
-static uint64_t get_le64(const unsigned char *p) {
-    uint64_t w = 0;
-    for (int i = 0; i < 8; i++)
-        w |= (uint64_t)p[i] << (8 * i);
-    return w;
-}
-
 void state_decay_encode(const state_decay *d, int n, unsigned char *out) {
-    put_le64(out, (uint64_t)d->t_last);
+    sl_put_u64(out, (uint64_t)d->t_last);
     for (int i = 0; i < n; i++) {
         uint64_t w;
         memcpy(&w, &d->v[i], sizeof w);
-        put_le64(out + 8 + 8 * i, w);
+        sl_put_u64(out + 8 + 8 * i, w);
     }
 }
 
 void state_decay_decode(const unsigned char *p, int n, state_decay *d) {
     memset(d, 0, sizeof *d);
-    d->t_last = (int64_t)get_le64(p);
+    d->t_last = (int64_t)sl_get_u64(p);
     for (int i = 0; i < n; i++) {
-        uint64_t w = get_le64(p + 8 + 8 * i);
+        uint64_t w = sl_get_u64(p + 8 + 8 * i);
         memcpy(&d->v[i], &w, sizeof w);
     }
 }

@@ -25,6 +25,7 @@
  * entry pointer across cache_alloc() or table_reserve(), it looks the key
  * up again.
  */
+#include "sl_bytes.h"
 #include "state_store.h"
 
 #include <errno.h>
@@ -417,27 +418,6 @@ static rocksdb_column_family_handle_t *cf_handle(const state_store *st, unsigned
     return st->cf[cf + 1];
 }
 
-static void put_le32(unsigned char *p, uint32_t w) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(w >> (8 * i));
-}
-static void put_le64(unsigned char *p, uint64_t w) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(w >> (8 * i));
-}
-static uint32_t get_le32(const unsigned char *p) {
-    uint32_t w = 0;
-    for (int i = 0; i < 4; i++)
-        w |= (uint32_t)p[i] << (8 * i);
-    return w;
-}
-static uint64_t get_le64(const unsigned char *p) {
-    uint64_t w = 0;
-    for (int i = 0; i < 8; i++)
-        w |= (uint64_t)p[i] << (8 * i);
-    return w;
-}
-
 /* Reads the checkpoint record: magic, version, id, blob length, blob. */
 static sl_status load_checkpoint(state_store *st, sl_err *err) {
     char *errptr = NULL;
@@ -450,14 +430,14 @@ static sl_status load_checkpoint(state_store *st, sl_err *err) {
         return SL_OK; /* a new store */
     const unsigned char *p = (const unsigned char *)v;
     sl_status rc = SL_OK;
-    if (n < RECORD_HEAD || get_le32(p) != OFFSETS_MAGIC || get_le32(p + 4) != OFFSETS_VERSION ||
-        get_le32(p + 16) != n - RECORD_HEAD) {
+    if (n < RECORD_HEAD || sl_get_u32(p) != OFFSETS_MAGIC || sl_get_u32(p + 4) != OFFSETS_VERSION ||
+        sl_get_u32(p + 16) != n - RECORD_HEAD) {
         rc = sl_err_set(err, SL_ERR_CORRUPT,
                         "state.dir %s: meta/checkpoint: not a checkpoint record (%zu bytes)",
                         st->path, n);
         goto out;
     }
-    st->ckpt_id = get_le64(p + 8);
+    st->ckpt_id = sl_get_u64(p + 8);
     st->offsets_len = n - RECORD_HEAD;
     if (st->offsets_len) {
         st->offsets = malloc(st->offsets_len);
@@ -903,10 +883,10 @@ sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t of
         goto out;
     }
     uint64_t next = st->ckpt_id + 1;
-    put_le32(rec, OFFSETS_MAGIC);
-    put_le32(rec + 4, OFFSETS_VERSION);
-    put_le64(rec + 8, next);
-    put_le32(rec + 16, (uint32_t)offsets_len);
+    sl_put_u32(rec, OFFSETS_MAGIC);
+    sl_put_u32(rec + 4, OFFSETS_VERSION);
+    sl_put_u64(rec + 8, next);
+    sl_put_u32(rec + 16, (uint32_t)offsets_len);
     if (offsets_len)
         memcpy(rec + RECORD_HEAD, offsets, offsets_len);
 
