@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_bytes.h"
 #include "model_example.h"
 #include "model_metrics.h"
 #include "op.h"
@@ -232,19 +233,6 @@ static size_t make_key(unsigned char *k, char kind, sl_str id) {
     return 1 + id.n;
 }
 
-static void put_i64(unsigned char *p, int64_t v) {
-    uint64_t u = (uint64_t)v;
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(u >> (8 * i));
-}
-
-static int64_t get_i64(const unsigned char *p) {
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    return (int64_t)u;
-}
-
 /* Layout: version u8, surface u8, seen u8, n_pred u8, ts i64, dwell f32,
  * user_len u16, item_len u16, seq u64, user, item, pred f32[n_pred], example. */
 #define VIEW_HEAD 28
@@ -254,13 +242,13 @@ static size_t encode_view(const join_view *v, const model_example *ex, unsigned 
     p[1] = (unsigned char)v->surface;
     p[2] = v->seen;
     p[3] = v->n_pred;
-    put_i64(p + 4, v->ts);
+    sl_put_i64(p + 4, v->ts);
     memcpy(p + 12, &v->dwell_ms, 4);
     p[16] = (unsigned char)v->user.n;
     p[17] = (unsigned char)(v->user.n >> 8);
     p[18] = (unsigned char)v->item.n;
     p[19] = (unsigned char)(v->item.n >> 8);
-    put_i64(p + 20, (int64_t)v->seq);
+    sl_put_i64(p + 20, (int64_t)v->seq);
     p += VIEW_HEAD;
     memcpy(p, v->user.p, v->user.n);
     p += v->user.n;
@@ -285,10 +273,10 @@ static bool decode_view(const unsigned char *p, size_t len, join_view *v) {
     v->surface = (sl_surface)p[1];
     v->seen = p[2];
     v->n_pred = p[3];
-    v->ts = get_i64(p + 4);
+    v->ts = sl_get_i64(p + 4);
     memcpy(&v->dwell_ms, p + 12, 4);
     uint32_t ul = p[16] | (uint32_t)p[17] << 8, il = p[18] | (uint32_t)p[19] << 8;
-    v->seq = (uint64_t)get_i64(p + 20);
+    v->seq = (uint64_t)sl_get_i64(p + 20);
     size_t need = VIEW_HEAD + ul + il + 4u * v->n_pred;
     if (need > len)
         return false;
@@ -341,6 +329,27 @@ static sl_status num(sl_buf *o, float v) {
     return sl_buf_json_fixed(o, v, 6);
 }
 
+enum { LIST_U32, LIST_U8, LIST_F32 };
+
+/* Appends `open` then n comma-separated values of one of the example's
+ * arrays (uint32_t, uint8_t or float). */
+static sl_status json_list(sl_buf *o, const char *open, int kind, const void *arr, uint32_t n) {
+    sl_status st = sl_buf_append(o, open, strlen(open));
+    for (uint32_t k = 0; !st && k < n; k++) {
+        if (k)
+            st = sl_buf_putc(o, ',');
+        if (st)
+            break;
+        if (kind == LIST_U32)
+            st = sl_buf_json_i64(o, ((const uint32_t *)arr)[k]);
+        else if (kind == LIST_U8)
+            st = sl_buf_json_i64(o, ((const uint8_t *)arr)[k]);
+        else
+            st = num(o, ((const float *)arr)[k]);
+    }
+    return st;
+}
+
 static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const join_view *v,
                               const model_example *ex) {
     sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_EXAMPLES, view_id.p, view_id.n, src);
@@ -363,30 +372,10 @@ static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const j
     st = st ? st : sl_buf_json_fixed(o, v->n_pred ? v->pred[0] : 0.0, 6);
     st = st ? st : sl_buf_printf(o, "},\"weight\":");
     st = st ? st : sl_buf_json_num(o, ex->weight);
-    st = st ? st : sl_buf_append(o, ",\"idx\":[", 8);
-    for (uint32_t k = 0; !st && k < ex->n; k++) {
-        if (k)
-            st = sl_buf_putc(o, ',');
-        st = st ? st : sl_buf_json_i64(o, ex->idx[k]);
-    }
-    st = st ? st : sl_buf_append(o, "],\"val\":[", 9);
-    for (uint32_t k = 0; !st && k < ex->n; k++) {
-        if (k)
-            st = sl_buf_putc(o, ',');
-        st = st ? st : num(o, ex->val[k]);
-    }
-    st = st ? st : sl_buf_append(o, "],\"field\":[", 11);
-    for (uint32_t k = 0; !st && k < ex->n; k++) {
-        if (k)
-            st = sl_buf_putc(o, ',');
-        st = st ? st : sl_buf_json_i64(o, ex->field[k]);
-    }
-    st = st ? st : sl_buf_append(o, "],\"dense\":[", 11);
-    for (uint32_t k = 0; !st && k < ex->n_dense; k++) {
-        if (k)
-            st = sl_buf_putc(o, ',');
-        st = st ? st : num(o, ex->dense[k]);
-    }
+    st = st ? st : json_list(o, ",\"idx\":[", LIST_U32, ex->idx, ex->n);
+    st = st ? st : json_list(o, "],\"val\":[", LIST_F32, ex->val, ex->n);
+    st = st ? st : json_list(o, "],\"field\":[", LIST_U8, ex->field, ex->n);
+    st = st ? st : json_list(o, "],\"dense\":[", LIST_F32, ex->dense, ex->n_dense);
     st = st ? st : sl_buf_append(o, "]}", 2);
     return st ? st : op_batch_emit_end(b, OP_CHANNEL_EXAMPLES);
 }
@@ -518,7 +507,7 @@ static sl_status on_view(op_join *j, op_batch *b, uint32_t i, sl_err *err) {
                 j->labeled[r]++;
                 j->orphans_applied++;
                 /* Its effect on the features, at its own event time. */
-                int64_t rts = get_i64(j->buf2 + ORPHAN_TS + 8 * r);
+                int64_t rts = sl_get_i64(j->buf2 + ORPHAN_TS + 8 * r);
                 if ((st = op_features_on_reaction(j->feat, &ref, kind_type[r], rts,
                                                   r == R_DWELL ? dwell : 0.0, err)))
                     return st;
@@ -560,7 +549,7 @@ static sl_status on_reaction(op_join *j, const sl_event *ev, int kind, sl_err *e
             return SL_OK;
         }
         rec[0] |= (uint8_t)(1u << kind);
-        put_i64(rec + ORPHAN_TS + 8 * kind, ev->ts);
+        sl_put_i64(rec + ORPHAN_TS + 8 * kind, ev->ts);
         if (kind == R_DWELL) {
             float d;
             memcpy(&d, rec + 1, 4);
@@ -576,8 +565,8 @@ static sl_status on_reaction(op_join *j, const sl_event *ev, int kind, sl_err *e
                     lateness = j->cfg->surfaces[s].lateness_ms;
             at = ev->ts + lateness;
             seq = j->seq++;
-            put_i64(rec + 5, at);
-            put_i64(rec + 13, (int64_t)seq);
+            sl_put_i64(rec + 5, at);
+            sl_put_i64(rec + 13, (int64_t)seq);
         }
         if ((st = state_store_put(j->store, STATE_CF_PENDING, okey, oklen, rec, sizeof rec, err)))
             return st;
@@ -733,13 +722,13 @@ static sl_status metrics_load(op_join *j, sl_surface sf, sl_err *err) {
 static sl_status join_checkpoint(void *ctx, sl_err *err) {
     op_join *j = ctx;
     unsigned char rec[JOIN_META_BYTES];
-    put_i64(rec, j->max_ts);
-    put_i64(rec + 8 + 16 * SL_SURFACE_COUNT, (int64_t)j->seq);
+    sl_put_i64(rec, j->max_ts);
+    sl_put_i64(rec + 8 + 16 * SL_SURFACE_COUNT, (int64_t)j->seq);
     for (int i = 0; i < JOIN_COUNTERS; i++)
-        put_i64(rec + 16 + 16 * SL_SURFACE_COUNT + 8 * i, (int64_t)*counter(j, i));
+        sl_put_i64(rec + 16 + 16 * SL_SURFACE_COUNT + 8 * i, (int64_t)*counter(j, i));
     for (int s = 0; s < SL_SURFACE_COUNT; s++) {
-        put_i64(rec + 8 + 16 * s, (int64_t)j->prior[s].examples);
-        put_i64(rec + 16 + 16 * s, (int64_t)j->prior[s].clicks);
+        sl_put_i64(rec + 8 + 16 * s, (int64_t)j->prior[s].examples);
+        sl_put_i64(rec + 16 + 16 * s, (int64_t)j->prior[s].clicks);
     }
     sl_status st = state_store_put(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY),
                                    rec, sizeof rec, err);
@@ -770,8 +759,8 @@ static bool rebuild_one(void *ctx, const void *key, size_t klen, const void *val
         seq = v.seq;
         j->pending_views++;
     } else if (vlen == ORPHAN_BYTES) {
-        at = get_i64((const unsigned char *)val + 5);
-        seq = (uint64_t)get_i64((const unsigned char *)val + 13);
+        at = sl_get_i64((const unsigned char *)val + 5);
+        seq = (uint64_t)sl_get_i64((const unsigned char *)val + 13);
     } else {
         return true;
     }
@@ -804,13 +793,13 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
     st = state_store_get(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY), rec,
                          sizeof rec, &len, err);
     if (st == SL_OK && len == sizeof rec) {
-        j->max_ts = get_i64(rec);
-        j->seq = (uint64_t)get_i64(rec + 8 + 16 * SL_SURFACE_COUNT);
+        j->max_ts = sl_get_i64(rec);
+        j->seq = (uint64_t)sl_get_i64(rec + 8 + 16 * SL_SURFACE_COUNT);
         for (int i = 0; i < JOIN_COUNTERS; i++)
-            *counter(j, i) = (uint64_t)get_i64(rec + 16 + 16 * SL_SURFACE_COUNT + 8 * i);
+            *counter(j, i) = (uint64_t)sl_get_i64(rec + 16 + 16 * SL_SURFACE_COUNT + 8 * i);
         for (int s = 0; s < SL_SURFACE_COUNT; s++) {
-            j->prior[s].examples = (uint64_t)get_i64(rec + 8 + 16 * s);
-            j->prior[s].clicks = (uint64_t)get_i64(rec + 16 + 16 * s);
+            j->prior[s].examples = (uint64_t)sl_get_i64(rec + 8 + 16 * s);
+            j->prior[s].clicks = (uint64_t)sl_get_i64(rec + 16 + 16 * s);
         }
     } else if (st != SL_OK && st != SL_ERR_NOT_FOUND) {
         goto fail;
