@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "sl_rand.h"
 #include "state_decay.h"
 #include "state_store.h"
@@ -352,29 +353,6 @@ static bool rec_dead(void *ctx, const void *key, size_t klen, const void *val, s
 
 /* ----------------------------------------------------------------- main */
 
-static void rm_rf(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                    continue;
-                char sub[4096];
-                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 int main(int argc, char **argv) {
     uint32_t users = 1000000;
     size_t n_events = 10000000, n_naive = 2000000, cache_mb = 256;
@@ -505,6 +483,6 @@ int main(int argc, char **argv) {
            users, sweep_s, users / sweep_s / 1e6, visited_steps, total_del, 1e3 * sweep_ckpt);
     state_store_close(st);
     free(ev);
-    rm_rf(root);
+    test_rm_rf(root);
     return 0;
 }
