@@ -612,6 +612,17 @@ static sl_status join_process(void *ctx, op_batch *b, sl_err *err) {
             (ev->type == SL_EVENT_PROFILE || ev->type == SL_EVENT_FRIEND ||
              ev->type == SL_EVENT_REGISTER))
             st = op_features_update(j->feat, ev, err);
+        if (st == SL_ERR_INVALID) {
+            /* The state refused this event (a profile past its attribute
+             * limit, a sum that would overflow): the event is dead-lettered
+             * with the reason and the stream goes on. It was counted as a
+             * valid event by parse and route; it is a dead letter now. */
+            j->stats->events--;
+            j->stats->by_type[ev->type]--;
+            if (ev->type == SL_EVENT_VIEW)
+                j->stats->views_by_surface[ev->surface]--;
+            st = op_batch_reject(b, i, SL_REASON_BAD_VALUE, err->msg, j->stats);
+        }
         if (!st && ev->ts > j->max_ts) {
             j->max_ts = ev->ts;
             st = close_due(j, b, i, j->max_ts, err);

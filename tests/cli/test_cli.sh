@@ -66,6 +66,20 @@ set -e
 check "features get of an unknown id exits 1 ($rc)" test "$rc" -eq 1
 check "features get of an unknown id says not found" grep -q "not found" <<<"$msg"
 
+# An event the state refuses (a profile that would pass 64 attributes) is
+# dead-lettered with its reason; the stream goes on.
+attrs() { local k=$1 i out=""; for i in $(seq 0 39); do out+="${out:+,}\"a${k}_$i\":$i"; done; echo "$out"; }
+{
+  echo "{\"type\":\"profile\",\"ts\":1767225600000,\"entity\":\"item\",\"id\":\"x1\",\"attrs\":{$(attrs 0)}}"
+  echo "{\"type\":\"profile\",\"ts\":1767225600001,\"entity\":\"item\",\"id\":\"x1\",\"attrs\":{$(attrs 1)}}"
+  echo '{"type":"view","ts":1767225600100,"user":"u","surface":"ads","item":"x1","view_id":"v1"}'
+} > "$work/profiles.jsonl"
+"$bin" replay --config "$src/configs/default.json" --input "$work/profiles.jsonl" --out "$work/p" --quiet
+check "a refused profile is dead-lettered as bad_value" \
+  grep -q '"line":2,.*"reason":"bad_value","detail":"profile x1: over 64 attributes' "$work/p/deadletter.jsonl"
+check "the view after it is still scored" grep -q '"view_id":"v1"' "$work/p/scores.jsonl"
+check "events + dead letters = lines after a refusal" grep -q '"events": 2,' "$work/p/summary.json"
+
 # Unusable inputs: exit 2 and a message that names the problem.
 echo '{"models":{"click":{"kind":"ftrl_lr","alpha":-1}}}' > "$work/bad.json"
 set +e
