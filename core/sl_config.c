@@ -221,7 +221,12 @@ static const sl_cf_field model_fields[] = {
     {"mini_batch", SL_CF_INT, M_(mini_batch), 0, 0, 1, 65536, 0, K(SL_MODEL_MTL), "64",
      "MTL: finished examples per update step.", NULL, NULL},
     {"lr", SL_CF_DOUBLE, M_(lr), 0, 0, 0, 10, SL_CF_MIN_EXCL, K(SL_MODEL_MTL), "0.001",
-     "MTL: Adam step size.", NULL, NULL},
+     "MTL: optimizer step size.", NULL, NULL},
+    {"optimizer", SL_CF_STRING, M_(optimizer), 0, 0, 0, 0, SL_CF_NONEMPTY, K(SL_MODEL_MTL),
+     "\"adam\"", "MTL: adam, adagrad or momentum (SGD with momentum 0.9).", NULL, NULL},
+    {"emb_bits", SL_CF_INT, M_(emb_bits), 0, 0, 4, 24, 0, K(SL_MODEL_MTL), "17",
+     "MTL: 2^emb_bits hashed embedding rows (17: 24 MiB with Adam at embed_dim 16).", NULL,
+     NULL},
     {"head_weights", SL_CF_DBL4, M_(head_weights), 0, 0, 0, 1e3, 0, K(SL_MODEL_MTL),
      "{\"click\":1,\"like\":1,\"share\":1,\"dwell\":0.5}", "MTL: loss weight per head.", NULL,
      head_names},
@@ -621,6 +626,7 @@ static sl_status apply_defaults(sl_cf_ctx *c, const sl_cf_section *sec, void *ba
 
 static void model_clear(sl_config_model *m) {
     free(m->name);
+    free(m->optimizer);
     memset(m, 0, sizeof *m);
 }
 
@@ -732,6 +738,11 @@ static sl_status check_whole(sl_cf_ctx *c, const sl_config *cfg) {
         if (m->kind == SL_MODEL_RANK && m->surface != SL_SURFACE_EVENTS)
             return bad(c, path, "a rank model serves the events surface, got %s",
                        sl_surface_str(m->surface));
+        if (m->optimizer && strcmp(m->optimizer, "adam") != 0 &&
+            strcmp(m->optimizer, "adagrad") != 0 && strcmp(m->optimizer, "momentum") != 0) {
+            snprintf(path, sizeof path, "models.%s.optimizer", m->name);
+            return bad(c, path, "must be adam, adagrad or momentum, got \"%s\"", m->optimizer);
+        }
     }
     return SL_OK;
 }

@@ -119,6 +119,8 @@ typedef struct sl_config_model {
     int n_hidden;
     int mini_batch;         /* examples per update */
     double lr;              /* optimizer step */
+    char *optimizer;        /* "adam", "adagrad" or "momentum" (SGD with momentum) */
+    int emb_bits;           /* 2^emb_bits hashed embedding rows */
     double head_weights[4]; /* loss weights: click, like, share, dwell */
     double blend[4];        /* feed score weights: click, like, share, dwell */
     /* rank */
