@@ -658,15 +658,21 @@ static void opt_apply(const model_mtl *m, float *p, float *st0, float *st1, cons
         }
         break;
     case MODEL_MTL_OPT_ADAM:
-    default:
+    default: {
+        /* lr·m̂/(√v̂ + ε) with the bias corrections folded into two
+         * constants: one √ and one division per parameter. */
+        double step = lr * sqrt(b2c) / b1c, eps_hat = eps * sqrt(b2c);
+        double b1 = m->p.beta1, b2 = m->p.beta2;
         for (uint32_t i = 0; i < n; i++) {
-            double mm = m->p.beta1 * st0[i] + (1.0 - m->p.beta1) * g[i];
-            double vv = m->p.beta2 * st1[i] + (1.0 - m->p.beta2) * (double)g[i] * g[i];
+            double gi = g[i];
+            double mm = b1 * st0[i] + (1.0 - b1) * gi;
+            double vv = b2 * st1[i] + (1.0 - b2) * gi * gi;
             st0[i] = (float)mm;
             st1[i] = (float)vv;
-            p[i] = (float)(p[i] - lr * (mm / b1c) / (sqrt(vv / b2c) + eps));
+            p[i] = (float)(p[i] - step * mm / (sqrt(vv) + eps_hat));
         }
         break;
+    }
     }
 }
 
