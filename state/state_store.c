@@ -12,9 +12,10 @@
  *
  * Compaction slides the entries to keep towards the start of the slabs (in
  * address order, so memmove never overwrites an entry not yet visited),
- * frees the emptied slabs and rebuilds the table. It keeps dirty entries
- * always, clean ones that were used since the last compaction (a CLOCK-like
- * second chance), and if that leaves less than a quarter of the cap free, a
+ * frees the emptied slabs and rebuilds the table. It keeps dirty (and
+ * pinned) entries always, clean ones that were used since the last
+ * compaction (a CLOCK-like second chance), and if that leaves less than a
+ * quarter of the cap free, a
  * second pass drops every clean entry. It runs only when an allocation
  * finds no room, and afterwards at least a quarter of the cap is free or
  * the cache is marked full, so its O(cache) cost is amortized over at least
@@ -24,10 +25,22 @@
  * Any allocation may compact, which moves entries: code never holds an
  * entry pointer across cache_alloc() or table_reserve(), it looks the key
  * up again.
+ *
+ * The checkpoint in two halves. checkpoint_begin copies every dirty entry
+ * into the checkpoint's own buffer and turns it clean and PINNED (E_PIN);
+ * checkpoint_write, on any thread, sorts that copy, builds the WriteBatch
+ * and writes it; checkpoint_finish, back on the owner's thread, publishes
+ * the id and offsets, or on failure makes the pinned entries dirty again.
+ * Pinned means compaction keeps the entry: until the write lands, RocksDB
+ * still holds the previous value, and a get that missed the cache would
+ * read it. E_PIN bits are only meaningful while st->ck is set; finish does
+ * not walk the cache to clear them (begin and the failure path do), so a
+ * stale bit after a committed checkpoint is ignored.
  */
 #include "sl_bytes.h"
 #include "state_store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <rocksdb/c.h>
 #include <stdlib.h>
@@ -35,6 +48,7 @@
 #include <sys/stat.h>
 
 #include "sl_rand.h"
+#include "state_store_internal.h"
 
 #define SLAB_SHIFT   18 /* 256 KiB slabs */
 #define SLAB         ((size_t)1 << SLAB_SHIFT)
@@ -48,6 +62,7 @@
 #define E_DIRTY 2u /* differs from RocksDB: the next checkpoint writes it */
 #define E_TOMB  4u /* deleted (dirty) or known absent (clean) */
 #define E_REF   8u /* used since the last compaction */
+#define E_PIN   16u /* in the checkpoint being written: kept while st->ck is set */
 
 /* A cache entry, 8-byte aligned in a slab, followed by its key and value. */
 typedef struct entry {
@@ -95,11 +110,15 @@ struct state_store {
     size_t n_dirty;       /* live dirty entries */
     size_t dirty_bytes;   /* slab bytes of live dirty entries */
     size_t cap;           /* hard cap: slabs + table, bytes */
+    size_t pinned_bytes;  /* slab bytes pinned by the checkpoint in flight (an upper
+                             bound: entries rewritten since stay counted) */
     bool full;            /* compaction could not make room; cleared by checkpoint */
     bool scanning;        /* inside a scan or sweep callback: calls refused */
     uint64_t seed;        /* key hash seed */
     /* checkpoint and sweep */
     uint64_t ckpt_id;       /* last committed checkpoint id, 0 = none */
+    state_ckpt *ck;         /* the checkpoint begun and not finished, or NULL */
+    bool fail_next_write;   /* test hook: the next checkpoint's write fails */
     unsigned char *offsets; /* its offsets blob (malloc'd), or NULL */
     size_t offsets_len;     /* bytes in offsets */
     unsigned char cursor[STATE_CF_COUNT][STATE_STORE_MAX_KEY]; /* sweep: last key visited */
@@ -248,8 +267,9 @@ static void compact(state_store *st, bool keep_clean) {
             entry *e = (entry *)(st->slab[i] + off);
             size_t size = e->size;
             off += size;
-            bool keep =
-                (e->flags & E_LIVE) && ((e->flags & E_DIRTY) || (keep_clean && (e->flags & E_REF)));
+            bool keep = (e->flags & E_LIVE) &&
+                        ((e->flags & E_DIRTY) || (st->ck && (e->flags & E_PIN)) ||
+                         (keep_clean && (e->flags & E_REF)));
             if (!keep)
                 continue;
             if (woff + size > SLAB) {
@@ -364,7 +384,8 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
             if (vlen)
                 memcpy(e_val(e), val, vlen);
             e->vlen = (uint32_t)vlen;
-            e->flags = (uint8_t)((e->flags & (E_LIVE | E_DIRTY)) | E_REF | (flags & E_TOMB));
+            e->flags =
+                (uint8_t)((e->flags & (E_LIVE | E_DIRTY | E_PIN)) | E_REF | (flags & E_TOMB));
             if (flags & E_DIRTY)
                 set_dirty(st, e);
             return SL_OK;
@@ -617,9 +638,13 @@ fail:
     return rc;
 }
 
+static void ckpt_free(state_ckpt *ck);
+
 void state_store_close(state_store *st) {
     if (!st)
         return;
+    ckpt_free(st->ck); /* begun, not finished: as if it never ran, or as if the
+                          process died right after its write */
     if (st->db) {
         for (int i = 0; i <= STATE_CF_COUNT; i++)
             if (st->cf[i])
@@ -808,7 +833,8 @@ sl_status state_store_update(state_store *st, state_cf cf, const void *key, size
 }
 
 bool state_store_want_checkpoint(const state_store *st) {
-    return st->full || st->dirty_bytes + st->n_slots * sizeof(slot) > st->cap / 4 * 3;
+    return st->full ||
+           st->dirty_bytes + st->pinned_bytes + st->n_slots * sizeof(slot) > st->cap / 4 * 3;
 }
 
 /* Calls fn on every live entry, in slab order. */
@@ -839,120 +865,287 @@ static int entry_cmp(const void *pa, const void *pb) {
     return key_cmp(e_key(a), a->klen, e_key(b), b->klen);
 }
 
-typedef struct dirty_list {
-    entry **v; /* the dirty entries, sorted before use */
-    size_t n;  /* how many */
-} dirty_list;
+/*
+ * A checkpoint between begin and finish. It owns copies of everything it
+ * writes, so checkpoint_write (on any thread) touches only this struct and
+ * RocksDB, never the cache.
+ */
+struct state_ckpt {
+    rocksdb_t *db;                             /* borrowed from the store */
+    const rocksdb_writeoptions_t *wopts;       /* borrowed: sync on */
+    rocksdb_column_family_handle_t *const *cf; /* borrowed: the store's handles */
+    const char *path;                          /* borrowed: for messages */
+    size_t switch_bytes;                       /* see state_store.switch_bytes */
+    unsigned char *buf;   /* the dirty entries: ck_rec headers, key, value, 8-aligned */
+    size_t len;           /* bytes used in buf */
+    size_t n;             /* entries in buf */
+    unsigned char *rec;   /* the meta/checkpoint record */
+    size_t rec_len;       /* its bytes */
+    unsigned char *offsets; /* the offsets blob, published by finish */
+    size_t offsets_len;     /* its bytes */
+    uint64_t id;            /* the id this checkpoint commits */
+    bool fail;              /* test hook: the write fails without writing */
+    bool ran;               /* checkpoint_write was called */
+    sl_status rc;           /* what it returned */
+    sl_err err;             /* its message, for finish */
+};
 
-static void collect_dirty(state_store *st, entry *e, void *ctx) {
-    (void)st;
-    dirty_list *d = ctx;
-    if (e->flags & E_DIRTY)
-        d->v[d->n++] = e;
+/* One dirty entry in a checkpoint's buffer, followed by key and value. */
+typedef struct ck_rec {
+    uint32_t vlen; /* value bytes */
+    uint16_t klen; /* key bytes */
+    uint8_t cf;    /* state_cf */
+    uint8_t tomb;  /* 1: delete the key */
+} ck_rec;
+
+static const unsigned char *rec_key(const ck_rec *r) { return (const unsigned char *)(r + 1); }
+
+/* qsort order of ck_rec pointers: column family, then key bytes. */
+static int rec_cmp(const void *pa, const void *pb) {
+    const ck_rec *a = *(const ck_rec *const *)pa;
+    const ck_rec *b = *(const ck_rec *const *)pb;
+    if (a->cf != b->cf)
+        return a->cf < b->cf ? -1 : 1;
+    return key_cmp(rec_key(a), a->klen, rec_key(b), b->klen);
+}
+
+static void ckpt_free(state_ckpt *ck) {
+    if (!ck)
+        return;
+    free(ck->buf);
+    free(ck->rec);
+    free(ck->offsets);
+    free(ck);
 }
 
 /* Starts a flush of cf's memtable without waiting for it, so the next
  * writes go to an empty one. Only an optimization: a failure is ignored
  * (the checkpoint's own write reports real trouble). */
-static void switch_memtable(state_store *st, unsigned cf) {
+static void switch_memtable(rocksdb_t *db, rocksdb_column_family_handle_t *cf) {
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
     rocksdb_flushoptions_set_wait(fo, 0);
     char *errptr = NULL;
-    rocksdb_flush_cf(st->db, fo, cf_handle(st, cf), &errptr);
+    rocksdb_flush_cf(db, fo, cf, &errptr);
     free(errptr);
     rocksdb_flushoptions_destroy(fo);
 }
 
-sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t offsets_len,
-                                 uint64_t *id, sl_err *err) {
+static sl_status check_checkpoint(const state_store *st, size_t offsets_len, sl_err *err) {
     if (st->scanning)
         return sl_err_set(err, SL_ERR_INVALID, "state: the store was used inside a scan callback");
     if (st->read_only)
         return sl_err_set(err, SL_ERR_INVALID, "state.dir %s: opened read-only", st->path);
+    if (st->ck)
+        return sl_err_set(err, SL_ERR_INVALID,
+                          "state: checkpoint %llu is still in flight: finish it first",
+                          (unsigned long long)st->ck->id);
     if (offsets_len > STATE_STORE_MAX_OFFSETS)
         return sl_err_set(err, SL_ERR_INVALID, "state: offsets blob of %zu bytes (limit %d)",
                           offsets_len, STATE_STORE_MAX_OFFSETS);
-    sl_status rc = SL_OK;
-    char *errptr = NULL;
-    unsigned char *rec = malloc(RECORD_HEAD + offsets_len);
-    unsigned char *keep = offsets_len ? malloc(offsets_len) : NULL;
-    rocksdb_writebatch_t *wb = NULL;
-    dirty_list dirty = {NULL, 0};
-    if (!rec || (offsets_len && !keep)) {
-        rc = sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint record");
-        goto out;
-    }
-    uint64_t next = st->ckpt_id + 1;
-    sl_put_u32(rec, OFFSETS_MAGIC);
-    sl_put_u32(rec + 4, OFFSETS_VERSION);
-    sl_put_u64(rec + 8, next);
-    sl_put_u32(rec + 16, (uint32_t)offsets_len);
-    if (offsets_len)
-        memcpy(rec + RECORD_HEAD, offsets, offsets_len);
+    return SL_OK;
+}
 
+sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, size_t offsets_len,
+                                       state_ckpt **out, sl_err *err) {
+    *out = NULL;
+    sl_status rc = check_checkpoint(st, offsets_len, err);
+    if (rc)
+        return rc;
+    state_ckpt *ck = calloc(1, sizeof *ck);
+    if (!ck)
+        return sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint");
+    ck->db = st->db;
+    ck->wopts = st->wopts;
+    ck->cf = st->cf;
+    ck->path = st->path;
+    ck->switch_bytes = st->switch_bytes;
+    ck->id = st->ckpt_id + 1;
+    ck->fail = st->fail_next_write;
+    ck->rec_len = RECORD_HEAD + offsets_len;
+    ck->rec = malloc(ck->rec_len);
+    ck->offsets_len = offsets_len;
+    ck->offsets = offsets_len ? malloc(offsets_len) : NULL;
+    /* A record takes at most its entry's slab bytes: the header is smaller
+     * and the value is vlen <= vcap. */
+    ck->buf = malloc(st->dirty_bytes ? st->dirty_bytes : 8);
+    if (!ck->rec || (offsets_len && !ck->offsets) || !ck->buf) {
+        ckpt_free(ck);
+        return sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint of %zu entries (%zu MiB)",
+                          st->n_dirty, st->dirty_bytes >> 20);
+    }
+    st->fail_next_write = false;
+    sl_put_u32(ck->rec, OFFSETS_MAGIC);
+    sl_put_u32(ck->rec + 4, OFFSETS_VERSION);
+    sl_put_u64(ck->rec + 8, ck->id);
+    sl_put_u32(ck->rec + 16, (uint32_t)offsets_len);
+    if (offsets_len) {
+        memcpy(ck->rec + RECORD_HEAD, offsets, offsets_len);
+        memcpy(ck->offsets, offsets, offsets_len);
+    }
+    /* One pass over the slabs: copy each dirty entry, make it clean and
+     * pinned; clear the pins a committed checkpoint left behind. */
+    size_t pinned = 0;
+    for (size_t i = 0; i < st->n_slabs; i++)
+        for (size_t off = 0; off < st->slab_used[i];) {
+            entry *e = (entry *)(st->slab[i] + off);
+            off += e->size;
+            if (!(e->flags & E_LIVE))
+                continue;
+            if (!(e->flags & E_DIRTY)) {
+                e->flags &= (uint8_t)~E_PIN;
+                continue;
+            }
+            ck_rec *r = (ck_rec *)(ck->buf + ck->len);
+            r->vlen = (e->flags & E_TOMB) ? 0 : e->vlen;
+            r->klen = e->klen;
+            r->cf = e->cf;
+            r->tomb = (e->flags & E_TOMB) ? 1 : 0;
+            unsigned char *p = (unsigned char *)(r + 1);
+            memcpy(p, e_key(e), e->klen);
+            if (r->vlen)
+                memcpy(p + e->klen, e_val(e), r->vlen);
+            ck->len += round8(sizeof *r + e->klen + r->vlen);
+            ck->n++;
+            e->flags = (uint8_t)((e->flags & ~E_DIRTY) | E_PIN);
+            pinned += e->size;
+        }
+    assert(ck->n == st->n_dirty && ck->len <= (st->dirty_bytes ? st->dirty_bytes : 8));
+    st->n_dirty = 0;
+    st->dirty_bytes = 0;
+    st->pinned_bytes = pinned;
+    st->ck = ck;
+    *out = ck;
+    return SL_OK;
+}
+
+sl_status state_store_checkpoint_write(state_ckpt *ck, sl_err *err) {
+    assert(!ck->ran);
+    ck->ran = true;
+    sl_status rc = SL_OK;
+    rocksdb_writebatch_t *wb = NULL;
     /* In key order: RocksDB's memtable (a skip list) inserts sorted keys
      * faster than random ones, and this insert is most of a checkpoint's
      * time (bench_state: 2.7 -> 1.6 us a key, docs/STATE.md). */
-    dirty.v = malloc((st->n_dirty ? st->n_dirty : 1) * sizeof *dirty.v);
-    if (!dirty.v) {
-        rc = sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint of %zu entries", st->n_dirty);
+    const ck_rec **v = malloc((ck->n ? ck->n : 1) * sizeof *v);
+    if (!v) {
+        rc = sl_err_set(&ck->err, SL_ERR_NOMEM, "state: checkpoint of %zu entries", ck->n);
         goto out;
     }
-    each_live(st, collect_dirty, &dirty);
-    qsort(dirty.v, dirty.n, sizeof *dirty.v, entry_cmp);
+    size_t n = 0;
+    for (size_t off = 0; off < ck->len; n++) {
+        v[n] = (const ck_rec *)(ck->buf + off);
+        off += round8(sizeof(ck_rec) + v[n]->klen + v[n]->vlen);
+    }
+    qsort(v, n, sizeof *v, rec_cmp);
     /* A family receiving a big checkpoint gets a fresh memtable first (its
      * old one is flushed in the background): sorted keys into an empty
      * skip list are appends, into last second's full one they interleave
      * (bench_state: 330 -> 210 ms a checkpoint). Small families keep
      * appending to theirs, or every checkpoint would make a tiny file. */
     size_t cf_bytes[STATE_CF_COUNT] = {0};
-    for (size_t i = 0; i < dirty.n; i++)
-        cf_bytes[dirty.v[i]->cf] += dirty.v[i]->klen + dirty.v[i]->vlen + 16;
-    for (int c = 0; c < STATE_CF_COUNT; c++)
-        if (cf_bytes[c] >= st->switch_bytes)
-            switch_memtable(st, (unsigned)c);
+    for (size_t i = 0; i < n; i++)
+        cf_bytes[v[i]->cf] += v[i]->klen + v[i]->vlen + 16;
+    for (unsigned c = 0; c < STATE_CF_COUNT; c++)
+        if (cf_bytes[c] >= ck->switch_bytes)
+            switch_memtable(ck->db, ck->cf[c + 1]);
     wb = rocksdb_writebatch_create();
-    for (size_t i = 0; i < dirty.n; i++) {
-        entry *e = dirty.v[i];
-        if (e->flags & E_TOMB)
-            rocksdb_writebatch_delete_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen);
+    for (size_t i = 0; i < n; i++) {
+        const ck_rec *r = v[i];
+        const char *k = (const char *)rec_key(r);
+        if (r->tomb)
+            rocksdb_writebatch_delete_cf(wb, ck->cf[r->cf + 1], k, r->klen);
         else
-            rocksdb_writebatch_put_cf(wb, cf_handle(st, e->cf), (const char *)e_key(e), e->klen,
-                                      (const char *)e_val(e), e->vlen);
+            rocksdb_writebatch_put_cf(wb, ck->cf[r->cf + 1], k, r->klen, k + r->klen, r->vlen);
     }
-    uint64_t n_keys = dirty.n;
-    rocksdb_writebatch_put_cf(wb, cf_handle(st, STATE_CF_META), STATE_META_CHECKPOINT,
-                              strlen(STATE_META_CHECKPOINT), (const char *)rec,
-                              RECORD_HEAD + offsets_len);
-    rocksdb_write(st->db, st->wopts, wb, &errptr);
-    if (errptr) {
-        rc = rocks_fail(st, err, errptr, "checkpoint write");
+    rocksdb_writebatch_put_cf(wb, ck->cf[STATE_CF_META + 1], STATE_META_CHECKPOINT,
+                              strlen(STATE_META_CHECKPOINT), (const char *)ck->rec, ck->rec_len);
+    /* The batch holds its own copy: give the memory back before the write. */
+    free(v);
+    v = NULL;
+    free(ck->buf);
+    ck->buf = NULL;
+    if (ck->fail) {
+        rc = sl_err_set(&ck->err, SL_ERR_STATE, "state.dir %s: checkpoint write: injected failure",
+                        ck->path);
         goto out;
     }
-    /* Committed: only now may the entries become clean. */
-    for (size_t i = 0; i < dirty.n; i++)
-        dirty.v[i]->flags &= (uint8_t)~E_DIRTY;
-    st->n_dirty = 0;
-    st->dirty_bytes = 0;
-    st->full = false;
-    st->ckpt_id = next;
-    free(st->offsets);
-    st->offsets = keep;
-    keep = NULL;
-    st->offsets_len = offsets_len;
-    st->stats.checkpoints++;
-    st->stats.checkpoint_id = next;
-    st->stats.last_checkpoint_keys = n_keys;
-    if (id)
-        *id = next;
+    char *errptr = NULL;
+    rocksdb_write(ck->db, ck->wopts, wb, &errptr);
+    if (errptr) {
+        rc = sl_err_set(&ck->err, SL_ERR_STATE, "state.dir %s: checkpoint write: %s", ck->path,
+                        errptr);
+        free(errptr);
+    }
 out:
     if (wb)
         rocksdb_writebatch_destroy(wb);
-    free(dirty.v);
-    free(rec);
-    free(keep);
+    free(v);
+    ck->rc = rc;
+    if (rc && err)
+        *err = ck->err;
     return rc;
 }
+
+/* The write did not land: every entry it carried that is still pinned
+ * becomes dirty again, so the next checkpoint writes it (or a newer value,
+ * for the ones rewritten meanwhile, which are dirty already). */
+static void unpin_to_dirty(state_store *st) {
+    for (size_t i = 0; i < st->n_slabs; i++)
+        for (size_t off = 0; off < st->slab_used[i];) {
+            entry *e = (entry *)(st->slab[i] + off);
+            off += e->size;
+            if ((e->flags & (E_LIVE | E_PIN)) == (E_LIVE | E_PIN)) {
+                e->flags &= (uint8_t)~E_PIN;
+                set_dirty(st, e);
+            }
+        }
+}
+
+sl_status state_store_checkpoint_finish(state_store *st, state_ckpt *ck, uint64_t *id,
+                                        sl_err *err) {
+    assert(ck && ck == st->ck);
+    sl_status rc = ck->ran ? ck->rc : SL_ERR_STOPPED;
+    if (rc) {
+        unpin_to_dirty(st);
+        if (ck->ran && err)
+            *err = ck->err;
+        else if (!ck->ran)
+            sl_err_set(err, SL_ERR_STOPPED, "state: checkpoint %llu abandoned before its write",
+                       (unsigned long long)ck->id);
+    } else {
+        /* Committed: the pins may go (lazily: the bits are ignored once
+         * st->ck is NULL), and so may the "full" mark. */
+        st->full = false;
+        st->ckpt_id = ck->id;
+        free(st->offsets);
+        st->offsets = ck->offsets;
+        ck->offsets = NULL;
+        st->offsets_len = ck->offsets_len;
+        st->stats.checkpoints++;
+        st->stats.checkpoint_id = ck->id;
+        st->stats.last_checkpoint_keys = ck->n;
+        if (id)
+            *id = ck->id;
+    }
+    st->pinned_bytes = 0;
+    st->ck = NULL;
+    ckpt_free(ck);
+    return rc;
+}
+
+sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t offsets_len,
+                                 uint64_t *id, sl_err *err) {
+    state_ckpt *ck;
+    sl_status rc = state_store_checkpoint_begin(st, offsets, offsets_len, &ck, err);
+    if (rc)
+        return rc;
+    (void)state_store_checkpoint_write(ck, NULL);
+    return state_store_checkpoint_finish(st, ck, id, err);
+}
+
+bool state_store_checkpoint_in_flight(const state_store *st) { return st->ck != NULL; }
+
+void state_store__fail_next_write(state_store *st) { st->fail_next_write = true; }
 
 void state_store_last_checkpoint(const state_store *st, uint64_t *id, const void **offsets,
                                  size_t *offsets_len) {
@@ -1126,5 +1319,6 @@ void state_store_stats_get(const state_store *st, state_store_stats *out) {
     out->entries = st->n_entries;
     out->dirty = st->n_dirty;
     out->dirty_bytes = st->dirty_bytes;
+    out->pinned_bytes = st->pinned_bytes;
     out->checkpoint_id = st->ckpt_id;
 }

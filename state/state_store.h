@@ -24,7 +24,22 @@
  * the write. RocksDB's own memory is bounded by the block cache, the write
  * buffers and max_open_files (docs/STATE.md has the arithmetic).
  *
- * Threading: one store belongs to one thread; nothing here locks. RocksDB
+ * The checkpoint comes whole (state_store_checkpoint) or in three steps,
+ * so that its synced write can leave the caller's thread: _begin copies the
+ * dirty entries and turns them clean but PINNED (kept in the cache, never
+ * re-read from RocksDB, until the write lands, since RocksDB still holds
+ * their previous values); _write does the one synced WriteBatch, on any
+ * thread; _finish publishes the new id and offsets, or, if the write
+ * failed or never ran, makes the pinned entries dirty again. Between begin
+ * and finish the store is fully usable: reads see the newest values, and
+ * entries written again are simply dirty for the next checkpoint. One
+ * checkpoint at a time. Offsets the caller derives from a checkpoint (a
+ * Kafka commit) must wait for _finish to return SL_OK.
+ *
+ * Threading: one store belongs to one thread (the owner); nothing here
+ * locks. The one exception is state_store_checkpoint_write(), which may run
+ * on another thread concurrently with the owner's calls: it touches only
+ * the state_ckpt (its own copies) and RocksDB, which is thread-safe. RocksDB
  * runs its own background flush/compaction threads, invisible to callers.
  * Ownership: keys and values passed in are copied; pointers handed out are
  * borrowed and valid only as the function documents.
@@ -64,6 +79,7 @@ typedef enum state_cf {
 #define STATE_META_CHECKPOINT "checkpoint"
 
 typedef struct state_store state_store;
+typedef struct state_ckpt state_ckpt; /* a checkpoint between begin and finish */
 
 typedef struct state_store_opts {
     const char *dir;           /* RocksDB directory, created if missing; NULL or "" keeps
@@ -94,7 +110,11 @@ void state_store_opts_from_config(state_store_opts *o, const sl_config_state *cf
 sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err *err);
 
 /* Closes the store WITHOUT checkpointing: dirty entries are dropped, as in a
- * crash. Callers that want them kept checkpoint first. Accepts NULL. */
+ * crash. Callers that want them kept checkpoint first. A checkpoint begun
+ * and not finished is freed: RocksDB holds it if its write completed, else
+ * the one before, exactly as after a crash. No thread may be inside
+ * state_store_checkpoint_write() for it (join the writer first). Accepts
+ * NULL. */
 void state_store_close(state_store *st);
 
 /*
@@ -145,11 +165,55 @@ sl_status state_store_update(state_store *st, state_cf cf, const void *key, size
  * checkpoint id = last id + 1 in ONE RocksDB WriteBatch with sync on, then
  * marks the entries clean. *id (OUT:, may be NULL) is the new id. On failure
  * nothing is marked clean, the id does not move, and a retry writes the
- * same entries again. Returns SL_OK, SL_ERR_INVALID (blob too long,
- * read-only), SL_ERR_STATE (RocksDB write), SL_ERR_NOMEM.
+ * same entries again. Blocks for the whole write: begin + write + finish
+ * below on the calling thread. Returns SL_OK, SL_ERR_INVALID (blob too
+ * long, read-only, a checkpoint in flight), SL_ERR_STATE (RocksDB write),
+ * SL_ERR_NOMEM.
  */
 sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t offsets_len,
                                  uint64_t *id, sl_err *err);
+
+/*
+ * The checkpoint's first step, on the owner's thread: copies every dirty
+ * entry, the offsets blob and the record of id = last id + 1 into a new
+ * checkpoint *ck (OUT:, owned by the store until finish), and marks the
+ * entries clean and pinned. Costs one pass over the cache and a copy of
+ * the dirty bytes; the sort, the WriteBatch and the synced write are in
+ * _write. Until _finish, state_store_last_checkpoint() still names the
+ * previous checkpoint, other calls work as usual, and no other checkpoint
+ * may begin. Returns SL_OK, SL_ERR_INVALID (blob too long, read-only, one
+ * in flight, inside a scan), SL_ERR_NOMEM (nothing changed).
+ */
+sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, size_t offsets_len,
+                                       state_ckpt **ck, sl_err *err);
+
+/*
+ * The synced write of ck: sorts its entries, builds one WriteBatch (the
+ * entries, then meta/checkpoint) and writes it with sync on; RocksDB applies
+ * it whole or not at all. May run on any thread, once per ck, concurrently
+ * with the owner's calls on the store (never with close). Blocks for the
+ * write (tens to hundreds of ms for a big checkpoint). The outcome is kept
+ * in ck for _finish; err (may be NULL) gets the message too. Returns SL_OK,
+ * SL_ERR_STATE (RocksDB refused: nothing of ck is in RocksDB), SL_ERR_NOMEM.
+ */
+sl_status state_store_checkpoint_write(state_ckpt *ck, sl_err *err);
+
+/*
+ * The checkpoint's last step, on the owner's thread, after _write returned
+ * (or instead of it, to abandon ck): frees ck. If the write succeeded the
+ * checkpoint is committed: *id (OUT:, may be NULL) is its id, it becomes
+ * state_store_last_checkpoint(), and the pinned entries become ordinary
+ * clean ones. Otherwise RocksDB still holds the previous checkpoint, the id
+ * does not move, and every entry ck carried that was not written again
+ * since is dirty again, so the next checkpoint writes it. Returns SL_OK,
+ * or the write's status (SL_ERR_STATE, SL_ERR_NOMEM) with its message, or
+ * SL_ERR_STOPPED if the write never ran.
+ */
+sl_status state_store_checkpoint_finish(state_store *st, state_ckpt *ck, uint64_t *id,
+                                        sl_err *err);
+
+/* True between checkpoint_begin and checkpoint_finish. */
+bool state_store_checkpoint_in_flight(const state_store *st);
 
 /* The last checkpoint: its id (0 = none yet) and offsets blob (borrowed,
  * valid until the next checkpoint or close; NULL and 0 if none). Any OUT:
@@ -157,8 +221,10 @@ sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t of
 void state_store_last_checkpoint(const state_store *st, uint64_t *id, const void **offsets,
                                  size_t *offsets_len);
 
-/* True once the dirty data is past 3/4 of the cache cap: checkpoint at the
- * next batch boundary, before puts start failing with SL_ERR_LIMIT. */
+/* True once the dirty data (plus the entries pinned by a checkpoint in
+ * flight, which cannot leave either) is past 3/4 of the cache cap:
+ * checkpoint at the next batch boundary, or wait for the one in flight to
+ * finish first, before puts start failing with SL_ERR_LIMIT. */
 bool state_store_want_checkpoint(const state_store *st);
 
 /*
@@ -199,6 +265,7 @@ typedef struct state_store_stats {
     size_t entries;                /* keys in the cache (live, clean or dirty, tombstones too) */
     size_t dirty;                  /* of which dirty */
     size_t dirty_bytes;            /* bytes of slab the dirty entries hold */
+    size_t pinned_bytes;           /* bytes pinned by the checkpoint in flight (upper bound) */
     uint64_t hits;                 /* get answered by the cache */
     uint64_t misses;               /* get that read RocksDB */
     uint64_t compactions;          /* cache compactions (clean entries dropped) */

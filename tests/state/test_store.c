@@ -5,7 +5,14 @@
  * last checkpoint, the cache cap asks for a checkpoint instead of growing,
  * a random workload against a reference model (compactions included),
  * prefix scans merge cache and RocksDB, the sweep removes decayed keys and
- * keeps live ones, and RocksDB's errors arrive with the path.
+ * keeps live ones, and RocksDB's errors arrive with the path. The
+ * checkpoint in three steps (begin / write on another thread / finish):
+ * reads during the write see the newest values, cache pressure never drops
+ * an entry in flight, a failed or abandoned write leaves RocksDB at the
+ * previous checkpoint and the entries dirty, close with one in flight is
+ * safe, a process killed at random moments during such writes always
+ * reopens at a whole checkpoint, and a random workload with random failures
+ * matches a reference model.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +23,7 @@
 
 #include "test_util.h"
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +35,7 @@
 #include "sl_rand.h"
 #include "state_decay.h"
 #include "state_store.h"
+#include "state_store_internal.h"
 
 static void make_tmpdir_(char *dir, size_t cap) { assert_true(test_tmpdir(dir, cap, "sl_state")); }
 
@@ -725,6 +734,472 @@ static void test_sweep_removes_decayed(void **state) {
     test_rm_rf(dir);
 }
 
+/* ------------------------------------------- the checkpoint in flight */
+
+/* A checkpoint's write on its own thread, as the engine does it. */
+typedef struct flight {
+    pthread_t th;   /* runs flight_main */
+    state_ckpt *ck; /* begun */
+    sl_status rc;   /* what the write returned */
+    bool running;   /* th was started and not joined */
+} flight;
+
+static void *flight_main(void *arg) {
+    flight *f = arg;
+    f->rc = state_store_checkpoint_write(f->ck, NULL);
+    return NULL;
+}
+
+static void flight_begin(flight *f, state_store *st, const char *offsets) {
+    sl_err err = {{0}};
+    size_t n = offsets ? strlen(offsets) : 0;
+    if (state_store_checkpoint_begin(st, offsets, n, &f->ck, &err))
+        fail_msg("checkpoint_begin: %s", err.msg);
+    assert_true(state_store_checkpoint_in_flight(st));
+    assert_int_equal(pthread_create(&f->th, NULL, flight_main, f), 0);
+    f->running = true;
+}
+
+/* Joins the writer and finishes; returns finish's status. */
+static sl_status flight_end(flight *f, state_store *st, uint64_t *id) {
+    if (f->running)
+        assert_int_equal(pthread_join(f->th, NULL), 0);
+    f->running = false;
+    sl_status rc = state_store_checkpoint_finish(st, f->ck, id, NULL);
+    f->ck = NULL;
+    assert_false(state_store_checkpoint_in_flight(st));
+    return rc;
+}
+
+/* While a checkpoint's write runs on another thread, reads see the newest
+ * values (the ones in flight, and ones written after begin), writes go on,
+ * and the checkpoint holds exactly the state at begin. */
+static void test_async_reads_newest(void **state) {
+    (void)state;
+    char dir[512], k[32], v[64];
+    make_tmpdir_(dir, sizeof dir);
+    state_store *st = open_store(dir, 8 << 20);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        put_s(st, STATE_CF_FEATURES, k, "c1");
+    }
+    assert_int_equal(state_store_checkpoint(st, "one", 3, NULL, NULL), SL_OK);
+    /* Checkpoint 2: every key rewritten, a third deleted. */
+    for (int i = 0; i < 3000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        if (i % 3 == 0)
+            del_s(st, STATE_CF_FEATURES, k);
+        else
+            put_s(st, STATE_CF_FEATURES, k, "c2");
+    }
+    flight f = {0};
+    flight_begin(&f, st, "two");
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_ERR_INVALID);
+    state_ckpt *other = NULL;
+    assert_int_equal(state_store_checkpoint_begin(st, NULL, 0, &other, NULL), SL_ERR_INVALID);
+    uint64_t id = 0;
+    state_store_last_checkpoint(st, &id, NULL, NULL);
+    assert_int_equal(id, 1); /* not before finish */
+    /* Concurrently with the write: reads, rewrites of half the keys in
+     * flight (in place and growing), new keys. */
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 3000; i++) {
+            snprintf(k, sizeof k, "k%d", i);
+            if (i % 2 == 0 && round == 1) {
+                snprintf(v, sizeof v, i % 4 ? "c3" : "c3, longer than its entry: moved");
+                put_s(st, STATE_CF_FEATURES, k, v);
+            }
+            const char *want = i % 2 == 0 && round >= 1 ? (i % 4 ? "c3" : "c3, longer than its entry: moved")
+                               : i % 3 == 0         ? NULL
+                                                    : "c2";
+            expect(st, STATE_CF_FEATURES, k, want);
+        }
+    put_s(st, STATE_CF_PROFILES, "new", "after begin");
+    state_store_stats s;
+    state_store_stats_get(st, &s);
+    assert_int_equal(s.misses, 0); /* every read came from the cache */
+    assert_true(s.pinned_bytes > 0);
+    assert_int_equal(flight_end(&f, st, &id), SL_OK);
+    assert_int_equal(id, 2);
+    const void *off = NULL;
+    size_t off_len = 0;
+    state_store_last_checkpoint(st, &id, &off, &off_len);
+    assert_int_equal(id, 2);
+    assert_int_equal(off_len, 3);
+    assert_memory_equal(off, "two", 3);
+    state_store_stats_get(st, &s);
+    assert_int_equal(s.last_checkpoint_keys, 3000);
+    assert_int_equal(s.dirty, 1500 + 1); /* rewritten in flight, and "new" */
+    state_store_close(st); /* drops the writes after begin */
+    st = open_store(dir, 8 << 20);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        expect(st, STATE_CF_FEATURES, k, i % 3 == 0 ? NULL : "c2");
+    }
+    expect(st, STATE_CF_PROFILES, "new", NULL);
+    state_store_close(st);
+    test_rm_rf(dir);
+}
+
+/* Entries in flight are clean but pinned: cache pressure (compactions that
+ * drop clean entries) must keep them, or a read would fetch the older
+ * committed value from RocksDB. Once the cap is full of pinned and dirty
+ * data, writes are refused, and the finish gives the room back. */
+static void test_async_pressure_keeps_pinned(void **state) {
+    (void)state;
+    const size_t cap = 1 << 20;
+    char dir[512], k[32], v[200];
+    make_tmpdir_(dir, sizeof dir);
+    state_store *st = open_store(dir, cap);
+    memset(v, 'o', 150);
+    v[150] = '\0';
+    for (int i = 0; i < 2000; i++) { /* ~400 KiB committed as "ooo..." */
+        snprintf(k, sizeof k, "p%04d", i);
+        put_s(st, STATE_CF_PENDING, k, v);
+    }
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    memset(v, 'n', 150);
+    for (int i = 0; i < 2000; i++) { /* the same keys, newer, in place */
+        snprintf(k, sizeof k, "p%04d", i);
+        put_s(st, STATE_CF_PENDING, k, v);
+    }
+    state_ckpt *ck = NULL;
+    assert_int_equal(state_store_checkpoint_begin(st, NULL, 0, &ck, NULL), SL_OK);
+    /* Pressure with clean entries: reads of absent keys are cached as
+     * known-absent, 100 k of them are several caches' worth. */
+    state_store_stats s0, s;
+    state_store_stats_get(st, &s0);
+    for (int i = 0; i < 100000; i++) {
+        snprintf(k, sizeof k, "absent-%d", i);
+        expect(st, STATE_CF_PENDING, k, NULL);
+    }
+    state_store_stats_get(st, &s);
+    assert_true(s.compactions > s0.compactions + 5);
+    assert_true(s.cache_held <= cap);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "p%04d", i);
+        expect(st, STATE_CF_PENDING, k, v);
+    }
+    state_store_stats s2;
+    state_store_stats_get(st, &s2);
+    assert_int_equal(s2.misses, s.misses); /* none of them came from RocksDB */
+    /* Now dirty data on top of the pinned: the store asks to wait, then
+     * refuses. */
+    bool wanted = false;
+    int refused_at = -1;
+    char big[200];
+    memset(big, 'd', 199);
+    big[199] = '\0';
+    for (int i = 0; i < 10000 && refused_at < 0; i++) {
+        wanted = wanted || state_store_want_checkpoint(st);
+        snprintf(k, sizeof k, "d%05d", i);
+        if (state_store_put(st, STATE_CF_PENDING, k, strlen(k), big, strlen(big), NULL) ==
+            SL_ERR_LIMIT)
+            refused_at = i;
+    }
+    assert_true(wanted);
+    assert_true(refused_at > 0);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "p%04d", i);
+        expect(st, STATE_CF_PENDING, k, v);
+    }
+    /* The write lands: the pinned entries may go, and the refused put fits
+     * once a checkpoint of the dirty ones is done too. */
+    assert_int_equal(state_store_checkpoint_write(ck, NULL), SL_OK);
+    assert_int_equal(state_store_checkpoint_finish(st, ck, NULL, NULL), SL_OK);
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    snprintf(k, sizeof k, "d%05d", refused_at);
+    assert_int_equal(state_store_put(st, STATE_CF_PENDING, k, strlen(k), big, strlen(big), NULL),
+                     SL_OK);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "p%04d", i);
+        expect(st, STATE_CF_PENDING, k, v);
+    }
+    state_store_close(st);
+    st = open_store(dir, cap);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "p%04d", i);
+        expect(st, STATE_CF_PENDING, k, v);
+    }
+    state_store_close(st);
+    test_rm_rf(dir);
+}
+
+/* A write that fails (injected) or never runs leaves RocksDB at the
+ * previous checkpoint, the id where it was, and the entries dirty again
+ * (or newer, if rewritten meanwhile), so the next checkpoint writes them. */
+static void test_async_failed_write(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir_(dir, sizeof dir);
+    state_store *st = open_store(dir, 8 << 20);
+    put_s(st, STATE_CF_FEATURES, "a", "1");
+    put_s(st, STATE_CF_FEATURES, "gone", "1");
+    assert_int_equal(state_store_checkpoint(st, "one", 3, NULL, NULL), SL_OK);
+
+    put_s(st, STATE_CF_FEATURES, "a", "2");
+    put_s(st, STATE_CF_FEATURES, "b", "2");
+    del_s(st, STATE_CF_FEATURES, "gone");
+    state_store__fail_next_write(st);
+    flight f = {0};
+    flight_begin(&f, st, "two");
+    put_s(st, STATE_CF_FEATURES, "b", "3"); /* rewritten in flight */
+    uint64_t id = 0;
+    sl_err err = {{0}};
+    assert_int_equal(pthread_join(f.th, NULL), 0);
+    f.running = false;
+    assert_int_equal(f.rc, SL_ERR_STATE);
+    assert_int_equal(state_store_checkpoint_finish(st, f.ck, &id, &err), SL_ERR_STATE);
+    assert_non_null(strstr(err.msg, "injected"));
+    assert_non_null(strstr(err.msg, dir));
+    state_store_stats s;
+    state_store_stats_get(st, &s);
+    assert_int_equal(s.dirty, 3);
+    assert_int_equal(s.checkpoint_id, 1);
+    expect(st, STATE_CF_FEATURES, "a", "2");
+    expect(st, STATE_CF_FEATURES, "b", "3");
+    expect(st, STATE_CF_FEATURES, "gone", NULL);
+
+    /* Abandoned: finished without a write. */
+    state_ckpt *ck = NULL;
+    assert_int_equal(state_store_checkpoint_begin(st, "two", 3, &ck, NULL), SL_OK);
+    assert_int_equal(state_store_checkpoint_finish(st, ck, &id, &err), SL_ERR_STOPPED);
+    state_store_stats_get(st, &s);
+    assert_int_equal(s.dirty, 3);
+
+    /* RocksDB is still at checkpoint 1. */
+    state_store_close(st);
+    st = open_store(dir, 8 << 20);
+    const void *off = NULL;
+    size_t off_len = 0;
+    state_store_last_checkpoint(st, &id, &off, &off_len);
+    assert_int_equal(id, 1);
+    assert_memory_equal(off, "one", 3);
+    expect(st, STATE_CF_FEATURES, "a", "1");
+    expect(st, STATE_CF_FEATURES, "b", NULL);
+    expect(st, STATE_CF_FEATURES, "gone", "1");
+
+    /* The retry after a failure writes what the failed one carried. */
+    put_s(st, STATE_CF_FEATURES, "a", "2");
+    put_s(st, STATE_CF_FEATURES, "b", "2");
+    del_s(st, STATE_CF_FEATURES, "gone");
+    state_store__fail_next_write(st);
+    assert_int_equal(state_store_checkpoint(st, "two", 3, &id, &err), SL_ERR_STATE);
+    assert_int_equal(state_store_checkpoint(st, "two", 3, &id, &err), SL_OK);
+    assert_int_equal(id, 2);
+    state_store_close(st);
+    st = open_store(dir, 8 << 20);
+    expect(st, STATE_CF_FEATURES, "a", "2");
+    expect(st, STATE_CF_FEATURES, "b", "2");
+    expect(st, STATE_CF_FEATURES, "gone", NULL);
+    state_store_close(st);
+    test_rm_rf(dir);
+}
+
+/* Close with a checkpoint in flight: before its write, RocksDB keeps the
+ * previous checkpoint; after it (not finished), the new one. Either way a
+ * whole checkpoint, and nothing leaks (ASan). */
+static void test_async_close_in_flight(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir_(dir, sizeof dir);
+    state_store *st = open_store(dir, 8 << 20);
+    put_s(st, STATE_CF_FEATURES, "a", "1");
+    assert_int_equal(state_store_checkpoint(st, "one", 3, NULL, NULL), SL_OK);
+    put_s(st, STATE_CF_FEATURES, "a", "2");
+    state_ckpt *ck = NULL;
+    assert_int_equal(state_store_checkpoint_begin(st, "two", 3, &ck, NULL), SL_OK);
+    state_store_close(st); /* never written */
+    st = open_store(dir, 8 << 20);
+    uint64_t id = 0;
+    state_store_last_checkpoint(st, &id, NULL, NULL);
+    assert_int_equal(id, 1);
+    expect(st, STATE_CF_FEATURES, "a", "1");
+
+    put_s(st, STATE_CF_FEATURES, "a", "2");
+    assert_int_equal(state_store_checkpoint_begin(st, "two", 3, &ck, NULL), SL_OK);
+    assert_int_equal(state_store_checkpoint_write(ck, NULL), SL_OK);
+    state_store_close(st); /* written, not finished */
+    st = open_store(dir, 8 << 20);
+    const void *off = NULL;
+    size_t off_len = 0;
+    state_store_last_checkpoint(st, &id, &off, &off_len);
+    assert_int_equal(id, 2);
+    assert_memory_equal(off, "two", 3);
+    expect(st, STATE_CF_FEATURES, "a", "2");
+    state_store_close(st);
+    test_rm_rf(dir);
+}
+
+/* A child checkpoints in a loop, each write on another thread while the
+ * child keeps writing the next state, and is killed with SIGKILL at a
+ * random moment. Every key of checkpoint c holds "c<c>" and the offsets
+ * blob names c: the parent must find one whole checkpoint. */
+#define CRASH_KEYS 4000
+static void test_async_crash_any_moment(void **state) {
+    (void)state;
+    sl_rand r;
+    sl_rand_seed(&r, 77);
+    for (int run = 0; run < 4; run++) {
+        char dir[512];
+        make_tmpdir_(dir, sizeof dir);
+        int ready[2]; /* the child says when checkpoint 1 is committed */
+        assert_int_equal(pipe(ready), 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(ready[0]);
+            state_store *st = open_store(dir, 16 << 20);
+            char k[32], v[32], off[32];
+            for (int c = 1;; c++) {
+                snprintf(v, sizeof v, "c%d", c);
+                for (int i = 0; i < CRASH_KEYS; i++) {
+                    snprintf(k, sizeof k, "k%05d", i);
+                    if ((i + c) % 7 == 0)
+                        del_s(st, STATE_CF_FEATURES, k);
+                    else
+                        put_s(st, STATE_CF_FEATURES, k, v);
+                }
+                snprintf(off, sizeof off, "%d", c);
+                flight f = {0};
+                flight_begin(&f, st, off);
+                for (int i = 0; i < CRASH_KEYS; i += 3) { /* the next state, meanwhile */
+                    snprintf(k, sizeof k, "k%05d", i);
+                    put_s(st, STATE_CF_FEATURES, k, "uncommitted");
+                }
+                if (flight_end(&f, st, NULL) != SL_OK)
+                    _exit(3);
+                if (c == 1 && write(ready[1], "1", 1) != 1)
+                    _exit(4);
+            }
+        }
+        close(ready[1]);
+        char one;
+        assert_int_equal(read(ready[0], &one, 1), 1);
+        close(ready[0]);
+        usleep((useconds_t)sl_rand_below(&r, 400000));
+        kill(pid, SIGKILL);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+        state_store *st = open_store(dir, 16 << 20);
+        uint64_t id = 0;
+        const void *off = NULL;
+        size_t off_len = 0;
+        state_store_last_checkpoint(st, &id, &off, &off_len);
+        assert_true(id >= 1);
+        char want_off[32], k[32], v[32];
+        snprintf(want_off, sizeof want_off, "%llu", (unsigned long long)id);
+        assert_int_equal(off_len, strlen(want_off));
+        assert_memory_equal(off, want_off, off_len);
+        snprintf(v, sizeof v, "c%llu", (unsigned long long)id);
+        for (int i = 0; i < CRASH_KEYS; i++) {
+            snprintf(k, sizeof k, "k%05d", i);
+            expect(st, STATE_CF_FEATURES, k, (i + (int)id) % 7 == 0 ? NULL : v);
+        }
+        state_store_close(st);
+        test_rm_rf(dir);
+    }
+}
+
+/* The random workload of test_random_vs_model with checkpoints in flight:
+ * each write runs on a thread for a random number of operations, 1 in 10
+ * fails, and a few are abandoned. The cache matches the model throughout,
+ * RocksDB matches the last committed snapshot. */
+static void test_async_random_vs_model(void **state) {
+    (void)state;
+    char dir[512];
+    make_tmpdir_(dir, sizeof dir);
+    state_store *st = open_store(dir, 1 << 20);
+    static model_val cur[MODEL_KEYS], committed[MODEL_KEYS], inflight[MODEL_KEYS];
+    for (int i = 0; i < MODEL_KEYS; i++)
+        cur[i] = committed[i] = (model_val){-1, 0};
+    sl_rand r;
+    sl_rand_seed(&r, 4202);
+    unsigned char buf[1024];
+    flight f = {0};
+    int ends_at = 0, committed_n = 0, failed_n = 0;
+    for (int op = 0; op < 150000; op++) {
+        if (f.ck && op >= ends_at) {
+            sl_status rc = flight_end(&f, st, NULL);
+            if (rc == SL_OK) {
+                memcpy(committed, inflight, sizeof inflight);
+                committed_n++;
+            } else {
+                failed_n++;
+            }
+        }
+        int key = (int)sl_rand_below(&r, MODEL_KEYS);
+        char k[32];
+        snprintf(k, sizeof k, "m%05d", key);
+        uint64_t what = sl_rand_below(&r, 100);
+        sl_status rc = SL_OK;
+        if (what < 50) {
+            model_val mv = {(int)sl_rand_below(&r, 600), (uint32_t)op};
+            model_bytes(key, mv, buf);
+            rc = state_store_put(st, STATE_CF_PENDING, k, strlen(k), buf, (size_t)mv.len, NULL);
+            if (rc == SL_OK)
+                cur[key] = mv;
+        } else if (what < 55) {
+            rc = state_store_delete(st, STATE_CF_PENDING, k, strlen(k), NULL);
+            if (rc == SL_OK)
+                cur[key].len = -1;
+        } else if (what < 99) {
+            size_t n = 0;
+            rc = state_store_get(st, STATE_CF_PENDING, k, strlen(k), buf, sizeof buf, &n, NULL);
+            if (cur[key].len < 0) {
+                assert_int_equal(rc, SL_ERR_NOT_FOUND);
+            } else {
+                assert_int_equal(rc, SL_OK);
+                assert_int_equal(n, (size_t)cur[key].len);
+                unsigned char exp[1024];
+                model_bytes(key, cur[key], exp);
+                assert_memory_equal(buf, exp, n);
+            }
+            rc = SL_OK;
+        }
+        if (rc == SL_ERR_LIMIT) { /* full: end the one in flight (or one begun now) next */
+            if (!f.ck) {
+                memcpy(inflight, cur, sizeof cur);
+                flight_begin(&f, st, NULL);
+            }
+            ends_at = op;
+            continue;
+        }
+        assert_int_equal(rc, SL_OK);
+        if (!f.ck && (what == 99 || state_store_want_checkpoint(st))) {
+            if (sl_rand_below(&r, 10) == 0)
+                state_store__fail_next_write(st);
+            memcpy(inflight, cur, sizeof cur);
+            if (sl_rand_below(&r, 50) == 0) { /* abandoned */
+                state_ckpt *ck = NULL;
+                assert_int_equal(state_store_checkpoint_begin(st, NULL, 0, &ck, NULL), SL_OK);
+                assert_int_equal(state_store_checkpoint_finish(st, ck, NULL, NULL),
+                                 SL_ERR_STOPPED);
+                continue;
+            }
+            flight_begin(&f, st, NULL);
+            ends_at = op + (int)sl_rand_below(&r, 400);
+        }
+    }
+    if (f.ck && flight_end(&f, st, NULL) == SL_OK)
+        memcpy(committed, inflight, sizeof inflight);
+    model_check(st, cur);
+    state_store_stats s;
+    state_store_stats_get(st, &s);
+    assert_true(s.compactions > 10);
+    assert_true(committed_n > 10);
+    assert_true(failed_n > 0);
+    assert_true(s.cache_held <= (1 << 20));
+    state_store_close(st);
+    st = open_store(dir, 1 << 20);
+    model_check(st, committed);
+    state_store_close(st);
+    test_rm_rf(dir);
+}
+
 /* --------------------------------------------------------------- errors */
 
 static void test_rocksdb_errors(void **state) {
@@ -803,6 +1278,12 @@ int main(void) {
         cmocka_unit_test(test_update_in_place),
         cmocka_unit_test(test_scan_merges_cache_and_rocksdb),
         cmocka_unit_test(test_sweep_removes_decayed),
+        cmocka_unit_test(test_async_reads_newest),
+        cmocka_unit_test(test_async_pressure_keeps_pinned),
+        cmocka_unit_test(test_async_failed_write),
+        cmocka_unit_test(test_async_close_in_flight),
+        cmocka_unit_test(test_async_crash_any_moment),
+        cmocka_unit_test(test_async_random_vs_model),
         cmocka_unit_test(test_rocksdb_errors),
         cmocka_unit_test(test_opts_from_config),
     };
