@@ -200,6 +200,11 @@ static const sl_cf_field model_fields[] = {
      "Negative down-sampling: each kept negative stands for w (= 1 / the sampling rate); "
      "predictions are recalibrated to p/(p+(1-p)*w).",
      NULL, NULL},
+    {"snapshot_interval_ms", SL_CF_I64, M_(snapshot_interval_ms), 0, 0, 0, 31536000000.0, 0, 0,
+     "3600000",
+     "Event time between two snapshots of the model to the snapshots sink (0 = only at the end of "
+     "a replay).",
+     NULL, NULL},
     {"alpha", SL_CF_DOUBLE, M_(alpha), 0, 0, 0, 1e3, SL_CF_MIN_EXCL, LIN, "0.05",
      "FTRL-Proximal learning rate.", NULL, NULL},
     {"beta", SL_CF_DOUBLE, M_(beta), 0, 0, 0, 1e3, 0, LIN, "1", "FTRL-Proximal smoothing term.",

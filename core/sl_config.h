@@ -103,6 +103,7 @@ typedef struct sl_config_model {
     sl_surface surface; /* which surface's views it scores */
     uint64_t seed;      /* initialization seed */
     double neg_weight;  /* negative down-sampling weight w (1 = none) */
+    int64_t snapshot_interval_ms; /* event time between snapshots; 0 = at the end only */
     /* ftrl_lr, fm (linear part), rank */
     double alpha; /* FTRL learning rate */
     double beta;  /* FTRL smoothing */

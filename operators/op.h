@@ -122,6 +122,8 @@ typedef struct op_env {
     const sl_config *cfg; /* immutable configuration */
     op_stats *stats;      /* shared counters */
     state_store *store;   /* the state store (restored from its last checkpoint) */
+    const struct op_warm_start *warm; /* (n_warm) snapshots to start models from */
+    uint32_t n_warm;                  /* 0: models start from their seeded init */
 } op_env;
 
 typedef struct op_vtable {

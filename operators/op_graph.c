@@ -32,6 +32,12 @@ struct op_graph {
 #define OP_GRAPH_META_KEY "graph.stats"
 
 sl_status op_graph_create(const sl_config *cfg, state_store *store, op_graph **out, sl_err *err) {
+    return op_graph_create_warm(cfg, store, NULL, 0, out, err);
+}
+
+sl_status op_graph_create_warm(const sl_config *cfg, state_store *store,
+                               const struct op_warm_start *warm, uint32_t n_warm, op_graph **out,
+                               sl_err *err) {
     *out = NULL;
     op_graph *g = calloc(1, sizeof *g);
     if (!g)
@@ -47,7 +53,7 @@ sl_status op_graph_create(const sl_config *cfg, state_store *store, op_graph **o
         free(g);
         return rst;
     }
-    op_env env = {cfg, &g->stats, store};
+    op_env env = {cfg, &g->stats, store, warm, n_warm};
     size_t o = 0;
     /* "validate" stops after route: the first two registry entries. */
     size_t n_ops = strcmp(cfg->engine.graph, "validate") == 0 ? 2 : OP_REGISTRY_LEN;

@@ -16,6 +16,12 @@ typedef struct op_graph op_graph;
  * graph). Operators restore what they keep from the store's last checkpoint,
  * and so do the shared counters. OUT: *out. */
 sl_status op_graph_create(const sl_config *cfg, state_store *store, op_graph **out, sl_err *err);
+/* The same, with snapshots to start models from (`--warm-start`; borrowed
+ * for the call): a model the store has no state of starts from the snapshot
+ * carrying its name. */
+sl_status op_graph_create_warm(const sl_config *cfg, state_store *store,
+                               const struct op_warm_start *warm, uint32_t n_warm, op_graph **out,
+                               sl_err *err);
 /* Makes every operator write its in-memory state, and the shared counters,
  * into the store; the caller then checkpoints the store. */
 sl_status op_graph_checkpoint(op_graph *g, sl_err *err);

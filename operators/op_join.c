@@ -48,11 +48,13 @@
 #include "model_metrics.h"
 #include "op.h"
 #include "op_features.h"
+#include "op_learners.h"
 #include "sl_log.h"
 #include "state_store.h"
 
 #define JOIN_VERSION     1
-#define JOIN_MAX_SCORERS 1 /* the prior; models add theirs */
+/* Predictions kept per view: the prior, then each model's raw heads. */
+#define JOIN_MAX_SCORERS (1 + SL_CONFIG_MAX_MODELS * MODEL_MAX_HEADS)
 #define JOIN_KEY_MAX     (1 + SL_EVENT_MAX_ID)
 #define JOIN_VALUE_MAX   (64 + 2 * SL_EVENT_MAX_ID + 4 * JOIN_MAX_SCORERS + MODEL_EXAMPLE_MAX_BYTES)
 
@@ -121,6 +123,10 @@ typedef struct op_join {
     int64_t max_lateness;                    /* the largest surfaces.*.lateness_ms */
     model_metrics metrics[SL_SURFACE_COUNT]; /* progressive validation of the prior */
     sl_buf scratch;                          /* metrics state encoding */
+    op_learners *learn;                      /* the configured models */
+    model_metrics *mmetrics;                 /* (models) progressive validation of each */
+    int64_t snap_bucket[SL_CONFIG_MAX_MODELS]; /* max_ts / interval at the last snapshot */
+    uint64_t stale_preds;                    /* views closed with another model set's predictions */
 } op_join;
 
 /* Every JOIN_SWEEP_EVERY records, one step of the sweep of dead feature
@@ -299,7 +305,10 @@ static float prior_predict(const op_join *j, sl_surface s) {
     return (float)(((double)p->clicks + 1.0) / ((double)p->examples + 2.0));
 }
 
-static sl_status emit_score(op_batch *b, uint32_t i, const sl_event *ev, float p) {
+/* One score record: a model's served heads for the view ev (record i). */
+static sl_status emit_score(op_batch *b, uint32_t i, const sl_event *ev, const char *model,
+                            uint64_t version, uint32_t heads, const char *const *names,
+                            const float *p) {
     sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_SCORES, ev->user.p, ev->user.n, i);
     if (!o)
         return SL_ERR_NOMEM;
@@ -312,9 +321,15 @@ static sl_status emit_score(op_batch *b, uint32_t i, const sl_event *ev, float p
     const char *surface = sl_surface_str(ev->surface);
     st = st ? st : sl_buf_append(o, ",\"surface\":\"", 12);
     st = st ? st : sl_buf_append(o, surface, strlen(surface));
-    static const char mid[] = "\",\"model\":\"prior\",\"model_version\":0,\"scores\":{\"p_click\":";
-    st = st ? st : sl_buf_append(o, mid, sizeof mid - 1);
-    st = st ? st : sl_buf_json_fixed(o, p, 6);
+    st = st ? st : sl_buf_append(o, "\",\"model\":\"", 11);
+    st = st ? st : sl_buf_append(o, model, strlen(model));
+    st = st ? st : sl_buf_append(o, "\",\"model_version\":", 18);
+    st = st ? st : sl_buf_json_i64(o, (int64_t)version);
+    st = st ? st : sl_buf_append(o, ",\"scores\":{", 11);
+    for (uint32_t h = 0; !st && h < heads; h++) {
+        st = sl_buf_printf(o, "%s\"%s\":", h ? "," : "", names[h]);
+        st = st ? st : sl_buf_json_fixed(o, p[h], 6);
+    }
     st = st ? st : sl_buf_append(o, "},\"ts\":", 7);
     st = st ? st : sl_buf_json_i64(o, ev->ts);
     st = st ? st : sl_buf_putc(o, '}');
@@ -350,8 +365,11 @@ static sl_status json_list(sl_buf *o, const char *open, int kind, const void *ar
     return st;
 }
 
+/* The finished example; served[m] is the served click head of model ids[m]
+ * (n_served of them, 0 when the view's predictions are stale). */
 static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const join_view *v,
-                              const model_example *ex) {
+                              const model_example *ex, const op_learners *learn,
+                              const uint32_t *ids, const float *served, uint32_t n_served) {
     sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_EXAMPLES, view_id.p, view_id.n, src);
     if (!o)
         return SL_ERR_NOMEM;
@@ -370,6 +388,10 @@ static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const j
     }
     st = st ? st : sl_buf_append(o, "},\"predictions\":{\"prior\":", 25);
     st = st ? st : sl_buf_json_fixed(o, v->n_pred ? v->pred[0] : 0.0, 6);
+    for (uint32_t m = 0; !st && m < n_served; m++) {
+        st = sl_buf_printf(o, ",\"%s\":", op_learners_name(learn, ids[m]));
+        st = st ? st : sl_buf_json_fixed(o, served[m], 6);
+    }
     st = st ? st : sl_buf_printf(o, "},\"weight\":");
     st = st ? st : sl_buf_json_num(o, ex->weight);
     st = st ? st : json_list(o, ",\"idx\":[", LIST_U32, ex->idx, ex->n);
@@ -382,20 +404,64 @@ static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const j
 
 /* One tumbling window of a surface's metrics to the `metrics` sink (key:
  * surface), then a new window. ts is the event time that closed it. */
-static sl_status emit_metrics(op_join *j, op_batch *b, uint32_t src, sl_surface s, int64_t ts) {
+static sl_status emit_metrics(op_join *j, op_batch *b, uint32_t src, sl_surface s,
+                              const char *model, model_metrics *mm, int64_t ts) {
     const char *name = sl_surface_str(s);
     sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_METRICS, name, (uint32_t)strlen(name), src);
     if (!o)
         return SL_ERR_NOMEM;
-    sl_status st = sl_buf_printf(o, "{\"surface\":\"%s\",\"model\":\"prior\",\"ts\":", name);
+    sl_status st = sl_buf_printf(o, "{\"surface\":\"%s\",\"model\":", name);
+    st = st ? st : sl_buf_json_str(o, model, strlen(model), NULL);
+    st = st ? st : sl_buf_append(o, ",\"ts\":", 6);
     st = st ? st : sl_buf_json_i64(o, ts == INT64_MAX ? j->max_ts : ts);
     st = st ? st : sl_buf_append(o, ",\"window\":", 10);
-    st = st ? st : model_metrics_report_json(&j->metrics[s], o, true);
+    st = st ? st : model_metrics_report_json(mm, o, true);
     st = st ? st : sl_buf_putc(o, '}');
     if (st)
         return st;
-    model_metrics_reset_window(&j->metrics[s]);
+    model_metrics_reset_window(mm);
     return op_batch_emit_end(b, OP_CHANNEL_METRICS);
+}
+
+/* Predictions a view of surface s stores: the prior and every head of its
+ * models. */
+static uint32_t surface_preds(const op_join *j, sl_surface s) {
+    const uint32_t *ids;
+    uint32_t n = op_learners_of(j->learn, s, &ids), total = 1;
+    for (uint32_t m = 0; m < n; m++)
+        total += op_learners_vt(j->learn, ids[m])->heads;
+    return total;
+}
+
+/* A snapshot of model id to the `snapshots` sink (key: its name). */
+static sl_status emit_snapshot(op_join *j, op_batch *b, uint32_t src, uint32_t id, sl_err *err) {
+    const char *name = op_learners_name(j->learn, id);
+    sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_SNAPSHOTS, name, (uint32_t)strlen(name), src);
+    if (!o)
+        return sl_err_set(err, SL_ERR_NOMEM, "join: no room for a snapshot of %s", name);
+    size_t len;
+    sl_status st = op_learners_snapshot(j->learn, id, j->max_ts, o, &len, err);
+    return st ? st : op_batch_emit_end(b, OP_CHANNEL_SNAPSHOTS);
+}
+
+/* Snapshots every models.*.snapshot_interval_ms of event time: when max_ts
+ * enters a new interval (the first interval seen only starts the count). */
+static sl_status snapshots_due(op_join *j, op_batch *b, uint32_t src, sl_err *err) {
+    for (uint32_t id = 0; id < op_learners_count(j->learn); id++) {
+        int64_t every = op_learners_cfg(j->learn, id)->snapshot_interval_ms;
+        if (every <= 0)
+            continue;
+        int64_t bucket = j->max_ts / every - (j->max_ts % every < 0);
+        if (j->snap_bucket[id] == INT64_MIN)
+            j->snap_bucket[id] = bucket;
+        else if (bucket > j->snap_bucket[id]) {
+            j->snap_bucket[id] = bucket;
+            sl_status st = emit_snapshot(j, b, src, id, err);
+            if (st)
+                return st;
+        }
+    }
+    return SL_OK;
 }
 
 /* ---- closing windows ---------------------------------------------------- */
@@ -431,18 +497,45 @@ static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, s
                                         r == R_DWELL ? v.dwell_ms : (float)((v.seen >> r) & 1));
             j->pending_views--;
             /* Progressive validation: the prediction made at view time
-             * against the label the window ended with. */
+             * against the label the window ended with — the prior's, then
+             * each model's, which then learns the example. */
+            float y = ex->label[model_kind_target(v.surface)];
+            float conv = (float)((v.seen >> R_CONVERSION) & 1);
             model_metrics *mm = &j->metrics[v.surface];
-            model_metrics_add(mm, v.n_pred ? v.pred[0] : 0.5f, (float)((v.seen >> R_CLICK) & 1),
-                              1.0f);
+            model_metrics_add(mm, v.n_pred ? v.pred[0] : 0.5f, y, 1.0f);
             if (v.surface == SL_SURFACE_ADS)
-                model_metrics_add_conversion(mm, (float)((v.seen >> R_CONVERSION) & 1), 1.0f);
+                model_metrics_add_conversion(mm, conv, 1.0f);
             j->prior[v.surface].examples++;
-            j->prior[v.surface].clicks += (v.seen >> R_CLICK) & 1;
-            if (model_metrics_window_full(mm) && (st = emit_metrics(j, b, src, v.surface, now)))
+            j->prior[v.surface].clicks += y > 0.5f;
+            if (model_metrics_window_full(mm) &&
+                (st = emit_metrics(j, b, src, v.surface, "prior", mm, now)))
                 return sl_err_set(err, st, "join: cannot write metrics: %s", sl_status_str(st));
+            const uint32_t *ids;
+            uint32_t nm = op_learners_of(j->learn, v.surface, &ids);
+            float served[SL_CONFIG_MAX_MODELS];
+            if (nm && v.n_pred != surface_preds(j, v.surface)) {
+                j->stale_preds++; /* predicted by another set of models: not learned */
+                nm = 0;
+            }
+            for (uint32_t m = 0, off = 1; m < nm; m++) {
+                uint32_t mid = ids[m];
+                served[m] = op_learners_serve(j->learn, mid, 0, v.pred[off]);
+                model_metrics *me = &j->mmetrics[mid];
+                model_metrics_add(me, served[m], y, 1.0f);
+                if (v.surface == SL_SURFACE_ADS)
+                    model_metrics_add_conversion(me, conv, 1.0f);
+                if (model_metrics_window_full(me) &&
+                    (st = emit_metrics(j, b, src, v.surface, op_learners_name(j->learn, mid), me,
+                                       now)))
+                    return sl_err_set(err, st, "join: cannot write metrics: %s",
+                                      sl_status_str(st));
+                if ((st = op_learners_learn(j->learn, mid, id, ex)))
+                    return sl_err_set(err, st, "join: model %s cannot learn",
+                                      op_learners_name(j->learn, mid));
+                off += op_learners_vt(j->learn, mid)->heads;
+            }
             j->closed++;
-            if ((st = emit_example(b, src, id, &v, ex)))
+            if ((st = emit_example(b, src, id, &v, ex, j->learn, ids, served, nm)))
                 return sl_err_set(err, st, "join: cannot write an example: %s", sl_status_str(st));
         }
         /* The id lives in the pool until the pop, so delete first. */
@@ -488,8 +581,24 @@ static sl_status on_view(op_join *j, op_batch *b, uint32_t i, sl_err *err) {
     join_view v = {
         .seq = j->seq++, .surface = ev->surface, .ts = ev->ts, .user = ev->user, .item = ev->item};
     v.pred[v.n_pred++] = prior_predict(j, ev->surface);
-    if ((st = emit_score(b, i, ev, v.pred[0])))
+    const uint32_t *ids;
+    uint32_t nm = op_learners_of(j->learn, ev->surface, &ids);
+    static const char *const prior_heads[] = {"p_click"};
+    if (nm == 0 && (st = emit_score(b, i, ev, "prior", 0, 1, prior_heads, v.pred)))
         return sl_err_set(err, st, "join: cannot write a score: %s", sl_status_str(st));
+    for (uint32_t m = 0; m < nm; m++) {
+        /* The raw heads are kept for the update; users see the served ones. */
+        const model_kind_vtable *vt = op_learners_vt(j->learn, ids[m]);
+        float *raw = v.pred + v.n_pred, out[MODEL_MAX_HEADS];
+        op_learners_predict(j->learn, ids[m], ex, raw);
+        for (uint32_t h = 0; h < vt->heads; h++)
+            out[h] = op_learners_serve(j->learn, ids[m], h, raw[h]);
+        v.n_pred = (uint8_t)(v.n_pred + vt->heads);
+        if ((st = emit_score(b, i, ev, op_learners_name(j->learn, ids[m]),
+                             op_learners_version(j->learn, ids[m]), vt->heads, vt->head_names,
+                             out)))
+            return sl_err_set(err, st, "join: cannot write a score: %s", sl_status_str(st));
+    }
     /* Reactions that came first (within the lateness) apply now. */
     unsigned char okey[JOIN_KEY_MAX];
     size_t oklen = make_key(okey, KEY_ORPHAN, ev->view_id);
@@ -626,6 +735,8 @@ static sl_status join_process(void *ctx, op_batch *b, sl_err *err) {
         if (!st && ev->ts > j->max_ts) {
             j->max_ts = ev->ts;
             st = close_due(j, b, i, j->max_ts, err);
+            if (!st)
+                st = snapshots_due(j, b, i, err);
         }
         if (!st && ++j->records % JOIN_SWEEP_EVERY == 0) {
             /* Judged as of the oldest time a view may still be read at. */
@@ -644,7 +755,12 @@ static sl_status join_process(void *ctx, op_batch *b, sl_err *err) {
 
 static sl_status join_watermark(void *ctx, int64_t wm, op_batch *b, sl_err *err) {
     op_join *j = ctx;
-    return close_due(j, b, b->n ? b->n - 1 : 0, wm, err);
+    uint32_t src = b->n ? b->n - 1 : 0;
+    sl_status st = close_due(j, b, src, wm, err);
+    /* The end of the input: a last snapshot of every model. */
+    for (uint32_t id = 0; !st && wm == INT64_MAX && id < op_learners_count(j->learn); id++)
+        st = emit_snapshot(j, b, src, id, err);
+    return st;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -678,45 +794,38 @@ static uint64_t *counter(op_join *j, int i) {
  * bytes in chunks "join.metrics.S.N" under the store's value limit. */
 #define METRICS_CHUNK 60000
 
-static sl_status metrics_save(op_join *j, sl_surface sf, sl_err *err) {
+static sl_status metrics_save(op_join *j, model_metrics *mm, const char *base, sl_err *err) {
     sl_buf_clear(&j->scratch);
-    sl_status st = model_metrics_encode(&j->metrics[sf], &j->scratch);
+    sl_status st = model_metrics_encode(mm, &j->scratch);
     if (st)
-        return sl_err_set(err, st, "join: metrics of %s: %s", sl_surface_str(sf),
-                          sl_status_str(st));
+        return sl_err_set(err, st, "join: metrics %s: %s", base, sl_status_str(st));
     uint64_t hdr[2] = {j->scratch.len, (j->scratch.len + METRICS_CHUNK - 1) / METRICS_CHUNK};
-    char key[64];
+    char key[300];
     for (uint64_t c = 0; !st && c < hdr[1]; c++) {
         size_t off = (size_t)c * METRICS_CHUNK;
         size_t n = j->scratch.len - off < METRICS_CHUNK ? j->scratch.len - off : METRICS_CHUNK;
-        int kl = snprintf(key, sizeof key, "join.metrics.%s.%llu", sl_surface_str(sf),
-                          (unsigned long long)c);
+        int kl = snprintf(key, sizeof key, "%s.%llu", base, (unsigned long long)c);
         st = state_store_put(j->store, STATE_CF_META, key, (size_t)kl, j->scratch.p + off, n, err);
     }
-    int kl = snprintf(key, sizeof key, "join.metrics.%s", sl_surface_str(sf));
     return st ? st
-              : state_store_put(j->store, STATE_CF_META, key, (size_t)kl, hdr, sizeof hdr, err);
+              : state_store_put(j->store, STATE_CF_META, base, strlen(base), hdr, sizeof hdr, err);
 }
 
-static sl_status metrics_load(op_join *j, sl_surface sf, sl_err *err) {
-    char key[64];
+static sl_status metrics_load(op_join *j, model_metrics *mm, const char *base, sl_err *err) {
+    char key[300];
     uint64_t hdr[2];
     size_t len;
-    int kl = snprintf(key, sizeof key, "join.metrics.%s", sl_surface_str(sf));
     sl_status st =
-        state_store_get(j->store, STATE_CF_META, key, (size_t)kl, hdr, sizeof hdr, &len, err);
+        state_store_get(j->store, STATE_CF_META, base, strlen(base), hdr, sizeof hdr, &len, err);
     if (st == SL_ERR_NOT_FOUND)
         return SL_OK;
     if (st || len != sizeof hdr || hdr[0] > (uint64_t)1 << 30)
-        return st ? st
-                  : sl_err_set(err, SL_ERR_CORRUPT, "join: metrics header of %s",
-                               sl_surface_str(sf));
+        return st ? st : sl_err_set(err, SL_ERR_CORRUPT, "join: metrics header of %s", base);
     sl_buf_clear(&j->scratch);
     if ((st = sl_buf_reserve(&j->scratch, (size_t)hdr[0])))
-        return sl_err_set(err, st, "join: metrics of %s: too large", sl_surface_str(sf));
+        return sl_err_set(err, st, "join: metrics of %s: too large", base);
     for (uint64_t c = 0; c < hdr[1]; c++) {
-        kl = snprintf(key, sizeof key, "join.metrics.%s.%llu", sl_surface_str(sf),
-                      (unsigned long long)c);
+        int kl = snprintf(key, sizeof key, "%s.%llu", base, (unsigned long long)c);
         st =
             state_store_get(j->store, STATE_CF_META, key, (size_t)kl, j->scratch.p + j->scratch.len,
                             j->scratch.cap - j->scratch.len, &len, err);
@@ -725,9 +834,17 @@ static sl_status metrics_load(op_join *j, sl_surface sf, sl_err *err) {
         j->scratch.len += len;
     }
     if (j->scratch.len != hdr[0])
-        return sl_err_set(err, SL_ERR_CORRUPT, "join: metrics of %s are incomplete",
-                          sl_surface_str(sf));
-    return model_metrics_decode(&j->metrics[sf], j->scratch.p, j->scratch.len, err);
+        return sl_err_set(err, SL_ERR_CORRUPT, "join: metrics of %s are incomplete", base);
+    return model_metrics_decode(mm, j->scratch.p, j->scratch.len, err);
+}
+
+/* Meta keys of the metrics of the prior of a surface, and of a model. */
+static const char *metrics_key(char *key, size_t cap, const op_join *j, int surface, int model) {
+    if (model < 0)
+        snprintf(key, cap, "join.metrics.%s", sl_surface_str((sl_surface)surface));
+    else
+        snprintf(key, cap, "join.model.%s.metrics", op_learners_name(j->learn, (uint32_t)model));
+    return key;
 }
 
 static sl_status join_checkpoint(void *ctx, sl_err *err) {
@@ -743,9 +860,18 @@ static sl_status join_checkpoint(void *ctx, sl_err *err) {
     }
     sl_status st = state_store_put(j->store, STATE_CF_META, JOIN_META_KEY, strlen(JOIN_META_KEY),
                                    rec, sizeof rec, err);
+    char key[300];
     for (int sf = 0; !st && sf < SL_SURFACE_COUNT; sf++)
-        st = metrics_save(j, (sl_surface)sf, err);
-    return st;
+        st = metrics_save(j, &j->metrics[sf], metrics_key(key, sizeof key, j, sf, -1), err);
+    uint32_t nm = op_learners_count(j->learn);
+    for (uint32_t m = 0; !st && m < nm; m++) {
+        st = metrics_save(j, &j->mmetrics[m], metrics_key(key, sizeof key, j, 0, (int)m), err);
+        unsigned char b8[8];
+        sl_put_i64(b8, j->snap_bucket[m]);
+        int kl = snprintf(key, sizeof key, "join.model.%s.snapshot", op_learners_name(j->learn, m));
+        st = st ? st : state_store_put(j->store, STATE_CF_META, key, (size_t)kl, b8, 8, err);
+    }
+    return st ? st : op_learners_checkpoint(j->learn, err);
 }
 
 typedef struct rebuild_ctx {
@@ -796,8 +922,29 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
             goto fail;
     if ((st = op_features_create(env->cfg, env->store, &j->feat, err)))
         goto fail;
+    if ((st = op_learners_create(env->cfg, env->store, env->warm, env->n_warm, &j->learn, err)))
+        goto fail;
+    uint32_t nm = op_learners_count(j->learn);
+    if (nm && !(j->mmetrics = calloc(nm, sizeof *j->mmetrics))) {
+        st = sl_err_set(err, SL_ERR_NOMEM, "join: out of memory");
+        goto fail;
+    }
+    char key[300];
+    for (uint32_t m = 0; m < nm; m++) {
+        if ((st = model_metrics_init(&j->mmetrics[m], &env->cfg->metrics, 1.0, err)) ||
+            (st = metrics_load(j, &j->mmetrics[m], metrics_key(key, sizeof key, j, 0, (int)m),
+                               err)))
+            goto fail;
+        unsigned char b8[8];
+        size_t bl;
+        int kl = snprintf(key, sizeof key, "join.model.%s.snapshot", op_learners_name(j->learn, m));
+        st = state_store_get(j->store, STATE_CF_META, key, (size_t)kl, b8, 8, &bl, err);
+        j->snap_bucket[m] = st == SL_OK && bl == 8 ? sl_get_i64(b8) : INT64_MIN;
+        if (st != SL_OK && st != SL_ERR_NOT_FOUND)
+            goto fail;
+    }
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
-        if ((st = metrics_load(j, (sl_surface)s, err)))
+        if ((st = metrics_load(j, &j->metrics[s], metrics_key(key, sizeof key, j, s, -1), err)))
             goto fail;
     unsigned char rec[JOIN_META_BYTES];
     size_t len;
@@ -828,6 +975,10 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
     return SL_OK;
 fail:
     op_features_destroy(j->feat);
+    for (uint32_t m = 0; j->mmetrics && m < op_learners_count(j->learn); m++)
+        model_metrics_deinit(&j->mmetrics[m]);
+    free(j->mmetrics);
+    op_learners_destroy(j->learn);
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
         model_metrics_deinit(&j->metrics[s]);
     sl_buf_deinit(&j->scratch);
@@ -865,11 +1016,20 @@ static sl_status join_report(void *ctx, sl_buf *out) {
         st = sl_buf_printf(out, "%s\"%s\":{\"examples\":%llu,\"clicks\":%llu}", s ? "," : "",
                            sl_surface_str((sl_surface)s), (unsigned long long)j->prior[s].examples,
                            (unsigned long long)j->prior[s].clicks);
-    st = st ? st : sl_buf_append(out, "},\"metrics\":{", 13);
+    st = st ? st : sl_buf_append(out, "},\"models\":", 11);
+    st = st ? st : op_learners_report(j->learn, out);
+    st = st ? st : sl_buf_printf(out, ",\"stale_predictions\":%llu", (unsigned long long)j->stale_preds);
+    st = st ? st : sl_buf_append(out, ",\"metrics\":{", 12);
     for (int sf = 0; !st && sf < SL_SURFACE_COUNT; sf++) {
         st = sl_buf_printf(out, "%s\"%s\":{\"prior\":", sf ? "," : "",
                            sl_surface_str((sl_surface)sf));
         st = st ? st : model_metrics_report_json(&j->metrics[sf], out, false);
+        const uint32_t *ids;
+        uint32_t nm = op_learners_of(j->learn, (sl_surface)sf, &ids);
+        for (uint32_t m = 0; !st && m < nm; m++) {
+            st = sl_buf_printf(out, ",\"%s\":", op_learners_name(j->learn, ids[m]));
+            st = st ? st : model_metrics_report_json(&j->mmetrics[ids[m]], out, false);
+        }
         st = st ? st : sl_buf_putc(out, '}');
     }
     return st ? st : sl_buf_append(out, "}}", 2);
@@ -880,6 +1040,10 @@ static void join_destroy(void *ctx) {
     if (!j)
         return;
     op_features_destroy(j->feat);
+    for (uint32_t m = 0; j->mmetrics && m < op_learners_count(j->learn); m++)
+        model_metrics_deinit(&j->mmetrics[m]);
+    free(j->mmetrics);
+    op_learners_destroy(j->learn);
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
         model_metrics_deinit(&j->metrics[s]);
     sl_buf_deinit(&j->scratch);

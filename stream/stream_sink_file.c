@@ -1,5 +1,6 @@
 /* stream_sink_file.c — the file sinks of replay (see stream_sink.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +42,20 @@ static sl_status files_write(void *ctx, const op_batch *b, sl_err *err) {
         for (uint32_t i = 0; i < o->n; i++) {
             const op_out *r = &o->recs[i];
             if (c == OP_CHANNEL_SNAPSHOTS) {
-                char path[1200];
+                /* DIR/snapshots/NAME.snap holds the latest snapshot of a
+                 * model (as the compacted topic does). Written to a
+                 * temporary file, synced, then renamed over the old one, so
+                 * a reader or a crash never sees half a snapshot. */
+                char path[1200], tmp[1210];
                 snprintf(path, sizeof path, "%s/snapshots/%.*s.snap", s->dir, (int)r->key_len,
                          o->data.p + r->key_off);
-                FILE *f = fopen(path, "wb");
-                if (!f || fwrite(o->data.p + r->val_off, 1, r->val_len, f) != r->val_len ||
-                    fclose(f) != 0)
+                snprintf(tmp, sizeof tmp, "%s.tmp", path);
+                FILE *f = fopen(tmp, "wb");
+                bool ok = f && fwrite(o->data.p + r->val_off, 1, r->val_len, f) == r->val_len &&
+                          fflush(f) == 0 && fdatasync(fileno(f)) == 0;
+                if (f && fclose(f) != 0)
+                    ok = false;
+                if (!ok || rename(tmp, path) != 0)
                     return sl_err_set(err, SL_ERR_IO, "%s: cannot write: %s", path,
                                       strerror(errno));
                 continue;

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # test_recovery.sh — crash recovery of replay: a replay killed with SIGKILL
 # at random points and rerun, several times, must end with exactly the
-# files (scores, examples, dead letters) and counts of an uninterrupted
-# replay of the same input.
+# files (scores, examples, metrics, dead letters, model snapshots) and counts
+# of an uninterrupted replay of the same input. The models' scores and
+# snapshots being identical is what proves their parameters were restored
+# bitwise from the checkpoints (tables small enough for ~30 checkpoints, so
+# the rolling base turns over and old deltas are deleted).
 set -euo pipefail
 bin=${1:?usage: test_recovery.sh path/to/streamlearn}
 work=$(mktemp -d)
@@ -12,7 +15,12 @@ kills=${SL_RECOVERY_KILLS:-4}
 
 "$bin" gen --events "$events" --seed 11 --bad 0.005 --quiet --out "$work/events.jsonl"
 cat > "$work/cfg.json" <<'JSON'
-{"state": {"checkpoint_events": 20000, "checkpoint_interval_ms": 200}}
+{"state": {"checkpoint_events": 10000, "checkpoint_interval_ms": 200},
+ "features": {"hash_bits": 16},
+ "models": {"click": {"kind": "ftrl_lr", "surface": "ads"},
+            "click_fm": {"kind": "fm", "surface": "ads", "factors": 4},
+            "feed_lr": {"kind": "ftrl_lr", "surface": "feed", "neg_weight": 4,
+                        "snapshot_interval_ms": 600000}}}
 JSON
 
 # The reference: one uninterrupted run (with a state dir, so it checkpoints
@@ -42,6 +50,17 @@ for f in scores examples metrics deadletter; do
     echo "ok   $f.jsonl identical ($(wc -l < "$work/ref/$f.jsonl") lines)"
   else
     echo "FAIL $f.jsonl differs: $(wc -l < "$work/ref/$f.jsonl") vs $(wc -l < "$work/run/$f.jsonl") lines"
+    fails=$((fails + 1))
+  fi
+done
+n_snaps=$(ls "$work/ref/snapshots" | wc -l)
+[ "$n_snaps" -eq 3 ] || { echo "FAIL $n_snaps snapshot files, expected one per model (3)"; fails=$((fails + 1)); }
+for f in "$work"/ref/snapshots/*.snap; do
+  name=$(basename "$f")
+  if cmp -s "$f" "$work/run/snapshots/$name"; then
+    echo "ok   snapshots/$name identical"
+  else
+    echo "FAIL snapshots/$name differs"
     fails=$((fails + 1))
   fi
 done

@@ -25,7 +25,7 @@ BAD=7
 kt_expect_eq "lines in the test input" "$(wc -l <"$KT_DIR/events.jsonl")" $((VIEWS + BAD))
 
 # No brokers anywhere: the config leaves kafka.brokers empty and no --brokers.
-echo '{"kafka":{"group_id":"embedded-test"}}' >"$KT_DIR/config.json"
+echo "{\"kafka\":{\"group_id\":\"embedded-test\"},$KT_MODELS}" >"$KT_DIR/config.json"
 kt_engine engine --config "$KT_DIR/config.json" --produce "$KT_DIR/events.jsonl" \
     --until-idle 2 --summary "$KT_DIR/summary.json" --no-progress
 kt_wait_exit "$KT_PID" 60 "the engine on embedded Kafka (--until-idle 2)"

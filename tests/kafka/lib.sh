@@ -86,6 +86,10 @@ kt_cleanup() {
 # kt_topic ROLE: this test's topic for ROLE (in, scores, deadletter, ...).
 kt_topic() { printf 'sl-%s-%s-%s' "$KT_NAME" "$KT_ID" "$1"; }
 
+# The models of the plumbing tests: one per surface, so every view gets
+# exactly one score record.
+KT_MODELS='"models":{"click":{"kind":"ftrl_lr","surface":"ads"}}'
+
 # kt_config FILE GROUP [EXTRA]: a config whose every sink is this test's own
 # topic; EXTRA is more JSON members for "kafka" (e.g. "producer":{...}).
 kt_config() {
@@ -94,7 +98,8 @@ kt_config() {
 {"kafka":{"group_id":"$group","input_topics":["$(kt_topic in)"],
  "scores_topic":"$(kt_topic scores)","deadletter_topic":"$(kt_topic deadletter)",
  "examples_topic":"$(kt_topic examples)","metrics_topic":"$(kt_topic metrics)",
- "snapshots_topic":"$(kt_topic snapshots)"${extra:+,$extra}}}
+ "snapshots_topic":"$(kt_topic snapshots)"${extra:+,$extra}},
+ $KT_MODELS}
 EOF
 }
 

@@ -22,7 +22,7 @@ kt_create_topic "$in"
 kt_config "$KT_DIR/config.json" "$group" \
     '"producer":{"linger.ms":"2000","batch.num.messages":"100000"}'
 # Add the state section: a private directory, frequent checkpoints.
-sed -i "s|}}\$|},\"state\":{\"dir\":\"$KT_DIR/state\",\"checkpoint_interval_ms\":500}}|" \
+sed -i "1s|^{|{\"state\":{\"dir\":\"$KT_DIR/state\",\"checkpoint_interval_ms\":500},|" \
     "$KT_DIR/config.json"
 grep -q '"state"' "$KT_DIR/config.json" || kt_fail "could not add the state section"
 kt_views 0 "$N" >"$KT_DIR/views.tsv"

@@ -1,0 +1,302 @@
+/*
+ * model_kind.c — the click models behind the common interface
+ * (model_kind.h), and the snapshot save / load every family shares.
+ *
+ * Legend: D = 2^bits linear coordinates, R = 2^factor_bits FM factor rows,
+ * k = factors per row, n = the example's sparse features.
+ *
+ * The adapters own the dirty trackers: after an update the model accepted,
+ * the rows of the example's coordinates are marked (the model wrote exactly
+ * those: idx & (D − 1) for z, n; model_fm__row(idx) for the factors; the FM
+ * bias every time). A refused update wrote nothing and marks nothing.
+ */
+#include "model_kind.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_fm.h"
+#include "model_ftrl.h"
+#include "model_internal.h"
+
+/* Rows listed exactly before a tracker falls back to "the whole array":
+ * an eighth of the rows, so an interval touching more is written whole,
+ * which is then no dearer than the list. */
+#define KIND_LIST_SHARE 8
+
+model_label model_kind_target(sl_surface surface) {
+    return surface == SL_SURFACE_EVENTS ? MODEL_LABEL_REGISTER : MODEL_LABEL_CLICK;
+}
+
+/* ---- FTRL-LR ------------------------------------------------------------ */
+
+typedef struct kind_ftrl {
+    model_ftrl *m;     /* the model */
+    model_dirty zn;    /* rows of (D, 2) z, n */
+    uint32_t mask;     /* D − 1 */
+    model_label target; /* the label it learns (model_kind_target of its surface) */
+} kind_ftrl;
+
+static void ftrl_destroy(void *ctx) {
+    kind_ftrl *k = ctx;
+    if (!k)
+        return;
+    model_ftrl_destroy(k->m);
+    model_dirty_deinit(&k->zn);
+    free(k);
+}
+
+static sl_status ftrl_create(const sl_config_model *cm, uint32_t bits, void **ctx, sl_err *err) {
+    kind_ftrl *k = calloc(1, sizeof *k);
+    if (!k)
+        return sl_err_set(err, SL_ERR_NOMEM, "ftrl: out of memory");
+    model_ftrl_params p;
+    model_ftrl_params_from_config(cm, &p);
+    sl_status st = model_ftrl_create(&p, bits, &k->m, err);
+    if (!st && model_dirty_init(&k->zn, (uint64_t)1 << bits, (uint32_t)(((uint64_t)1 << bits) /
+                                                                        KIND_LIST_SHARE)))
+        st = sl_err_set(err, SL_ERR_NOMEM, "ftrl: out of memory for the dirty rows");
+    if (st) {
+        ftrl_destroy(k);
+        return st;
+    }
+    k->mask = (uint32_t)(((uint64_t)1 << bits) - 1);
+    k->target = model_kind_target(cm->surface);
+    *ctx = k;
+    return SL_OK;
+}
+
+static void ftrl_predict(const void *ctx, const model_example *ex, float *raw) {
+    const kind_ftrl *k = ctx;
+    raw[0] = model_ftrl_predict(k->m, ex);
+}
+
+static float ftrl_serve(const void *ctx, uint32_t h, float raw) {
+    const kind_ftrl *k = ctx;
+    (void)h;
+    double w = model_ftrl_params_get(k->m)->neg_weight;
+    return w > 1.0 ? model_ftrl_calibrate(raw, w) : raw;
+}
+
+static sl_status ftrl_learn(void *ctx, const model_example *ex) {
+    kind_ftrl *k = ctx;
+    float p = model_ftrl_predict(k->m, ex);
+    sl_status st = model_ftrl_update(k->m, ex, ex->label[k->target], p);
+    if (st)
+        return st;
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    for (uint32_t j = 0; j < n; j++)
+        model_dirty_mark(&k->zn, ex->idx[j] & k->mask);
+    return SL_OK;
+}
+
+static uint32_t ftrl_arrays(void *ctx, model_array *out) {
+    kind_ftrl *k = ctx;
+    out[0] = (model_array){"zn", model_ftrl_zn(k->m), (uint64_t)k->mask + 1, 2, &k->zn};
+    return 1;
+}
+
+static void put_ftrl_hyper(model_snapshot_writer *w, const model_ftrl_params *p,
+                           const char *prefix) {
+    char key[MODEL_SNAPSHOT_KEY_MAX];
+    const char *names[] = {"alpha", "beta", "l1", "l2", "neg_weight", "max_dz"};
+    double vals[] = {p->alpha, p->beta, p->l1, p->l2, p->neg_weight, p->max_dz};
+    for (int i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, names[i]);
+        model_snapshot_put_hyper(w, key, vals[i]);
+    }
+}
+
+static void ftrl_describe(const void *ctx, model_snapshot_writer *w) {
+    const kind_ftrl *k = ctx;
+    put_ftrl_hyper(w, model_ftrl_params_get(k->m), "");
+    model_snapshot_put_dim(w, "hash_bits", model_ftrl_bits(k->m));
+    model_snapshot_put_dim(w, "updates", model_ftrl_updates(k->m));
+    model_snapshot_put_dim(w, "refused", model_ftrl_refused(k->m));
+}
+
+static uint64_t ftrl_refused(const void *ctx) {
+    return model_ftrl_refused(((const kind_ftrl *)ctx)->m);
+}
+
+static const model_kind_vtable ftrl_vtable = {
+    .kind = SL_MODEL_FTRL_LR,
+    .heads = 1,
+    .head_names = {"p_click"},
+    .create = ftrl_create,
+    .destroy = ftrl_destroy,
+    .predict = ftrl_predict,
+    .serve = ftrl_serve,
+    .learn = ftrl_learn,
+    .arrays = ftrl_arrays,
+    .describe = ftrl_describe,
+    .refused = ftrl_refused,
+};
+
+/* ---- FM ----------------------------------------------------------------- */
+
+typedef struct kind_fm {
+    model_fm *m;       /* the model */
+    model_dirty lin;   /* rows of (D, 2) linear z, n */
+    model_dirty bias;  /* the one row of the bias's z, n */
+    model_dirty vg;    /* rows of (R, 2k) factors and their AdaGrad sums */
+    uint32_t mask;     /* D − 1 */
+    model_label target; /* the label it learns (model_kind_target of its surface) */
+} kind_fm;
+
+static void fm_destroy(void *ctx) {
+    kind_fm *k = ctx;
+    if (!k)
+        return;
+    model_fm_destroy(k->m);
+    model_dirty_deinit(&k->lin);
+    model_dirty_deinit(&k->bias);
+    model_dirty_deinit(&k->vg);
+    free(k);
+}
+
+static sl_status fm_create(const sl_config_model *cm, uint32_t bits, void **ctx, sl_err *err) {
+    kind_fm *k = calloc(1, sizeof *k);
+    if (!k)
+        return sl_err_set(err, SL_ERR_NOMEM, "fm: out of memory");
+    model_fm_params p;
+    model_fm_params_from_config(cm, &p);
+    sl_status st = model_fm_create(&p, bits, &k->m, err);
+    if (!st) {
+        uint64_t d = (uint64_t)1 << bits, r = (uint64_t)1 << model_fm_factor_bits(k->m);
+        if (model_dirty_init(&k->lin, d, (uint32_t)(d / KIND_LIST_SHARE)) ||
+            model_dirty_init(&k->bias, 1, 1) ||
+            model_dirty_init(&k->vg, r, (uint32_t)(r / KIND_LIST_SHARE)))
+            st = sl_err_set(err, SL_ERR_NOMEM, "fm: out of memory for the dirty rows");
+    }
+    if (st) {
+        fm_destroy(k);
+        return st;
+    }
+    k->mask = (uint32_t)(((uint64_t)1 << bits) - 1);
+    k->target = model_kind_target(cm->surface);
+    *ctx = k;
+    return SL_OK;
+}
+
+static void fm_predict(const void *ctx, const model_example *ex, float *raw) {
+    const kind_fm *k = ctx;
+    raw[0] = model_fm_predict(k->m, ex);
+}
+
+static float fm_serve(const void *ctx, uint32_t h, float raw) {
+    const kind_fm *k = ctx;
+    (void)h;
+    double w = model_fm_params_get(k->m)->lin.neg_weight;
+    return w > 1.0 ? model_ftrl_calibrate(raw, w) : raw;
+}
+
+static sl_status fm_learn(void *ctx, const model_example *ex) {
+    kind_fm *k = ctx;
+    float p = model_fm_predict(k->m, ex);
+    sl_status st = model_fm_update(k->m, ex, ex->label[k->target], p);
+    if (st)
+        return st;
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    for (uint32_t j = 0; j < n; j++) {
+        model_dirty_mark(&k->lin, ex->idx[j] & k->mask);
+        model_dirty_mark(&k->vg, model_fm__row(k->m, ex->idx[j]));
+    }
+    model_dirty_mark(&k->bias, 0);
+    return SL_OK;
+}
+
+static uint32_t fm_arrays(void *ctx, model_array *out) {
+    kind_fm *k = ctx;
+    uint32_t kk = model_fm_k(k->m);
+    out[0] = (model_array){"bias_zn", model_fm_bias_zn(k->m), 1, 2, &k->bias};
+    out[1] = (model_array){"linear_zn", model_fm_linear_zn(k->m), (uint64_t)k->mask + 1, 2,
+                           &k->lin};
+    out[2] = (model_array){"factors", model_fm_factors(k->m),
+                           (uint64_t)1 << model_fm_factor_bits(k->m), 2 * kk, &k->vg};
+    return 3;
+}
+
+static void fm_describe(const void *ctx, model_snapshot_writer *w) {
+    const kind_fm *k = ctx;
+    const model_fm_params *p = model_fm_params_get(k->m);
+    put_ftrl_hyper(w, &p->lin, "");
+    model_snapshot_put_hyper(w, "factor_lr", p->factor_lr);
+    model_snapshot_put_hyper(w, "factor_l2", p->factor_l2);
+    model_snapshot_put_hyper(w, "init_std", p->init_std);
+    model_snapshot_put_dim(w, "hash_bits", model_fm_bits(k->m));
+    model_snapshot_put_dim(w, "factor_bits", model_fm_factor_bits(k->m));
+    model_snapshot_put_dim(w, "factors", model_fm_k(k->m));
+    model_snapshot_put_dim(w, "seed", p->seed);
+    model_snapshot_put_dim(w, "updates", model_fm_updates(k->m));
+    model_snapshot_put_dim(w, "refused", model_fm_refused(k->m));
+}
+
+static uint64_t fm_refused(const void *ctx) { return model_fm_refused(((const kind_fm *)ctx)->m); }
+
+static const model_kind_vtable fm_vtable = {
+    .kind = SL_MODEL_FM,
+    .heads = 1,
+    .head_names = {"p_click"},
+    .create = fm_create,
+    .destroy = fm_destroy,
+    .predict = fm_predict,
+    .serve = fm_serve,
+    .learn = fm_learn,
+    .arrays = fm_arrays,
+    .describe = fm_describe,
+    .refused = fm_refused,
+};
+
+/* ---- the registry and the shared snapshot code --------------------------- */
+
+const model_kind_vtable *model_kind_get(sl_model_kind kind) {
+    switch (kind) {
+    case SL_MODEL_FTRL_LR: return &ftrl_vtable;
+    case SL_MODEL_FM: return &fm_vtable;
+    default: return NULL;
+    }
+}
+
+void model_kind_write(const model_kind_vtable *vt, void *ctx, model_snapshot_writer *w) {
+    vt->describe(ctx, w);
+    model_array a[MODEL_MAX_ARRAYS];
+    uint32_t n = vt->arrays(ctx, a);
+    for (uint32_t i = 0; i < n; i++)
+        model_snapshot_put_array(w, a[i].name, a[i].data, (size_t)(a[i].rows * a[i].width));
+}
+
+sl_status model_kind_load(const model_kind_vtable *vt, void *ctx, const model_snapshot *snap,
+                          sl_err *err) {
+    if (snap->kind != (uint32_t)vt->kind)
+        return sl_err_set(err, SL_ERR_INVALID,
+                          "snapshot of model \"%s\" is a %s model, the config says %s", snap->name,
+                          snap->kind < SL_MODEL_KIND_COUNT ? sl_model_kind_str(snap->kind)
+                                                           : "unknown",
+                          sl_model_kind_str(vt->kind));
+    model_array a[MODEL_MAX_ARRAYS];
+    const model_snapshot_array *sa[MODEL_MAX_ARRAYS];
+    uint32_t n = vt->arrays(ctx, a);
+    for (uint32_t i = 0; i < n; i++) { /* check everything before writing anything */
+        sa[i] = model_snapshot_find_array(snap, a[i].name);
+        uint64_t want = a[i].rows * a[i].width;
+        if (!sa[i])
+            return sl_err_set(err, SL_ERR_INVALID, "snapshot of \"%s\" has no array \"%s\"",
+                              snap->name, a[i].name);
+        if (sa[i]->count != want)
+            return sl_err_set(err, SL_ERR_INVALID,
+                              "snapshot of \"%s\": array \"%s\" has %llu floats, the config "
+                              "makes %llu (other hash_bits or factors?)",
+                              snap->name, a[i].name, (unsigned long long)sa[i]->count,
+                              (unsigned long long)want);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        sl_status st = model_snapshot_array_copy(sa[i], a[i].data, (size_t)(a[i].rows * a[i].width));
+        if (st)
+            return sl_err_set(err, st, "snapshot of \"%s\": array \"%s\" unreadable", snap->name,
+                              a[i].name);
+        model_dirty_mark_all(a[i].dirty);
+    }
+    return SL_OK;
+}
