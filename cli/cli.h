@@ -12,5 +12,6 @@ int cli_replay_main(int argc, char **argv);
 int cli_config_main(int argc, char **argv);
 int cli_run_main(int argc, char **argv);
 int cli_features_main(int argc, char **argv);
+int cli_snapshot_main(int argc, char **argv);
 
 #endif

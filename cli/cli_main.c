@@ -24,6 +24,8 @@ static void usage(FILE *to) {
           "           validate a config, print it with defaults, or list every key\n"
           "  features get --config FILE [--state DIR] [--at TS] user|item ID\n"
           "           an entity's features from the last checkpoint, as JSON\n"
+          "  snapshot inspect FILE\n"
+          "           check a model snapshot and print its header and statistics\n"
           "  version  print the version\n"
           "\n"
           "`streamlearn COMMAND --help` shows a command's options.\n",
@@ -46,6 +48,8 @@ int main(int argc, char **argv) {
         return cli_config_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "features"))
         return cli_features_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "snapshot"))
+        return cli_snapshot_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("streamlearn %s\n", SL_VERSION);
         return 0;

@@ -9,13 +9,17 @@
 
 static void usage(FILE *to) {
     fputs("usage: streamlearn replay --config FILE --input EVENTS.jsonl[.gz]|- [--out DIR]\n"
-          "                          [--state DIR] [--progress|--no-progress] [--quiet]\n"
+          "                          [--state DIR] [--warm-start SNAPSHOT]...\n"
+          "                          [--progress|--no-progress] [--quiet]\n"
           "\n"
           "Runs the operator graph over a JSON Lines file (or stdin) and writes\n"
           "DIR/scores.jsonl, examples.jsonl, metrics.jsonl, deadletter.jsonl and\n"
           "summary.json (DIR defaults to ./out). With a state directory (--state\n"
           "or state.dir) it checkpoints as it goes, and a rerun resumes where the\n"
-          "last checkpoint left off. Exit 0 when the input was\n"
+          "last checkpoint left off. --warm-start starts the model named in the\n"
+          "snapshot from it (when the state has no newer copy); repeat it for\n"
+          "several models. Model snapshots go to DIR/snapshots/NAME.snap.\n"
+          "Exit 0 when the input was\n"
           "processed, even if some lines were dead-lettered; 2 when the config or\n"
           "a file is unusable; 1 on an internal failure.\n",
           to);
@@ -24,6 +28,7 @@ static void usage(FILE *to) {
 int cli_replay_main(int argc, char **argv) {
     const char *config = NULL;
     stream_replay_opts o = {.input = NULL, .out_dir = "out", .progress = isatty(STDERR_FILENO)};
+    const char *warm[64];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -35,6 +40,14 @@ int cli_replay_main(int argc, char **argv) {
             o.out_dir = argv[++i];
         else if (!strcmp(a, "--state") && has_val)
             o.state_dir = argv[++i];
+        else if (!strcmp(a, "--warm-start") && has_val) {
+            if (o.n_warm == 64) {
+                fprintf(stderr, "streamlearn replay: at most 64 --warm-start files\n");
+                return 2;
+            }
+            warm[o.n_warm++] = argv[++i];
+            o.warm_start = warm;
+        }
         else if (!strcmp(a, "--progress"))
             o.progress = true;
         else if (!strcmp(a, "--no-progress"))

@@ -271,8 +271,10 @@ static sl_status learner_init(learner *l, const sl_config_model *cm, const model
         return sl_err_set(err, SL_ERR_INVALID, "model name \"%.40s...\" is longer than %d bytes",
                           cm->name, L_NAME_MAX);
     sl_status st = vt->create(cm, bits, &l->ctx, err);
-    if (st)
-        return sl_err_set(err, st, "model \"%s\": %s", cm->name, err->msg);
+    if (st) {
+        sl_err_prefix(err, "model \"%s\"", cm->name);
+        return st;
+    }
     model_array a[MODEL_MAX_ARRAYS];
     l->n_arr = vt->arrays(l->ctx, a);
     for (uint32_t i = 0; i < l->n_arr; i++) {
@@ -331,7 +333,7 @@ sl_status op_learners_create(const sl_config *cfg, state_store *store, const op_
         for (uint32_t w = 0; w < n_warm; w++) {
             model_snapshot snap;
             if ((st = model_snapshot_open(warm[w].blob, warm[w].len, &snap, err))) {
-                sl_err_set(err, st, "%s: %s", warm[w].path, err->msg);
+                sl_err_prefix(err, "%s", warm[w].path);
                 goto fail;
             }
             if (strcmp(snap.name, cm->name) != 0)
@@ -345,7 +347,7 @@ sl_status op_learners_create(const sl_config *cfg, state_store *store, const op_
                 continue;
             }
             if ((st = model_kind_load(vt, l->ctx, &snap, err))) {
-                sl_err_set(err, st, "%s: %s", warm[w].path, err->msg);
+                sl_err_prefix(err, "%s", warm[w].path);
                 goto fail;
             }
             uint64_t learned = 0;
@@ -479,8 +481,10 @@ static sl_status learner_checkpoint(op_learners *L, learner *l, sl_err *err) {
 sl_status op_learners_checkpoint(op_learners *L, sl_err *err) {
     for (uint32_t i = 0; i < L->n; i++) {
         sl_status st = learner_checkpoint(L, &L->m[i], err);
-        if (st)
-            return sl_err_set(err, st, "model \"%s\": checkpoint: %s", L->m[i].cm->name, err->msg);
+        if (st) {
+            sl_err_prefix(err, "model \"%s\": checkpoint", L->m[i].cm->name);
+            return st;
+        }
     }
     return SL_OK;
 }

@@ -28,6 +28,8 @@ typedef struct stream_replay_opts {
     bool progress;         /* progress line on stderr */
     bool quiet;            /* no closing summary line on stderr */
     const char *state_dir; /* overrides state.dir (NULL: the config's) */
+    const char *const *warm_start; /* (n_warm) snapshot files to start models from */
+    uint32_t n_warm;               /* 0: models start from their seeded init */
 } stream_replay_opts;
 
 typedef struct stream_replay_result {
