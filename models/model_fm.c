@@ -6,6 +6,7 @@
  */
 #include "model_fm.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,11 @@
 
 struct model_fm {
     model_fm_params p; /* hyperparameters, factor_bits resolved */
-    double inv_alpha;  /* 1/α of the linear part */
+    model__ftrl_k lin; /* the linear weights' constants in float */
+    model__ftrl_k bias; /* the bias's: no L1, no L2 */
+    float max_dz;      /* the guard's bound on |Δz| */
+    float factor_lr;   /* AdaGrad step */
+    float factor_l2;   /* L2 on the factors */
     uint32_t bits;     /* log2 D */
     uint32_t mask;     /* D − 1 */
     uint32_t k;        /* factors per row */
@@ -24,7 +29,7 @@ struct model_fm {
     float zb[2];       /* (2) the bias's z, n */
     float *zn;         /* (D, 2) linear z, n */
     float *vg;         /* (R, 2k) factors, then their AdaGrad sums, per row */
-    float *undo;       /* (MODEL_MAX_SPARSE, 2 + 2k) scratch of the guard */
+    float *undo;       /* (MODEL_MAX_SPARSE, 2k) the guard's copy of the rows it steps */
     uint64_t updates;  /* updates applied */
     uint64_t refused;  /* updates refused by the guard */
 };
@@ -85,21 +90,25 @@ sl_status model_fm_create(const model_fm_params *p, uint32_t hash_bits, model_fm
         return sl_err_set(err, SL_ERR_NOMEM, "fm: out of memory");
     m->p = *p;
     m->p.factor_bits = fbits;
-    m->inv_alpha = 1.0 / p->lin.alpha;
+    float ia = (float)(1.0 / p->lin.alpha);
+    m->lin = (model__ftrl_k){ia, (float)p->lin.beta, (float)p->lin.l1, (float)p->lin.l2};
+    m->bias = (model__ftrl_k){ia, (float)p->lin.beta, 0.0f, 0.0f};
+    m->max_dz = p->lin.max_dz < FLT_MAX ? (float)p->lin.max_dz : FLT_MAX;
+    m->factor_lr = (float)p->factor_lr;
+    m->factor_l2 = (float)p->factor_l2;
     m->bits = hash_bits;
     m->mask = (uint32_t)(((size_t)1 << hash_bits) - 1);
     m->k = p->k;
     m->stride = 2 * p->k;
     m->identity = fbits == hash_bits;
     size_t rows = (size_t)1 << fbits;
-    m->zn = calloc((size_t)1 << hash_bits, 2 * sizeof(float));
-    m->vg = malloc(rows * m->stride * sizeof(float));
-    m->undo = malloc((size_t)MODEL_MAX_SPARSE * (2 + m->stride) * sizeof(float));
+    m->zn = model__table_alloc(((size_t)1 << hash_bits) * 2 * sizeof(float));
+    m->vg = model__table_alloc(rows * m->stride * sizeof(float));
+    m->undo = malloc((size_t)MODEL_MAX_SPARSE * m->stride * sizeof(float));
     if (!m->zn || !m->vg || !m->undo) {
+        size_t mib = ((((size_t)1 << hash_bits) * 2 + rows * m->stride) * sizeof(float)) >> 20;
         model_fm_destroy(m);
-        return sl_err_set(err, SL_ERR_NOMEM, "fm: cannot allocate %zu MiB of parameters",
-                          ((((size_t)1 << hash_bits) * 2 + rows * m->stride) * sizeof(float)) >>
-                              20);
+        return sl_err_set(err, SL_ERR_NOMEM, "fm: cannot allocate %zu MiB of parameters", mib);
     }
     sl_rand rng;
     sl_rand_seed(&rng, p->seed);
@@ -122,45 +131,107 @@ void model_fm_destroy(model_fm *m) {
     free(m);
 }
 
-static inline double lin_w(const model_fm *m, const float *c) {
-    return model__ftrl_weight(c[0], c[1], m->inv_alpha, m->p.lin.beta, m->p.lin.l1, m->p.lin.l2);
+static inline float bias_w(const model_fm *m) {
+    return model__ftrl_w(m->zb[0], sqrtf(m->zb[1]), &m->bias);
 }
 
-static inline double bias_w(const model_fm *m) {
-    return model__ftrl_weight(m->zb[0], m->zb[1], m->inv_alpha, m->p.lin.beta, 0.0, 0.0);
+static inline const float *fm_row(const model_fm *m, uint32_t i) {
+    return m->vg + (size_t)model_fm__row(m, i) * m->stride;
 }
 
-/* The margin, and OUT: s (k) = Σ_i v_{r(i)} x_i. */
-static double fm_margin(const model_fm *m, const model_example *ex, double *s) {
-    uint32_t k = m->k;
-    double lin = bias_w(m), sq = 0.0;
-    for (uint32_t f = 0; f < k; f++)
-        s[f] = 0.0;
-    for (uint32_t j = 0; j < ex->n; j++) {
+/* Issues the loads of the example's linear coordinates and factor rows
+ * before any is used (the tables are 96 MiB at bits 22, k 8: two random
+ * accesses per feature). OUT: rows (n), each feature's factor row. */
+static void fm_prefetch(const model_fm *m, const model_example *ex, uint32_t n,
+                        const float **rows) {
+    size_t row_bytes = m->stride * sizeof(float);
+    for (uint32_t j = 0; j < n; j++) {
         uint32_t i = ex->idx[j] & m->mask;
-        double x = ex->val[j];
-        lin += lin_w(m, m->zn + 2 * (size_t)i) * x;
-        const float *v = m->vg + (size_t)model_fm__row(m, i) * m->stride;
-        for (uint32_t f = 0; f < k; f++) {
-            double vx = v[f] * x;
-            s[f] += vx;
-            sq += vx * vx;
-        }
+        __builtin_prefetch(m->zn + 2 * (size_t)i);
+        rows[j] = fm_row(m, i);
+        for (size_t off = 0; off < row_bytes; off += 64)
+            __builtin_prefetch((const char *)rows[j] + off);
     }
-    double ss = 0.0;
-    for (uint32_t f = 0; f < k; f++)
-        ss += s[f] * s[f];
-    return lin + 0.5 * (ss - sq);
+}
+
+/* OUT: s (k) = Σ_j v_{r(j)} x_j and, when pair is not NULL, *pair =
+ * ½ Σ_f [s_f² − Σ_j v_{r(j)f}² x_j²], the pairwise term. Factors go four at
+ * a time with the sums in registers, each lane summing over j in order; the
+ * pair term sums lane l over f ≡ l (mod 4) in order, then
+ * (l0 + l2) + (l1 + l3), then the k mod 4 leftovers: the SSE2 and scalar
+ * forms agree bitwise. */
+static void fm_factor_sums(const model_fm *m, const model_example *ex, uint32_t n,
+                           const float *const *rows, float *s, float *pair) {
+    uint32_t k = m->k, k4 = k / 4 * 4, f = 0;
+    float acc[4] = {0, 0, 0, 0}; /* lane l: f ≡ l (mod 4) */
+#ifdef MODEL__SSE2
+    __m128 pacc = _mm_setzero_ps();
+    for (; f < k4; f += 4) {
+        __m128 as = _mm_setzero_ps(), aq = _mm_setzero_ps();
+        for (uint32_t j = 0; j < n; j++) {
+            __m128 vx = _mm_mul_ps(_mm_loadu_ps(rows[j] + f), _mm_set1_ps(ex->val[j]));
+            as = _mm_add_ps(as, vx);
+            aq = _mm_add_ps(aq, _mm_mul_ps(vx, vx));
+        }
+        _mm_storeu_ps(s + f, as);
+        pacc = _mm_add_ps(pacc, _mm_sub_ps(_mm_mul_ps(as, as), aq));
+    }
+    _mm_storeu_ps(acc, pacc);
+#else
+    for (; f < k4; f++) {
+        float sf = 0, qf = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            float vx = rows[j][f] * ex->val[j];
+            sf += vx;
+            qf += vx * vx;
+        }
+        s[f] = sf;
+        acc[f & 3] += sf * sf - qf;
+    }
+#endif
+    float t = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    for (; f < k; f++) {
+        float sf = 0, qf = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            float vx = rows[j][f] * ex->val[j];
+            sf += vx;
+            qf += vx * vx;
+        }
+        s[f] = sf;
+        t += sf * sf - qf;
+    }
+    if (pair)
+        *pair = 0.5f * t;
+}
+
+/* The margin, and OUT: s (k) = Σ_j v_{r(j)} x_j. */
+static float fm_margin(const model_fm *m, const model_example *ex, float *s) {
+    _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
+    const float *rows[MODEL_MAX_SPARSE]; /* (n) */
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
+    fm_prefetch(m, ex, n, rows);
+    for (uint32_t j = 0; j < n; j++) {
+        const float *c = m->zn + 2 * (size_t)(ex->idx[j] & m->mask);
+        z[j] = c[0];
+        q[j] = c[1];
+        x[j] = ex->val[j];
+    }
+    for (uint32_t j = n; j < n4; j++)
+        z[j] = q[j] = x[j] = 0.0f;
+    float lin = model__ftrl_dot(z, q, x, n4, &m->lin), pair;
+    fm_factor_sums(m, ex, n, rows, s, &pair);
+    return bias_w(m) + lin + pair;
 }
 
 double model_fm__margin(const model_fm *m, const model_example *ex) {
-    double s[MODEL_FM_MAX_K];
+    float s[MODEL_FM_MAX_K];
     return fm_margin(m, ex, s);
 }
 
 float model_fm_predict(const model_fm *m, const model_example *ex) {
-    double s[MODEL_FM_MAX_K];
-    return (float)model__sigmoid(fm_margin(m, ex, s));
+    float s[MODEL_FM_MAX_K];
+    return model__sigmoidf(fm_margin(m, ex, s));
 }
 
 float model_fm_predict_calibrated(const model_fm *m, const model_example *ex) {
@@ -169,89 +240,103 @@ float model_fm_predict_calibrated(const model_fm *m, const model_example *ex) {
 
 void model_fm__gradient(const model_fm *m, const model_example *ex, float label, double *g_b,
                         double *g_w, double *g_v) {
-    double s[MODEL_FM_MAX_K];
+    float s[MODEL_FM_MAX_K];
     double d = (double)ex->weight * (model__sigmoid(fm_margin(m, ex, s)) - label);
     *g_b = d;
     for (uint32_t j = 0; j < ex->n; j++) {
         double x = ex->val[j];
         g_w[j] = d * x;
-        const float *v = m->vg + (size_t)model_fm__row(m, ex->idx[j]) * m->stride;
+        const float *v = fm_row(m, ex->idx[j]);
         for (uint32_t f = 0; f < m->k; f++)
-            g_v[j * m->k + f] = d * x * (s[f] - v[f] * x);
+            g_v[j * m->k + f] = d * x * ((double)s[f] - (double)v[f] * x);
     }
 }
 
+/* One AdaGrad step of a factor row v (k) with its sums G (k), for a
+ * feature of value x, residual r, importance weight c and s (k) the factor
+ * sums from before the update:
+ *   ĝ_f = r·x·(s_f − v_f·x) + l2·v_f,  G_f += c·ĝ_f²,  v_f −= lr·c·ĝ_f·rsqrt(G_f)
+ * with model__rsqrt, and no step where G_f < FLT_MIN (nothing learned yet;
+ * also keeps rsqrt's first guess away from denormals). Four factors per
+ * SSE2 group, the rest scalar: the same operations in the same order.
+ * Returns false when a new value is not finite (the row may be partly
+ * written: the caller restores it). */
+static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, float x, float r,
+                        float c) {
+    uint32_t k = m->k, f = 0;
+    float rx = r * x, lr_c = m->factor_lr * c, l2 = m->factor_l2;
+    bool ok = true;
+#ifdef MODEL__SSE2
+    uint32_t k4 = k / 4 * 4;
+    const __m128 xv = _mm_set1_ps(x), rxv = _mm_set1_ps(rx), l2v = _mm_set1_ps(l2);
+    const __m128 cv = _mm_set1_ps(c), lrc = _mm_set1_ps(lr_c), tiny = _mm_set1_ps(FLT_MIN);
+    const __m128 big = _mm_set1_ps(FLT_MAX), sgn = _mm_set1_ps(-0.0f);
+    __m128 fine = _mm_castsi128_ps(_mm_set1_epi32(-1));
+    for (; f < k4; f += 4) {
+        __m128 vf = _mm_loadu_ps(v + f), gf = _mm_loadu_ps(gs + f);
+        __m128 gu = _mm_add_ps(_mm_mul_ps(rxv, _mm_sub_ps(_mm_loadu_ps(s + f), _mm_mul_ps(vf, xv))),
+                               _mm_mul_ps(l2v, vf));
+        __m128 g2 = _mm_add_ps(gf, _mm_mul_ps(_mm_mul_ps(cv, gu), gu));
+        __m128 step = _mm_mul_ps(_mm_mul_ps(lrc, gu), model__rsqrt4(g2));
+        __m128 v2 = _mm_sub_ps(vf, _mm_and_ps(_mm_cmpge_ps(g2, tiny), step));
+        fine = _mm_and_ps(fine, _mm_cmple_ps(_mm_andnot_ps(sgn, v2), big));
+        fine = _mm_and_ps(fine, _mm_cmple_ps(g2, big));
+        _mm_storeu_ps(v + f, v2);
+        _mm_storeu_ps(gs + f, g2);
+    }
+    ok = _mm_movemask_ps(fine) == 0xf;
+#endif
+    for (; f < k; f++) {
+        float vf = v[f];
+        float gu = rx * (s[f] - vf * x) + l2 * vf;
+        float g2 = gs[f] + c * gu * gu;
+        float v2 = g2 >= FLT_MIN ? vf - lr_c * gu * model__rsqrt(g2) : vf;
+        ok = ok && fabsf(v2) <= FLT_MAX && g2 <= FLT_MAX;
+        v[f] = v2;
+        gs[f] = g2;
+    }
+    return ok;
+}
+
 sl_status model_fm_update(model_fm *m, const model_example *ex, float label, float p) {
-    /* In place with an undo log (see model_ftrl_update): entry j saves the
-     * linear z, n and the whole row (v, G) before touching them. */
-    uint32_t k = m->k, ulen = 2 + m->stride;
+    /* Factor rows one feature after the other, in place with an undo log of
+     * each row (rows repeat: hashed to fewer rows than coordinates); then
+     * the bias; then the linear coordinates (model__ftrl_update_coords,
+     * which restores them itself). The parts share no state, so this order
+     * is the sequential update's. A refusal anywhere restores everything. */
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    double s[MODEL_FM_MAX_K];
-    (void)fm_margin(m, ex, s);
-    double c_w = ex->weight, r = (double)p - (double)label; /* importance weight, residual */
-    double d = c_w * r;
+    float s[MODEL_FM_MAX_K];
+    const float *rows[MODEL_MAX_SPARSE]; /* (n) */
+    float c_w = ex->weight, r = p - label; /* importance weight, residual */
     float zb_old[2] = {m->zb[0], m->zb[1]};
-    bool ok = isfinite(d) && c_w >= 0;
+    bool ok = isfinite(c_w * r) && c_w >= 0;
     uint32_t j = 0;
-    if (ok) {
-        double z2, n2;
-        model__ftrl_step(m->zb[0], m->zb[1], d, c_w * r * r, bias_w(m), m->inv_alpha, &z2, &n2);
-        ok = isfinite((float)z2) && isfinite((float)n2) && fabs(z2 - m->zb[0]) <= m->p.lin.max_dz;
-        if (ok) {
-            m->zb[0] = (float)z2;
-            m->zb[1] = (float)n2;
-        }
-    }
-    for (; ok && j < n; j++) {
-        uint32_t i = ex->idx[j] & m->mask;
-        float *c = m->zn + 2 * (size_t)i;
-        float *row = m->vg + (size_t)model_fm__row(m, i) * m->stride;
-        float *u = m->undo + (size_t)j * ulen;
-        u[0] = c[0];
-        u[1] = c[1];
-        memcpy(u + 2, row, m->stride * sizeof(float));
-        double x = ex->val[j];
-        double z2, n2;
-        model__ftrl_step(c[0], c[1], d * x, c_w * r * r * x * x, lin_w(m, c), m->inv_alpha, &z2,
-                         &n2);
-        float zf = (float)z2, nf = (float)n2;
-        if (!isfinite(zf) || !isfinite(nf) || !(fabs(z2 - c[0]) <= m->p.lin.max_dz)) {
+    if (!ok)
+        goto out;
+    fm_prefetch(m, ex, n, rows);
+    fm_factor_sums(m, ex, n, rows, s, NULL); /* from before the update */
+    for (; j < n; j++) {
+        float *row = (float *)rows[j];
+        memcpy(m->undo + (size_t)j * m->stride, row, m->stride * sizeof(float));
+        if (!fm_row_step(m, row, row + m->k, s, ex->val[j], r, c_w)) {
             ok = false;
-            j++; /* logged, nothing written: restoring it is a no-op */
-            break;
-        }
-        c[0] = zf;
-        c[1] = nf;
-        float *v = row, *gs = row + k;
-        for (uint32_t f = 0; f < k; f++) {
-            double vf = v[f];
-            double gu = r * x * (s[f] - vf * x) + m->p.factor_l2 * vf; /* unweighted */
-            double g = c_w * gu;
-            double gsum = (double)gs[f] + c_w * gu * gu; /* as c_w copies would add */
-            double v2 = gsum > 0 ? vf - m->p.factor_lr * g / sqrt(gsum) : vf;
-            float vn = (float)v2, gn = (float)gsum;
-            if (!isfinite(vn) || !isfinite(gn)) {
-                ok = false;
-                break;
-            }
-            v[f] = vn;
-            gs[f] = gn;
-        }
-        if (!ok) {
             j++; /* partly written: restored below */
-            break;
+            goto out;
         }
     }
+    float sq = sqrtf(m->zb[1]), z2, n2;
+    model__ftrl_step(m->zb[0], m->zb[1], sq, model__ftrl_w(m->zb[0], sq, &m->bias), r, c_w,
+                     m->bias.inv_alpha, &z2, &n2);
+    ok = fabsf(z2 - m->zb[0]) <= m->max_dz && fabsf(z2) <= FLT_MAX && n2 <= FLT_MAX;
+    if (!ok)
+        goto out;
+    m->zb[0] = z2;
+    m->zb[1] = n2;
+    ok = model__ftrl_update_coords(m->zn, m->mask, ex, r, c_w, m->max_dz, &m->lin);
+out:
     if (!ok) {
-        while (j-- > 0) {
-            uint32_t i = ex->idx[j] & m->mask;
-            const float *u = m->undo + (size_t)j * ulen;
-            float *c = m->zn + 2 * (size_t)i;
-            c[0] = u[0];
-            c[1] = u[1];
-            memcpy(m->vg + (size_t)model_fm__row(m, i) * m->stride, u + 2,
-                   m->stride * sizeof(float));
-        }
+        while (j-- > 0)
+            memcpy((float *)rows[j], m->undo + (size_t)j * m->stride, m->stride * sizeof(float));
         m->zb[0] = zb_old[0];
         m->zb[1] = zb_old[1];
         m->refused++;

@@ -24,7 +24,8 @@
  * Update, with c the importance weight and r = p − y: linear and bias by
  * FTRL with g_i = c·r·x_i (n grows by c·(r·x_i)², as c copies would; see
  * model_ftrl.h); factor entries by ĝ = r·x_i·(s_f − v_if·x_i) + factor_l2·v_if,
- * G += c·ĝ², v −= factor_lr·c·ĝ/√G.
+ * G += c·ĝ², v −= factor_lr·c·ĝ/√G (1/√G by a deterministic Newton rsqrt,
+ * ≤ 5e-6 relative; no step while G < FLT_MIN). Float arithmetic throughout.
  * The bias has no L1/L2. V starts N(0, init_std²) from the seed.
  * The guard refuses (nothing written, `refused` counted, SL_ERR_INVALID) an
  * update that would store a non-finite value anywhere or move a linear z by

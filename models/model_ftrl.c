@@ -5,6 +5,7 @@
  */
 #include "model_ftrl.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -12,7 +13,8 @@
 
 struct model_ftrl {
     model_ftrl_params p; /* hyperparameters, copied at create */
-    double inv_alpha;    /* 1/α, so a weight costs one division */
+    model__ftrl_k k;     /* the weight's constants in float */
+    float max_dz;        /* the guard's bound in float */
     uint32_t bits;       /* log2 D */
     uint32_t mask;       /* D − 1 */
     float *zn;           /* (D, 2) z, n interleaved */
@@ -55,14 +57,15 @@ sl_status model_ftrl_create(const model_ftrl_params *p, uint32_t hash_bits, mode
     if (!m)
         return sl_err_set(err, SL_ERR_NOMEM, "ftrl: out of memory");
     size_t d = (size_t)1 << hash_bits;
-    m->zn = calloc(d, 2 * sizeof(float));
+    m->zn = model__table_alloc(d * 2 * sizeof(float));
     if (!m->zn) {
         free(m);
         return sl_err_set(err, SL_ERR_NOMEM, "ftrl: cannot allocate %zu MiB for z and n",
                           (d * 2 * sizeof(float)) >> 20);
     }
     m->p = *p;
-    m->inv_alpha = 1.0 / p->alpha;
+    m->k = (model__ftrl_k){(float)(1.0 / p->alpha), (float)p->beta, (float)p->l1, (float)p->l2};
+    m->max_dz = p->max_dz < FLT_MAX ? (float)p->max_dz : FLT_MAX;
     m->bits = hash_bits;
     m->mask = (uint32_t)(d - 1);
     *out = m;
@@ -76,20 +79,41 @@ void model_ftrl_destroy(model_ftrl *m) {
     free(m);
 }
 
-static inline double ftrl_w(const model_ftrl *m, uint32_t i) {
+static inline float ftrl_w(const model_ftrl *m, uint32_t i) {
     const float *c = m->zn + 2 * (size_t)i;
-    return model__ftrl_weight(c[0], c[1], m->inv_alpha, m->p.beta, m->p.l1, m->p.l2);
+    return model__ftrl_w(c[0], sqrtf(c[1]), &m->k);
+}
+
+/* Issues the loads of the example's coordinates before any is used: the
+ * table is 32 MiB and the accesses random, so each would otherwise be a
+ * cache miss waiting its turn. */
+static inline void ftrl_prefetch(const model_ftrl *m, const model_example *ex, uint32_t n) {
+    for (uint32_t j = 0; j < n; j++)
+        __builtin_prefetch(m->zn + 2 * (size_t)(ex->idx[j] & m->mask));
+}
+
+static float ftrl_margin(const model_ftrl *m, const model_example *ex) {
+    _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
+    ftrl_prefetch(m, ex, n);
+    for (uint32_t j = 0; j < n; j++) {
+        const float *c = m->zn + 2 * (size_t)(ex->idx[j] & m->mask);
+        z[j] = c[0];
+        q[j] = c[1];
+        x[j] = ex->val[j];
+    }
+    for (uint32_t j = n; j < n4; j++)
+        z[j] = q[j] = x[j] = 0.0f;
+    return model__ftrl_dot(z, q, x, n4, &m->k);
 }
 
 double model_ftrl__margin(const model_ftrl *m, const model_example *ex) {
-    double s = 0.0;
-    for (uint32_t j = 0; j < ex->n; j++)
-        s += ftrl_w(m, ex->idx[j] & m->mask) * ex->val[j];
-    return s;
+    return ftrl_margin(m, ex);
 }
 
 float model_ftrl_predict(const model_ftrl *m, const model_example *ex) {
-    return (float)model__sigmoid(model_ftrl__margin(m, ex));
+    return model__sigmoidf(ftrl_margin(m, ex));
 }
 
 float model_ftrl_calibrate(float p, double neg_weight) {
@@ -108,39 +132,86 @@ void model_ftrl__gradient(const model_ftrl *m, const model_example *ex, float la
         g[j] = dm * ex->val[j];
 }
 
-sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label, float p) {
-    /* Applied in place with an undo log, so duplicate indices see each
-     * other's steps (as in a sequential reference) and a refusal restores
-     * the old floats bitwise. */
+/* The update one coordinate after the other, with an undo log: duplicate
+ * indices see each other's steps, and a refusal restores the old floats
+ * bitwise. The fallback of model__ftrl_update_coords. */
+static bool ftrl_update_seq(float *zn, uint32_t mask, const model_example *ex, uint32_t n,
+                            float r, float c_w, float max_dz, const model__ftrl_k *k) {
     float undo[MODEL_MAX_SPARSE][2]; /* (n, 2) old z, n */
-    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    double c_w = ex->weight, r = (double)p - (double)label; /* importance weight, residual */
     uint32_t j = 0;
-    bool ok = isfinite(c_w * r) && c_w >= 0;
-    for (; ok && j < n; j++) {
-        float *c = m->zn + 2 * (size_t)(ex->idx[j] & m->mask);
-        undo[j][0] = c[0];
-        undo[j][1] = c[1];
-        double gu = r * ex->val[j];     /* unweighted gradient */
-        double sq = sqrt((double)c[1]); /* shared by the weight and σ */
-        double w = model__ftrl_weight_sq(c[0], sq, m->inv_alpha, m->p.beta, m->p.l1, m->p.l2);
-        double z2, n2;
-        model__ftrl_step_sq(c[0], c[1], sq, c_w * gu, c_w * gu * gu, w, m->inv_alpha, &z2, &n2);
-        float zf = (float)z2, nf = (float)n2;
-        if (!isfinite(zf) || !isfinite(nf) || !(fabs(z2 - c[0]) <= m->p.max_dz)) {
+    bool ok = true;
+    for (; j < n; j++) {
+        float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
+        float z = c[0], q = c[1];
+        undo[j][0] = z;
+        undo[j][1] = q;
+        float sq = sqrtf(q); /* shared by the weight and σ */
+        float z2, n2;
+        model__ftrl_step(z, q, sq, model__ftrl_w(z, sq, k), r * ex->val[j], c_w, k->inv_alpha,
+                         &z2, &n2);
+        /* NaN fails every comparison: one test covers non-finite and too large. */
+        if (!(fabsf(z2 - z) <= max_dz && fabsf(z2) <= FLT_MAX && n2 <= FLT_MAX)) {
             ok = false;
             j++; /* entry j was logged, nothing written yet: restoring it is a no-op */
             break;
         }
-        c[0] = zf;
-        c[1] = nf;
+        c[0] = z2;
+        c[1] = n2;
     }
-    if (!ok) {
+    if (!ok)
         while (j-- > 0) {
-            float *c = m->zn + 2 * (size_t)(ex->idx[j] & m->mask);
+            float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
             c[0] = undo[j][0];
             c[1] = undo[j][1];
         }
+    return ok;
+}
+
+bool model__ftrl_update_coords(float *zn, uint32_t mask, const model_example *ex, float r,
+                               float c_w, float max_dz, const model__ftrl_k *k) {
+    /* Gather, step every coordinate at once (SIMD), scatter. That is only
+     * the sequential update when the indices are distinct, so the gather
+     * marks each coordinate it takes (n = −1; a real n is ≥ 0): meeting a
+     * mark means a duplicate, and the marks are undone and the sequential
+     * update runs instead. The gathered values are the undo log. */
+    _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
+    _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
+    uint32_t j = 0;
+    for (; j < n; j++) {
+        float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
+        z[j] = c[0];
+        q[j] = c[1];
+        x[j] = ex->val[j];
+        if (!(q[j] >= 0.0f)) /* a mark (or a corrupt n: the sequential guard refuses it) */
+            break;
+        c[1] = -1.0f;
+    }
+    if (j < n) { /* undo the marks, then one coordinate after the other */
+        while (j-- > 0)
+            zn[2 * (size_t)(ex->idx[j] & mask) + 1] = q[j];
+        return ftrl_update_seq(zn, mask, ex, n, r, c_w, max_dz, k);
+    }
+    for (j = n; j < n4; j++)
+        z[j] = q[j] = x[j] = 0.0f;
+    bool ok = model__ftrl_steps(z, q, x, n4, r, c_w, max_dz, k, z2, n2);
+    for (j = 0; j < n; j++) {
+        float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
+        c[0] = ok ? z2[j] : z[j];
+        c[1] = ok ? n2[j] : q[j];
+    }
+    return ok;
+}
+
+sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label, float p) {
+    float c_w = ex->weight, r = p - label; /* importance weight, residual */
+    bool ok = isfinite(c_w * r) && c_w >= 0;
+    if (ok) {
+        ftrl_prefetch(m, ex, ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE);
+        ok = model__ftrl_update_coords(m->zn, m->mask, ex, r, c_w, m->max_dz, &m->k);
+    }
+    if (!ok) {
         m->refused++;
         return SL_ERR_INVALID;
     }
@@ -152,6 +223,6 @@ float *model_ftrl_zn(model_ftrl *m) { return m->zn; }
 const float *model_ftrl_zn_const(const model_ftrl *m) { return m->zn; }
 uint32_t model_ftrl_bits(const model_ftrl *m) { return m->bits; }
 const model_ftrl_params *model_ftrl_params_get(const model_ftrl *m) { return &m->p; }
-float model_ftrl_weight(const model_ftrl *m, uint32_t i) { return (float)ftrl_w(m, i & m->mask); }
+float model_ftrl_weight(const model_ftrl *m, uint32_t i) { return ftrl_w(m, i & m->mask); }
 uint64_t model_ftrl_updates(const model_ftrl *m) { return m->updates; }
 uint64_t model_ftrl_refused(const model_ftrl *m) { return m->refused; }

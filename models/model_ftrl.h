@@ -12,8 +12,9 @@
  *   w_i = 0 if |z_i| ≤ l1, else −(z_i − sgn(z_i)·l1) / ((β + √n_i)/α + l2)
  * for the example's coordinates only, and an update touches only those.
  * Float, not double: half the memory and cache misses, and float keeps 24
- * bits of z and n — far below the noise of one online gradient (each step is
- * computed in double and rounded once when stored).
+ * bits of z and n — far below the noise of one online gradient; the
+ * arithmetic is float too (SSE2 four coordinates at a time where available,
+ * bitwise equal to the scalar form, so the same on every machine).
  *
  * The update honours the example's importance weight c (≥ 0) as c copies
  * would: the gradient is c·ĝ and the squared-gradient sum n grows by c·ĝ²

@@ -4,59 +4,208 @@
  * API: only models/ and tests/models/ include it.
  *
  * Legend: n = sparse features of one example, k = factors per row.
- * Parameters are stored as float (memory, cache footprint); every step is
- * computed in double and rounded once when stored, so the float arrays are
- * the only state and a reference implementation in the tests that does the
- * same arithmetic matches bitwise.
+ * Parameters are stored as float (memory, cache footprint) and every step is
+ * computed in float: sqrtf and divss cost half of their double forms, and
+ * one online gradient moves a parameter far more than float's 24 bits
+ * resolve. IEEE float add, multiply, divide and square root are correctly
+ * rounded, so the SSE2 kernels below and their scalar fallbacks (the same
+ * operations in the same order) give bitwise the same results on every
+ * machine: no approximate rsqrt, no FMA contraction (C11 mode), no
+ * -ffast-math.
  *
  * Pure functions: any thread.
  */
 #ifndef MODEL_INTERNAL_H
 #define MODEL_INTERNAL_H
 
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define MODEL__SSE2 1
+#endif
 
 #include "model_example.h"
 
 #define MODEL__MARGIN_CLAMP 35.0 /* |margin| beyond this: σ is 0 or 1 in float */
+#define MODEL__PAD          4    /* SIMD lanes: gathered arrays are padded to this */
 
-/* The FTRL-Proximal weight of one coordinate (McMahan et al. 2013, eq. 7):
- * 0 inside the L1 band, else −(z − sgn(z)·l1) / ((β + √n)/α + l2). */
-static inline double model__ftrl_weight_sq(double z, double sqrt_n, double inv_alpha, double beta,
-                                           double l1, double l2) {
-    if (fabs(z) <= l1)
-        return 0.0;
-    double zs = z > 0 ? z - l1 : z + l1;
-    return -zs / ((beta + sqrt_n) * inv_alpha + l2);
+/* The FTRL constants of one model, as float. */
+typedef struct model__ftrl_k {
+    float inv_alpha; /* 1/α, so a weight costs one division */
+    float beta;      /* β */
+    float l1;        /* L1: |z| ≤ l1 gives w = 0 */
+    float l2;        /* L2 */
+} model__ftrl_k;
+
+/* The FTRL-Proximal weight of one coordinate (McMahan et al. 2013, eq. 7)
+ * from z and √n: 0 inside the L1 band, else
+ * (sgn(z)·l1 − z) / ((β + √n)·(1/α) + l2). A NaN z gives 0. Branch-free:
+ * whether a rare feature's z sits inside the band is a coin flip to the
+ * branch predictor, so the quotient is always computed and masked (a 0/0
+ * in the band is masked away too). */
+static inline float model__ftrl_w(float z, float sqrt_n, const model__ftrl_k *k) {
+    float w = (copysignf(k->l1, z) - z) / ((k->beta + sqrt_n) * k->inv_alpha + k->l2);
+    uint32_t bits, keep = -(uint32_t)(fabsf(z) > k->l1);
+    memcpy(&bits, &w, sizeof bits);
+    bits &= keep;
+    memcpy(&w, &bits, sizeof w);
+    return w;
 }
 
-static inline double model__ftrl_weight(double z, double n, double inv_alpha, double beta,
-                                        double l1, double l2) {
-    if (fabs(z) <= l1) /* skip the √ of a zero weight */
-        return 0.0;
-    return model__ftrl_weight_sq(z, sqrt(n), inv_alpha, beta, l1, l2);
-}
-
-/* model__ftrl_step with √n already known (the weight needed it). */
-static inline void model__ftrl_step_sq(double z, double n, double sqrt_n, double g, double gsq,
-                                       double w, double inv_alpha, double *z_new, double *n_new) {
-    double n2 = n + gsq;
-    double sigma = (sqrt(n2) - sqrt_n) * inv_alpha;
-    *z_new = z + g - sigma * w;
+/* One FTRL-Proximal step of a coordinate (z, n) with √n known, weight w
+ * (model__ftrl_w), unweighted gradient gu and importance weight c:
+ *   g = c·gu, n' = n + c·gu², σ = (√n' − √n)/α, z' = z + g − σ·w.
+ * n grows by c·gu², what c copies would add, so weight 3 behaves like three
+ * copies rather than one copy with a 3× gradient (which would add 9·gu² and
+ * slow the coordinate for good). With c = 1 it is McMahan's step.
+ * OUT: *z_new, *n_new. */
+static inline void model__ftrl_step(float z, float n, float sqrt_n, float w, float gu, float c,
+                                    float inv_alpha, float *z_new, float *n_new) {
+    float g = c * gu;
+    float n2 = n + g * gu;
+    *z_new = z + g - (sqrtf(n2) - sqrt_n) * inv_alpha * w;
     *n_new = n2;
 }
 
-/* One FTRL-Proximal step of a coordinate with gradient g, increment gsq of
- * the squared-gradient sum and current weight w: σ = (√(n + gsq) − √n)/α;
- * z += g − σ·w; n += gsq. For an example of importance weight c and
- * unweighted gradient ĝ, g = c·ĝ and gsq = c·ĝ² — what c copies would add
- * to n — so weight 3 behaves like three copies, not like one copy with a
- * gradient three times larger (which would add 9ĝ² and slow the coordinate
- * down for good). With c = 1 it is McMahan's step. OUT: *z_new, *n_new. */
-static inline void model__ftrl_step(double z, double n, double g, double gsq, double w,
-                                    double inv_alpha, double *z_new, double *n_new) {
-    model__ftrl_step_sq(z, n, sqrt(n), g, gsq, w, inv_alpha, z_new, n_new);
+/* Σ_j w_j·x_j over gathered coordinates: z, q (the n's) and x are (n4)
+ * arrays, 16-byte aligned, n4 a multiple of MODEL__PAD (pad with zeros: a
+ * zero z is a zero weight). Four lanes, lane l summing j ≡ l (mod 4) in
+ * order, then (l0 + l2) + (l1 + l3): the SSE2 and scalar forms agree
+ * bitwise. The weights are computed branch-free (both sides, then a mask). */
+static inline float model__ftrl_dot(const float *z, const float *q, const float *x, uint32_t n4,
+                                    const model__ftrl_k *k) {
+#ifdef MODEL__SSE2
+    const __m128 ia = _mm_set1_ps(k->inv_alpha), beta = _mm_set1_ps(k->beta);
+    const __m128 l1 = _mm_set1_ps(k->l1), l2 = _mm_set1_ps(k->l2), sgn = _mm_set1_ps(-0.0f);
+    __m128 acc = _mm_setzero_ps();
+    for (uint32_t j = 0; j < n4; j += 4) {
+        __m128 zv = _mm_load_ps(z + j), qv = _mm_load_ps(q + j), xv = _mm_load_ps(x + j);
+        __m128 num = _mm_sub_ps(_mm_or_ps(_mm_and_ps(sgn, zv), l1), zv); /* sgn(z)·l1 − z */
+        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_add_ps(beta, _mm_sqrt_ps(qv)), ia), l2);
+        __m128 w = _mm_and_ps(_mm_cmpgt_ps(_mm_andnot_ps(sgn, zv), l1), _mm_div_ps(num, den));
+        acc = _mm_add_ps(acc, _mm_mul_ps(w, xv));
+    }
+    __m128 h = _mm_add_ps(acc, _mm_movehl_ps(acc, acc)); /* l0 + l2, l1 + l3 */
+    h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+    return _mm_cvtss_f32(h);
+#else
+    float acc[4] = {0, 0, 0, 0};
+    for (uint32_t j = 0; j < n4; j++)
+        acc[j & 3] += model__ftrl_w(z[j], sqrtf(q[j]), k) * x[j];
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]);
+#endif
+}
+
+/* model__ftrl_step over gathered coordinates with distinct indices: z, q
+ * (the n's), x (n4), 16-byte aligned, n4 a multiple of MODEL__PAD (zero
+ * padding steps to zeros). r is the residual p − y, c the importance
+ * weight. OUT: z2, n2 (n4). Returns false when any new z or n is not finite
+ * or a z moves by more than max_dz (the guard). Each lane is exactly the
+ * scalar model__ftrl_w + model__ftrl_step. */
+static inline bool model__ftrl_steps(const float *z, const float *q, const float *x, uint32_t n4,
+                                     float r, float c, float max_dz, const model__ftrl_k *k,
+                                     float *z2, float *n2) {
+#ifdef MODEL__SSE2
+    const __m128 ia = _mm_set1_ps(k->inv_alpha), beta = _mm_set1_ps(k->beta);
+    const __m128 l1 = _mm_set1_ps(k->l1), l2 = _mm_set1_ps(k->l2), sgn = _mm_set1_ps(-0.0f);
+    const __m128 rv = _mm_set1_ps(r), cv = _mm_set1_ps(c), dz = _mm_set1_ps(max_dz);
+    const __m128 big = _mm_set1_ps(FLT_MAX);
+    __m128 fine = _mm_castsi128_ps(_mm_set1_epi32(-1));
+    for (uint32_t j = 0; j < n4; j += 4) {
+        __m128 zv = _mm_load_ps(z + j), qv = _mm_load_ps(q + j);
+        __m128 sq = _mm_sqrt_ps(qv);
+        __m128 num = _mm_sub_ps(_mm_or_ps(_mm_and_ps(sgn, zv), l1), zv);
+        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_add_ps(beta, sq), ia), l2);
+        __m128 w = _mm_and_ps(_mm_cmpgt_ps(_mm_andnot_ps(sgn, zv), l1), _mm_div_ps(num, den));
+        __m128 gu = _mm_mul_ps(rv, _mm_load_ps(x + j));
+        __m128 g = _mm_mul_ps(cv, gu);
+        __m128 nv = _mm_add_ps(qv, _mm_mul_ps(g, gu));
+        __m128 sigma_w = _mm_mul_ps(_mm_mul_ps(_mm_sub_ps(_mm_sqrt_ps(nv), sq), ia), w);
+        __m128 zn = _mm_sub_ps(_mm_add_ps(zv, g), sigma_w);
+        fine = _mm_and_ps(fine, _mm_cmple_ps(_mm_andnot_ps(sgn, _mm_sub_ps(zn, zv)), dz));
+        fine = _mm_and_ps(fine, _mm_cmple_ps(_mm_andnot_ps(sgn, zn), big));
+        fine = _mm_and_ps(fine, _mm_cmple_ps(nv, big));
+        _mm_store_ps(z2 + j, zn);
+        _mm_store_ps(n2 + j, nv);
+    }
+    return _mm_movemask_ps(fine) == 0xf;
+#else
+    bool fine = true;
+    for (uint32_t j = 0; j < n4; j++) {
+        float sq = sqrtf(q[j]);
+        model__ftrl_step(z[j], q[j], sq, model__ftrl_w(z[j], sq, k), r * x[j], c, k->inv_alpha,
+                         &z2[j], &n2[j]);
+        fine &= fabsf(z2[j] - z[j]) <= max_dz && fabsf(z2[j]) <= FLT_MAX && n2[j] <= FLT_MAX;
+    }
+    return fine;
+#endif
+}
+
+/*
+ * The FTRL update of an example's coordinates in zn ((D, 2) z, n; index
+ * idx & mask) with residual r, importance weight c_w and the guard's
+ * max_dz: the SIMD steps of model__ftrl_steps when the indices are
+ * distinct, one coordinate after the other (each seeing the previous
+ * steps) when one repeats — the same floats either way. Returns false, zn
+ * bitwise unchanged, when the guard refuses. (model_ftrl.c; the FM's linear
+ * part uses it too.)
+ */
+bool model__ftrl_update_coords(float *zn, uint32_t mask, const model_example *ex, float r,
+                               float c_w, float max_dz, const model__ftrl_k *k);
+
+/* 1/√x for x ≥ FLT_MIN without sqrt or division: the bit-level first guess
+ * 0x5f375a86 − (bits(x) >> 1) and two Newton steps y·(1.5 − ½x·y²), at most
+ * ~5e-6 relative error. Unlike the rsqrtps instruction, whose approximation
+ * differs between CPU vendors, it is integer and IEEE operations only, so
+ * it is bitwise the same everywhere (and in the SSE2 form below). For
+ * AdaGrad's step size, 5e-6 is far below what matters. */
+static inline float model__rsqrt(float x) {
+    uint32_t i;
+    float y, hx = 0.5f * x;
+    memcpy(&i, &x, sizeof i);
+    i = 0x5f375a86u - (i >> 1);
+    memcpy(&y, &i, sizeof y);
+    y = y * (1.5f - hx * y * y);
+    y = y * (1.5f - hx * y * y);
+    return y;
+}
+
+#ifdef MODEL__SSE2
+static inline __m128 model__rsqrt4(__m128 x) {
+    const __m128 half = _mm_set1_ps(0.5f), three_halves = _mm_set1_ps(1.5f);
+    __m128 hx = _mm_mul_ps(half, x);
+    __m128i i = _mm_sub_epi32(_mm_set1_epi32(0x5f375a86), _mm_srli_epi32(_mm_castps_si128(x), 1));
+    __m128 y = _mm_castsi128_ps(i);
+    y = _mm_mul_ps(y, _mm_sub_ps(three_halves, _mm_mul_ps(_mm_mul_ps(hx, y), y)));
+    y = _mm_mul_ps(y, _mm_sub_ps(three_halves, _mm_mul_ps(_mm_mul_ps(hx, y), y)));
+    return y;
+}
+#endif
+
+/* A zeroed parameter table of `bytes`, 64-byte aligned (a factor row of
+ * k = 8 is one cache line) and, from 2 MiB up, 2 MiB aligned and advised to
+ * transparent huge pages: the tables are 32–96 MiB read at random, and with
+ * 4 KiB pages nearly every access also misses the TLB. Freed with free().
+ * NULL when out of memory. */
+static inline void *model__table_alloc(size_t bytes) {
+    size_t huge = (size_t)2 << 20, align = bytes >= huge ? huge : 64;
+    size_t size = (bytes + align - 1) / align * align;
+    void *p = NULL;
+    if (posix_memalign(&p, align, size) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align == huge)
+        (void)madvise(p, size, MADV_HUGEPAGE); /* advice: failure only costs speed */
+#endif
+    memset(p, 0, size);
+    return p;
 }
 
 /* σ(m) with m clamped to ±MODEL__MARGIN_CLAMP (NaN passes through). */
@@ -66,6 +215,16 @@ static inline double model__sigmoid(double m) {
     else if (m < -MODEL__MARGIN_CLAMP)
         m = -MODEL__MARGIN_CLAMP;
     return 1.0 / (1.0 + exp(-m));
+}
+
+/* σ(m) in float, m clamped to ±MODEL__MARGIN_CLAMP (NaN passes through):
+ * what predict returns. */
+static inline float model__sigmoidf(float m) {
+    if (m > (float)MODEL__MARGIN_CLAMP)
+        m = (float)MODEL__MARGIN_CLAMP;
+    else if (m < -(float)MODEL__MARGIN_CLAMP)
+        m = -(float)MODEL__MARGIN_CLAMP;
+    return 1.0f / (1.0f + expf(-m));
 }
 
 /* Log loss of label y ∈ [0, 1] at margin m, computed from the margin so it
@@ -81,7 +240,8 @@ static inline double model__logloss_margin(double m, double y) {
 struct model_ftrl;
 struct model_fm;
 
-/* The LR margin w·x in double, with the lazily materialized weights. */
+/* The LR margin w·x, with the lazily materialized weights (computed in
+ * float as predict does, returned as double). */
 double model_ftrl__margin(const struct model_ftrl *m, const model_example *ex);
 /* The example's weighted log-loss gradient w.r.t. each coordinate's weight,
  * g_i = weight·(p − y)·x_i at p = σ(margin). OUT: g (n). */
