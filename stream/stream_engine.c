@@ -92,6 +92,8 @@ typedef struct engine {
     uint64_t run_records;                      /* messages consumed by this process (the
                                                   graph's counters carry over restarts) */
     uint64_t queue_full_waits;                 /* produce() found the producer queue full */
+    size_t snapshot_max_bytes;                 /* the producer's message.max.bytes */
+    uint64_t snapshots_skipped;                /* snapshots too large to publish */
     uint64_t ring_full;                        /* drains stopped by a full ring (backpressure) */
     uint64_t fed;                              /* feed lines produced */
     bool feed_done;                            /* the feed is exhausted */
@@ -456,6 +458,19 @@ static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
                 const op_outbox *o = &b->out[c];
                 for (uint32_t i = 0; i < o->n; i++) {
                     const op_out *r = &o->recs[i];
+                    if (c == OP_CHANNEL_SNAPSHOTS && r->val_len > e->snapshot_max_bytes) {
+                        /* A model snapshot larger than a message may be:
+                         * the model lives on in the state; say once how to
+                         * publish it. */
+                        if (!e->snapshots_skipped++)
+                            sl_log(SL_LOG_WARN,
+                                   "kafka: a snapshot of %.*s is %u bytes, more than "
+                                   "kafka.producer.message.max.bytes (%zu): not published to "
+                                   "%s; raise that and the topic's max.message.bytes",
+                                   (int)r->key_len, o->data.p + r->key_off, r->val_len,
+                                   e->snapshot_max_bytes, rd_kafka_topic_name(e->out_topic[c]));
+                        continue;
+                    }
                     if (produce(e, e->out_topic[c], o->data.p + r->key_off, r->key_len,
                                 o->data.p + r->val_off, r->val_len, seq))
                         break;
@@ -796,12 +811,12 @@ static void write_summary(engine *e) {
     double busy = e->first_msg ? e->last_msg - e->first_msg : 0.0;
     fprintf(f,
             ",\n  \"records_this_run\": %llu,\n  \"checkpoints\": %llu,\n  \"batches\": %llu,\n"
-            "  \"producer_queue_full_waits\": %llu,\n"
+            "  \"producer_queue_full_waits\": %llu,\n  \"snapshots_too_large\": %llu,\n"
             "  \"ring_full_stops\": %llu,\n  \"seconds\": %.3f,\n  \"busy_seconds\": %.3f,\n"
             "  \"events_per_s\": %.0f,\n  \"status\": \"%s\"\n}\n",
             (unsigned long long)e->run_records, (unsigned long long)e->checkpoints,
             (unsigned long long)e->batches, (unsigned long long)e->queue_full_waits,
-            (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0,
+            (unsigned long long)e->snapshots_skipped, (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0,
             e->failed ? "failed" : "ok");
     fclose(f);
 }
@@ -854,6 +869,10 @@ static sl_status setup(engine *e, sl_err *err) {
     rd_kafka_conf_t *conf;
     if ((st = make_conf(e, false, &conf, err)))
         return st;
+    size_t mlen = sizeof why;
+    e->snapshot_max_bytes = 1000000; /* librdkafka's default */
+    if (rd_kafka_conf_get(conf, "message.max.bytes", why, &mlen) == RD_KAFKA_CONF_OK)
+        e->snapshot_max_bytes = (size_t)strtoull(why, NULL, 10);
     e->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!e->prod) {
         rd_kafka_conf_destroy(conf);
