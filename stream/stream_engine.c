@@ -2,18 +2,36 @@
  * stream_engine.c — the live engine on libuv and librdkafka (see
  * stream_engine.h for the shape; this comment is about the invariants).
  *
- * Threads: everything here runs on the loop thread. librdkafka's own threads
- * only write a byte into our pipes; every callback (rebalance, error, log,
- * delivery report) is served from a call we make on the loop thread.
+ * Threads: everything here runs on the loop thread, except the synced
+ * RocksDB write of a checkpoint, which runs on the checkpoint writer thread
+ * (writer_main) and touches nothing but the state_ckpt it is handed.
+ * librdkafka's own threads only write a byte into our pipes; every callback
+ * (rebalance, error, log, delivery report) is served from a call we make on
+ * the loop thread.
  *
  * At-least-once: batch k gets sequence number k and an entry in the ring
- * with the next offset per partition it consumed and the count of its
- * outputs not yet delivered. A delivery report decrements its batch's count;
- * the oldest batches whose counts reached zero have their offsets stored,
- * in order, and librdkafka's auto-commit sends stored offsets to the group.
- * A crash therefore replays at most the batches whose outputs were not all
- * delivered. A delivery that fails for good stops the engine with an error
- * and without storing that batch's offsets.
+ * with the count of its outputs not yet delivered. A delivery report
+ * decrements its batch's count; the oldest batches whose counts reached
+ * zero leave the ring in order. Without state.dir each leaving batch has
+ * its offsets stored at once, and librdkafka's auto-commit sends stored
+ * offsets to the group. With state.dir the offsets wait for the checkpoint
+ * that covers them (DESIGN §7: state first, then offsets):
+ *
+ *   1. begin (loop, between batches): the operators write their state, the
+ *      store copies the dirty entries and pins them, the consumed offsets
+ *      are encoded; the checkpoint covers batches [.., ck_seq).
+ *   2. once every batch below ck_seq has all its outputs delivered (the ring
+ *      head passed it), the writer thread does the one synced WriteBatch;
+ *      the loop goes on with the next batches meanwhile.
+ *   3. finish (loop, woken by wdone): the store publishes the checkpoint,
+ *      and only then are its offsets stored for the auto-commit.
+ *
+ * One checkpoint at a time: a checkpoint that comes due while one is in
+ * flight starts when it finishes, and draining stops while the store says
+ * its memory is short. A crash at any point restarts from the last synced
+ * checkpoint, whose state and offsets agree and whose records' outputs were
+ * all delivered. A delivery that fails for good, or a checkpoint write that
+ * fails, stops the engine with an error and without storing those offsets.
  */
 #include "stream_engine.h"
 
@@ -61,10 +79,45 @@ typedef struct engine {
     rd_kafka_topic_t *feed_topic;                  /* first input topic (feed target) */
     state_store *store;                            /* operator state (state.dir, or in memory) */
     bool durable;                              /* state.dir set: offsets wait for a checkpoint */
-    uint64_t ckpt_seq;                         /* batches below this are covered by a checkpoint */
-    double last_ckpt;                          /* wall clock of the last checkpoint */
-    uint64_t ckpt_records;                     /* records consumed at the last checkpoint */
-    uint64_t checkpoints;                      /* checkpoints written */
+    uint64_t ckpt_seq;                         /* batches below this are in a checkpoint begun */
+    double last_ckpt;                          /* wall clock of the last checkpoint begun */
+    uint64_t ckpt_records;                     /* records consumed at the last checkpoint begun */
+    uint64_t checkpoints;                      /* checkpoints committed */
+    /* the checkpoint in flight (loop side) */
+    state_ckpt *ck;                            /* begun, not finished, or NULL */
+    bool ck_writing;                           /* handed to the writer thread */
+    uint64_t ck_seq;                           /* it covers the batches below this */
+    uint64_t ck_records;                       /* records consumed when it began */
+    uint64_t ck_prev_seq;                      /* ckpt_seq before it began */
+    rd_kafka_topic_partition_list_t *ck_offsets; /* offsets to store once it is durable */
+    rd_kafka_topic_partition_list_t *since;    /* offsets consumed since the last begin */
+    /* the checkpoint writer thread: w_* are shared, under wlock */
+    uv_thread_t writer;                        /* runs writer_main */
+    uv_mutex_t wlock;                          /* guards w_* */
+    uv_cond_t wcond;                           /* w_job or w_quit set, or w_done */
+    uv_async_t wdone;                          /* the writer's "done" to the loop */
+    bool writer_started;                       /* thread, lock, cond and wdone exist */
+    state_ckpt *w_job;                         /* the checkpoint to write, or NULL */
+    bool w_busy;                               /* a job is taken and not done */
+    bool w_done;                               /* a job is done; result below */
+    bool w_quit;                               /* the thread should exit */
+    sl_status w_rc;                            /* the write's status */
+    sl_err w_err;                              /* its message */
+    double w_ms;                               /* its duration */
+    /* loop stalls, for the summary */
+    double ck_begin_ms_max;                    /* longest checkpoint begin (loop) */
+    double ck_begin_cpu_ms_max;                /* longest in CPU time */
+    double ck_graph_cpu_ms_max;                /* of which the operators' part, longest */
+    size_t ck_dirty_max;                       /* most bytes a checkpoint copied */
+    size_t ck_cache_max;                       /* largest cache it walked */
+    double ck_begin_ms_total;                  /* all of them */
+    double ck_write_ms_max;                    /* longest synced write (writer thread) */
+    double ck_sync_ms_max;                     /* longest forced (blocking) checkpoint */
+    double batch_ms_max;                       /* longest batch through the graph */
+    double batch_cpu_ms_max;                   /* longest in CPU time */
+    uint32_t batch_cpu_max_n;                  /* records in that batch */
+    uint64_t batches_over_10ms;                /* batches that took >= 10 ms */
+    uint64_t ckpt_waits;                       /* drains stopped for a checkpoint in flight */
     rd_kafka_topic_partition_list_t *consumed; /* next offset per partition consumed */
     rd_kafka_topic_partition_list_t *resume;   /* offsets of the checkpoint we started from */
     unsigned char ckpt_blob[64 * 1024];        /* the encoded offsets (~2000 partitions) */
@@ -106,8 +159,18 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of the calling thread: beside the wall clock it tells a stall
+ * of our own (both long) from the machine taking the core away (wall
+ * only). */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void begin_stop(engine *e, const char *why);
 static void maybe_checkpoint(engine *e, bool force);
+static void drain(engine *e);
 
 static void fail(engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(engine *e, const char *fmt, ...) {
@@ -159,10 +222,13 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
     sl_log(SL_LOG_WARN, "kafka: %s: %s", rd_kafka_err2str(err), reason);
 }
 
-/* Stores the offsets of the oldest batches whose outputs are all delivered. */
+static void try_write(engine *e);
+
+/* Moves the ring past the oldest batches whose outputs are all delivered.
+ * Without state.dir their offsets are stored now; with it they wait for
+ * the checkpoint (which may now be writable). */
 static void advance(engine *e) {
-    while (e->head < e->tail && e->ring[e->head % RING].pending == 0 &&
-           (!e->durable || e->head < e->ckpt_seq)) {
+    while (e->head < e->tail && e->ring[e->head % RING].pending == 0) {
         inflight *f = &e->ring[e->head % RING];
         if (f->offsets && f->offsets->cnt) {
             rd_kafka_resp_err_t err = rd_kafka_offsets_store(e->cons, f->offsets);
@@ -174,6 +240,7 @@ static void advance(engine *e) {
         f->offsets = NULL;
         e->head++;
     }
+    try_write(e);
 }
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -430,7 +497,8 @@ static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
     op_batch_clear(b);
     inflight *f = &e->ring[e->tail % RING];
     f->pending = 0;
-    f->offsets = rd_kafka_topic_partition_list_new(4);
+    /* With state.dir the offsets go with the checkpoint (e->since). */
+    f->offsets = e->durable ? NULL : rd_kafka_topic_partition_list_new(4);
     for (ssize_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
         if (m->err) {
@@ -439,7 +507,7 @@ static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
                        m->rkt ? " on " : "", m->rkt ? rd_kafka_topic_name(m->rkt) : "");
             continue;
         }
-        note_offset(f->offsets, m);
+        note_offset(e->durable ? e->since : f->offsets, m);
         note_offset(e->consumed, m);
         e->run_records++;
         op_source_pos pos = {rd_kafka_topic_name(m->rkt), m->partition, m->offset};
@@ -450,7 +518,18 @@ static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
         if (!e->first_msg)
             e->first_msg = e->last_msg;
         sl_err err;
-        if (op_graph_process(e->graph, b, &err)) {
+        double t0 = now_s(), c0 = cpu_s();
+        sl_status gs = op_graph_process(e->graph, b, &err);
+        double ms = (now_s() - t0) * 1000.0, cms = (cpu_s() - c0) * 1000.0;
+        if (ms > e->batch_ms_max)
+            e->batch_ms_max = ms;
+        if (cms > e->batch_cpu_ms_max) {
+            e->batch_cpu_ms_max = cms;
+            e->batch_cpu_max_n = b->n;
+        }
+        if (ms >= 10.0)
+            e->batches_over_10ms++;
+        if (gs) {
             fail(e, "graph: %s", err.msg);
         } else {
             uint64_t seq = e->tail;
@@ -531,64 +610,267 @@ static rd_kafka_topic_partition_list_t *decode_offsets(const unsigned char *p, s
     return l;
 }
 
-/*
- * The checkpoint (at-least-once, DESIGN §7: state first, then offsets):
- * deliver every output in flight, write the operators' state, the consumed
- * offsets and a new checkpoint id in one synced RocksDB batch, and only then
- * let the batches it covers have their offsets stored and committed. After
- * a crash the state and the resume offsets agree, and every output of the
- * records before them was delivered. Runs between batches; bounded by the
- * flush timeout (if the brokers are down, it is skipped and retried).
- */
-static void maybe_checkpoint(engine *e, bool force) {
-    if (e->tail == e->ckpt_seq || e->failed)
+/* ---- the checkpoint (at-least-once, DESIGN §7: state first, then offsets) */
+
+/* The writer thread: takes one checkpoint at a time, writes it (synced),
+ * reports to the loop. Touches only the job and the w_* fields. */
+static void writer_main(void *arg) {
+    engine *e = arg;
+    uv_mutex_lock(&e->wlock);
+    for (;;) {
+        while (!e->w_job && !e->w_quit)
+            uv_cond_wait(&e->wcond, &e->wlock);
+        if (!e->w_job)
+            break; /* quit, and nothing left to write */
+        state_ckpt *ck = e->w_job;
+        e->w_job = NULL;
+        e->w_busy = true;
+        uv_mutex_unlock(&e->wlock);
+        sl_err err = {{0}};
+        double t0 = now_s();
+        sl_status rc = state_store_checkpoint_write(ck, &err);
+        double ms = (now_s() - t0) * 1000.0;
+        uv_mutex_lock(&e->wlock);
+        e->w_rc = rc;
+        e->w_err = err;
+        e->w_ms = ms;
+        e->w_busy = false;
+        e->w_done = true;
+        uv_cond_broadcast(&e->wcond);
+        uv_async_send(&e->wdone);
+    }
+    uv_mutex_unlock(&e->wlock);
+}
+
+/* The outcome of one checkpoint write. */
+typedef struct write_result {
+    sl_status rc; /* state_store_checkpoint_write's status */
+    sl_err err;   /* its message */
+    double ms;    /* how long it took */
+} write_result;
+
+/* Blocks until the writer has no job and is not writing (bounded by one
+ * write). If a result is waiting, takes it into *out (may be NULL) and
+ * returns true. */
+static bool writer_wait(engine *e, write_result *out) {
+    uv_mutex_lock(&e->wlock);
+    while (e->w_job || e->w_busy)
+        uv_cond_wait(&e->wcond, &e->wlock);
+    bool done = e->w_done;
+    if (done && out) {
+        *out = (write_result){e->w_rc, e->w_err, e->w_ms};
+        e->w_done = false;
+    }
+    uv_mutex_unlock(&e->wlock);
+    return done;
+}
+
+/* Hands the checkpoint in flight to the writer once it may be written:
+ * with state.dir, only after every output of the batches it covers was
+ * delivered, so that a crash right after the write never resumes past a
+ * record whose output was lost. */
+static void try_write(engine *e) {
+    if (!e->ck || e->ck_writing || e->failed || e->handles_closed)
         return;
+    if (e->durable && e->head < e->ck_seq)
+        return;
+    e->ck_writing = true;
+    uv_mutex_lock(&e->wlock);
+    e->w_job = e->ck;
+    e->w_done = false;
+    uv_cond_broadcast(&e->wcond);
+    uv_mutex_unlock(&e->wlock);
+}
+
+/* Back on the loop after the write: publish, then store the offsets it
+ * covers. A write that failed is fatal: the restart resumes from the last
+ * good checkpoint, and these offsets are never stored. */
+static void checkpoint_finish(engine *e, const write_result *w) {
+    if (w->ms > e->ck_write_ms_max)
+        e->ck_write_ms_max = w->ms;
+    uint64_t id = 0;
+    sl_err err = {{0}};
+    sl_status rc = state_store_checkpoint_finish(e->store, e->ck, &id, &err);
+    e->ck = NULL;
+    e->ck_writing = false;
+    if (rc) {
+        uint64_t last = 0;
+        state_store_last_checkpoint(e->store, &last, NULL, NULL);
+        fail(e,
+             "checkpoint: %s; stopping without committing its offsets (a restart resumes "
+             "from checkpoint %llu)",
+             w->rc ? w->err.msg : err.msg, (unsigned long long)last);
+        return;
+    }
+    if (e->ck_offsets && e->ck_offsets->cnt) {
+        rd_kafka_resp_err_t ke = rd_kafka_offsets_store(e->cons, e->ck_offsets);
+        if (ke && ke != RD_KAFKA_RESP_ERR__STATE)
+            sl_log(SL_LOG_WARN, "kafka: storing offsets: %s", rd_kafka_err2str(ke));
+    }
+    if (e->ck_offsets)
+        rd_kafka_topic_partition_list_destroy(e->ck_offsets);
+    e->ck_offsets = NULL;
+    e->checkpoints++;
+    sl_log(SL_LOG_DEBUG, "checkpoint %llu: %llu records, written in %.1f ms",
+           (unsigned long long)id, (unsigned long long)e->ck_records, w->ms);
+}
+
+static void on_wdone(uv_async_t *h) {
+    engine *e = h->data;
+    write_result w;
+    /* The writer is done when it signals (a forced checkpoint may have
+     * taken the result already: then there is nothing to do). */
+    if (!e->ck || !e->ck_writing || !writer_wait(e, &w))
+        return;
+    checkpoint_finish(e, &w);
+    if (e->failed || e->stopping)
+        return;
+    /* The next checkpoint may have come due meanwhile, and draining may
+     * have stopped for this one. */
+    maybe_checkpoint(e, false);
+    drain(e);
+}
+
+/* Begins a checkpoint of everything processed so far (loop thread, between
+ * batches): the operators write their state into the store, the store
+ * copies and pins the dirty entries. hand_over: the writer thread writes it
+ * when try_write says; else the caller writes it. */
+static sl_status checkpoint_begin(engine *e, bool hand_over, sl_err *err) {
     const op_stats *s = op_graph_stats(e->graph);
-    double t = now_s();
-    if (!e->durable) {
-        /* In-memory state: nothing to resume from, so no flush and no
-         * offsets, but checkpoints still move dirty entries out of the cache
-         * and let the sweep see them: every checkpoint_events records, or
-         * when the cache asks. */
-        if (!force && s->records - e->ckpt_records < (uint64_t)e->cfg->state.checkpoint_events &&
-            !state_store_want_checkpoint(e->store))
+    double t0 = now_s(), c0 = cpu_s();
+    size_t n = e->durable ? encode_offsets(e->consumed, e->ckpt_blob, sizeof e->ckpt_blob) : 0;
+    sl_status rc = op_graph_checkpoint(e->graph, err);
+    double gcms = (cpu_s() - c0) * 1000.0;
+    state_store_stats ss;
+    state_store_stats_get(e->store, &ss);
+    if (ss.dirty_bytes > e->ck_dirty_max)
+        e->ck_dirty_max = ss.dirty_bytes;
+    if (ss.cache_held > e->ck_cache_max)
+        e->ck_cache_max = ss.cache_held;
+    rc = rc ? rc : state_store_checkpoint_begin(e->store, e->ckpt_blob, n, &e->ck, err);
+    if (rc)
+        return rc;
+    e->ck_prev_seq = e->ckpt_seq;
+    e->ck_seq = e->ckpt_seq = e->tail;
+    e->ck_records = e->ckpt_records = s->records;
+    e->last_ckpt = t0;
+    if (e->durable) {
+        e->ck_offsets = e->since;
+        e->since = rd_kafka_topic_partition_list_new(16);
+    }
+    double ms = (now_s() - t0) * 1000.0, cms = (cpu_s() - c0) * 1000.0;
+    e->ck_begin_ms_total += ms;
+    if (ms > e->ck_begin_ms_max)
+        e->ck_begin_ms_max = ms;
+    if (cms > e->ck_begin_cpu_ms_max)
+        e->ck_begin_cpu_ms_max = cms;
+    if (gcms > e->ck_graph_cpu_ms_max)
+        e->ck_graph_cpu_ms_max = gcms;
+    if (hand_over)
+        try_write(e);
+    return SL_OK;
+}
+
+/* A checkpoint comes due every state.checkpoint_interval_ms (state.dir
+ * only: without it nothing resumes from the offsets, and checkpoints only
+ * move dirty entries out of the cache), every state.checkpoint_events
+ * records, or when the store's cache asks. */
+static bool checkpoint_due(engine *e) {
+    const op_stats *s = op_graph_stats(e->graph);
+    if (s->records - e->ckpt_records >= (uint64_t)e->cfg->state.checkpoint_events ||
+        state_store_want_checkpoint(e->store))
+        return true;
+    return e->durable &&
+           (now_s() - e->last_ckpt) * 1000.0 >= e->cfg->state.checkpoint_interval_ms;
+}
+
+/* Writes the checkpoint in flight on this thread and finishes it. */
+static void checkpoint_write_here(engine *e) {
+    write_result w = {SL_OK, {{0}}, 0};
+    double t0 = now_s();
+    w.rc = state_store_checkpoint_write(e->ck, &w.err);
+    w.ms = (now_s() - t0) * 1000.0;
+    checkpoint_finish(e, &w);
+}
+
+/* Gives up the checkpoint in flight before its write: its entries become
+ * dirty again and its offsets go back to the ones pending. */
+static void checkpoint_abandon(engine *e) {
+    sl_err err = {{0}};
+    (void)state_store_checkpoint_finish(e->store, e->ck, NULL, &err);
+    e->ck = NULL;
+    for (int i = 0; e->ck_offsets && i < e->ck_offsets->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &e->ck_offsets->elems[i];
+        if (!rd_kafka_topic_partition_list_find(e->since, p->topic, p->partition))
+            rd_kafka_topic_partition_list_add(e->since, p->topic, p->partition)->offset =
+                p->offset;
+    }
+    if (e->ck_offsets)
+        rd_kafka_topic_partition_list_destroy(e->ck_offsets);
+    e->ck_offsets = NULL;
+    e->ckpt_seq = e->ck_prev_seq; /* its batches wait for the next one */
+}
+
+/*
+ * A checkpoint that blocks until it is committed: for a revoke and a stop,
+ * which must hand over or leave with everything safe. Finishes the one in
+ * flight (waiting for the writer, or writing it here), then writes one more
+ * here if anything was processed since. The caller has flushed the
+ * producer; if outputs are still undelivered (brokers down) the checkpoint
+ * is postponed, since writing it could let a restart skip records whose
+ * outputs were lost.
+ */
+static void checkpoint_sync(engine *e) {
+    double t0 = now_s();
+    if (e->ck) {
+        if (e->ck_writing) {
+            write_result w;
+            if (!writer_wait(e, &w)) /* cannot happen: the writer always reports */
+                w = (write_result){SL_ERR_STATE, {"checkpoint writer lost its result"}, 0};
+            checkpoint_finish(e, &w);
+        } else if (e->durable && e->head < e->ck_seq) {
+            sl_log(SL_LOG_WARN, "checkpoint postponed: outputs of %llu batches are not delivered",
+                   (unsigned long long)(e->ck_seq - e->head));
+            checkpoint_abandon(e);
             return;
-        sl_err err;
-        if (op_graph_checkpoint(e->graph, &err) ||
-            state_store_checkpoint(e->store, NULL, 0, NULL, &err)) {
-            fail(e, "checkpoint: %s", err.msg);
-            return;
+        } else {
+            checkpoint_write_here(e);
         }
-        e->ckpt_seq = e->tail;
-        e->ckpt_records = s->records;
-        e->checkpoints++;
+        if (e->failed)
+            return;
+    }
+    if (e->tail == e->ckpt_seq)
+        return;
+    if (e->durable && e->head < e->tail) {
+        sl_log(SL_LOG_WARN, "checkpoint postponed: outputs of %llu batches are not delivered",
+               (unsigned long long)(e->tail - e->head));
         return;
     }
-    if (!force && (t - e->last_ckpt) * 1000.0 < e->cfg->state.checkpoint_interval_ms &&
-        s->records - e->ckpt_records < (uint64_t)e->cfg->state.checkpoint_events &&
-        !state_store_want_checkpoint(e->store))
-        return;
-    e->last_ckpt = t;
-    rd_kafka_resp_err_t fe = rd_kafka_flush(e->prod, 10000);
-    if (fe) {
-        sl_log(SL_LOG_WARN, "checkpoint postponed: outputs not delivered within 10 s (%s)",
-               rd_kafka_err2str(fe));
-        return;
-    }
-    size_t n = encode_offsets(e->consumed, e->ckpt_blob, sizeof e->ckpt_blob);
-    sl_err err;
-    uint64_t id;
-    if (op_graph_checkpoint(e->graph, &err) ||
-        state_store_checkpoint(e->store, e->ckpt_blob, n, &id, &err)) {
+    sl_err err = {{0}};
+    if (checkpoint_begin(e, false, &err)) {
         fail(e, "checkpoint: %s", err.msg);
         return;
     }
-    e->ckpt_seq = e->tail;
-    e->ckpt_records = s->records;
-    e->checkpoints++;
-    sl_log(SL_LOG_DEBUG, "checkpoint %llu: %llu records", (unsigned long long)id,
-           (unsigned long long)s->records);
-    advance(e);
+    checkpoint_write_here(e);
+    double ms = (now_s() - t0) * 1000.0;
+    if (ms > e->ck_sync_ms_max)
+        e->ck_sync_ms_max = ms;
+}
+
+/* Begins a checkpoint if one is due and none is in flight (force: also
+ * waits for it to be committed). */
+static void maybe_checkpoint(engine *e, bool force) {
+    if (e->failed)
+        return;
+    if (force) {
+        checkpoint_sync(e);
+        return;
+    }
+    if (e->ck || e->tail == e->ckpt_seq || !checkpoint_due(e))
+        return;
+    sl_err err = {{0}};
+    if (checkpoint_begin(e, true, &err))
+        fail(e, "checkpoint: %s", err.msg);
 }
 
 /* Takes batches off the consumer queue while there is room in the ring. */
@@ -596,6 +878,13 @@ static void drain(engine *e) {
     while (!e->stopping) {
         if (e->tail - e->head >= RING) {
             e->ring_full++;
+            break;
+        }
+        /* The cache is short of room and a checkpoint is in flight: its
+         * entries stay pinned until it lands, so wait for it (on_wdone
+         * drains again). */
+        if (e->ck && state_store_want_checkpoint(e->store)) {
+            e->ckpt_waits++;
             break;
         }
         ssize_t n =
@@ -739,9 +1028,13 @@ static void shutdown_handles(engine *e) {
     if (e->handles_closed)
         return;
     e->handles_closed = true;
+    /* wdone must outlive any write in progress (it signals through it). */
+    if (e->writer_started)
+        writer_wait(e, NULL);
     uv_handle_t *hs[] = {(uv_handle_t *)&e->cons_poll, (uv_handle_t *)&e->prod_poll,
                          (uv_handle_t *)&e->sigint,    (uv_handle_t *)&e->sigterm,
-                         (uv_handle_t *)&e->tick,      (uv_handle_t *)&e->feed_idle};
+                         (uv_handle_t *)&e->tick,      (uv_handle_t *)&e->feed_idle,
+                         (uv_handle_t *)&e->wdone};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (hs[i]->data && !uv_is_closing(hs[i]))
             uv_close(hs[i], close_cb);
@@ -813,11 +1106,25 @@ static void write_summary(engine *e) {
             ",\n  \"records_this_run\": %llu,\n  \"checkpoints\": %llu,\n  \"batches\": %llu,\n"
             "  \"producer_queue_full_waits\": %llu,\n  \"snapshots_too_large\": %llu,\n"
             "  \"ring_full_stops\": %llu,\n  \"seconds\": %.3f,\n  \"busy_seconds\": %.3f,\n"
-            "  \"events_per_s\": %.0f,\n  \"status\": \"%s\"\n}\n",
+            "  \"events_per_s\": %.0f,\n",
             (unsigned long long)e->run_records, (unsigned long long)e->checkpoints,
             (unsigned long long)e->batches, (unsigned long long)e->queue_full_waits,
-            (unsigned long long)e->snapshots_skipped, (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0,
-            e->failed ? "failed" : "ok");
+            (unsigned long long)e->snapshots_skipped, (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0);
+    /* Where the loop thread stopped: the tail latency's causes. */
+    fprintf(f,
+            "  \"loop\": {\"batch_ms_max\": %.1f, \"batch_cpu_ms_max\": %.1f, "
+            "\"batch_cpu_max_records\": %u, "
+            "\"batches_over_10ms\": %llu, "
+            "\"checkpoint_begin_ms_max\": %.1f, \"checkpoint_begin_cpu_ms_max\": %.1f, "
+            "\"checkpoint_graph_cpu_ms_max\": %.1f, \"checkpoint_begin_ms_total\": %.1f, "
+            "\"checkpoint_write_ms_max\": %.1f, \"checkpoint_sync_ms_max\": %.1f, "
+            "\"checkpoint_waits\": %llu, \"checkpoint_dirty_mb_max\": %.1f, "
+            "\"checkpoint_cache_mb_max\": %.1f},\n  \"status\": \"%s\"\n}\n",
+            e->batch_ms_max, e->batch_cpu_ms_max, e->batch_cpu_max_n,
+            (unsigned long long)e->batches_over_10ms,
+            e->ck_begin_ms_max, e->ck_begin_cpu_ms_max, e->ck_graph_cpu_ms_max, e->ck_begin_ms_total, e->ck_write_ms_max, e->ck_sync_ms_max,
+            (unsigned long long)e->ckpt_waits, (double)e->ck_dirty_max / (1 << 20),
+            (double)e->ck_cache_max / (1 << 20), e->failed ? "failed" : "ok");
     fclose(f);
 }
 
@@ -840,6 +1147,7 @@ static sl_status setup(engine *e, sl_err *err) {
         return st;
     e->durable = so.dir && so.dir[0];
     e->consumed = rd_kafka_topic_partition_list_new(16);
+    e->since = rd_kafka_topic_partition_list_new(16);
     const void *blob;
     size_t blob_len;
     uint64_t ckpt_id;
@@ -908,6 +1216,20 @@ static sl_status setup(engine *e, sl_err *err) {
     if (rc)
         return sl_err_set(err, SL_ERR_IO, "uv_loop_init: %s", uv_strerror(rc));
     e->loop_inited = true;
+    if (uv_mutex_init(&e->wlock))
+        return sl_err_set(err, SL_ERR_NOMEM, "checkpoint writer: mutex");
+    if (uv_cond_init(&e->wcond)) {
+        uv_mutex_destroy(&e->wlock);
+        return sl_err_set(err, SL_ERR_NOMEM, "checkpoint writer: condition");
+    }
+    uv_async_init(&e->loop, &e->wdone, on_wdone);
+    e->wdone.data = e;
+    if ((rc = uv_thread_create(&e->writer, writer_main, e))) {
+        uv_cond_destroy(&e->wcond);
+        uv_mutex_destroy(&e->wlock);
+        return sl_err_set(err, SL_ERR_NOMEM, "checkpoint writer thread: %s", uv_strerror(rc));
+    }
+    e->writer_started = true;
     if ((st = queue_pipe(e->cons_q, e->cons_pipe, err)) ||
         (st = queue_pipe(e->prod_q, e->prod_pipe, err)))
         return st;
@@ -930,6 +1252,16 @@ static sl_status setup(engine *e, sl_err *err) {
 }
 
 static void teardown(engine *e) {
+    /* The writer first: it may be writing into the store closed below. */
+    if (e->writer_started) {
+        uv_mutex_lock(&e->wlock);
+        e->w_quit = true;
+        uv_cond_broadcast(&e->wcond);
+        uv_mutex_unlock(&e->wlock);
+        uv_thread_join(&e->writer);
+        uv_cond_destroy(&e->wcond);
+        uv_mutex_destroy(&e->wlock);
+    }
     if (e->cons) {
         rd_kafka_queue_io_event_enable(e->cons_q, -1, NULL, 0);
         rd_kafka_consumer_close(e->cons);
@@ -971,6 +1303,10 @@ static void teardown(engine *e) {
     state_store_close(e->store);
     if (e->consumed)
         rd_kafka_topic_partition_list_destroy(e->consumed);
+    if (e->since)
+        rd_kafka_topic_partition_list_destroy(e->since);
+    if (e->ck_offsets)
+        rd_kafka_topic_partition_list_destroy(e->ck_offsets);
     if (e->resume)
         rd_kafka_topic_partition_list_destroy(e->resume);
 }
