@@ -35,6 +35,7 @@
 #define MTL_DWELL_CLAMP    20.0    /* dwell margin range [0, 20] at predict */
 #define MTL_PEND_W         (1 + (MODEL_EXAMPLE_MAX_BYTES + 2) / 3) /* floats per buffered row */
 #define MTL_LAYERS         (MODEL_MTL_MAX_LAYERS + 1)               /* hidden + heads */
+#define MTL_PF_SLOTS       8 /* embedding rows prefetched this many slots ahead of their step */
 
 struct model_mtl {
     model_mtl_params p;              /* hyperparameters */
@@ -294,7 +295,10 @@ sl_status model_mtl_create(const model_mtl_params *p, model_mtl **out, sl_err *e
     m->slot_cap = (uint32_t)(slots < m->R ? slots : m->R);
 
     bool ok = true;
-    m->emb = malloc((size_t)m->R * m->emb_stride * sizeof(float));
+    /* 64-byte aligned, so a row of K·(1+s) floats spans the fewest cache
+     * lines (one per 16 floats when K(1+s) is a multiple of 16), and from
+     * 2 MiB up on huge pages: rows are read at random. */
+    m->emb = model__table_alloc((size_t)m->R * m->emb_stride * sizeof(float));
     ok = ok && m->emb && !model_dirty_init(&m->d_emb, m->R, 0);
     for (uint32_t l = 0; ok && l <= m->L; l++) {
         size_t n = layer_floats(m, l);
@@ -345,6 +349,14 @@ sl_status model_mtl_create(const model_mtl_params *p, model_mtl **out, sl_err *e
 }
 
 /* ---- forward / backward ------------------------------------------------- */
+
+/* Asks for every cache line of a row of `bytes` (a hint: no fault, no
+ * effect on the results). */
+static inline void prefetch_row(const float *row, size_t bytes) {
+    const char *c = (const char *)row;
+    for (size_t b = 0; b < bytes; b += 64)
+        __builtin_prefetch(c + b, 1, 3);
+}
 
 uint32_t model_mtl__row(const model_mtl *m, uint32_t idx) {
     return (uint32_t)(idx * 0x9E3779B1u) >> (32 - m->p.emb_bits);
@@ -636,43 +648,122 @@ static bool grads_ok(const float *g, size_t n, float lim) {
     return true;
 }
 
-/* One optimizer step of n parameters p with gradients g and state st0
+/* The optimizer's constants for one batch, in double. */
+typedef struct opt_k {
+    double lr, eps;        /* step size, denominator ε (AdaGrad) */
+    double mu;             /* momentum */
+    double b1, b2;         /* Adam β1, β2 */
+    double omb1, omb2;     /* 1 − β1, 1 − β2 */
+    double step, eps_hat;  /* Adam: lr·√(1−β2^t)/(1−β1^t), ε·√(1−β2^t) */
+} opt_k;
+
+/* b1c, b2c: Adam's 1 − β^t (1 for the other optimizers). OUT: *k. */
+static void opt_k_init(const model_mtl *m, double b1c, double b2c, opt_k *k) {
+    k->lr = m->p.lr;
+    k->eps = m->p.eps;
+    k->mu = m->p.momentum;
+    k->b1 = m->p.beta1;
+    k->b2 = m->p.beta2;
+    k->omb1 = 1.0 - k->b1;
+    k->omb2 = 1.0 - k->b2;
+    /* lr·m̂/(√v̂ + ε) with the bias corrections folded into two constants:
+     * one √ and one division per parameter. */
+    k->step = k->lr * sqrt(b2c) / b1c;
+    k->eps_hat = k->eps * sqrt(b2c);
+}
+
+/*
+ * One optimizer step of n parameters p with gradients g and state st0
  * (momentum velocity, AdaGrad sum or Adam m) and st1 (Adam v), each in
- * double, rounded once when stored. b1c, b2c: Adam's 1 − β^t. */
-static void opt_apply(const model_mtl *m, float *p, float *st0, float *st1, const float *g,
-                      uint32_t n, double b1c, double b2c) {
-    double lr = m->p.lr, eps = m->p.eps;
-    switch (m->p.opt) {
+ * double, rounded once when stored. Every parameter goes through the same
+ * sequence of IEEE double operations whether it is in the SSE2 part (two
+ * lanes, four parameters per iteration) or in the scalar tail, and C11 mode
+ * contracts nothing into FMA: the two forms are bitwise the same, on any
+ * x86-64 (sqrt, add, multiply and divide are correctly rounded).
+ */
+#ifdef MODEL__SSE2
+/* Two float lanes (lo or hi half of v) as doubles, and back. */
+static inline __m128d f2_lo(__m128 v) { return _mm_cvtps_pd(v); }
+static inline __m128d f2_hi(__m128 v) { return _mm_cvtps_pd(_mm_movehl_ps(v, v)); }
+static inline __m128 f4_of(__m128d lo, __m128d hi) {
+    return _mm_movelh_ps(_mm_cvtpd_ps(lo), _mm_cvtpd_ps(hi));
+}
+
+static inline void adam2(__m128d g, __m128d *p, __m128d *s0, __m128d *s1, const opt_k *k) {
+    __m128d mm = _mm_add_pd(_mm_mul_pd(_mm_set1_pd(k->b1), *s0), _mm_mul_pd(_mm_set1_pd(k->omb1), g));
+    __m128d vv = _mm_add_pd(_mm_mul_pd(_mm_set1_pd(k->b2), *s1),
+                            _mm_mul_pd(_mm_mul_pd(_mm_set1_pd(k->omb2), g), g));
+    __m128d den = _mm_add_pd(_mm_sqrt_pd(vv), _mm_set1_pd(k->eps_hat));
+    *p = _mm_sub_pd(*p, _mm_div_pd(_mm_mul_pd(_mm_set1_pd(k->step), mm), den));
+    *s0 = mm;
+    *s1 = vv;
+}
+
+static inline void adagrad2(__m128d g, __m128d *p, __m128d *s0, const opt_k *k) {
+    __m128d G = _mm_add_pd(*s0, _mm_mul_pd(g, g));
+    __m128d den = _mm_add_pd(_mm_sqrt_pd(G), _mm_set1_pd(k->eps));
+    *p = _mm_sub_pd(*p, _mm_div_pd(_mm_mul_pd(_mm_set1_pd(k->lr), g), den));
+    *s0 = G;
+}
+
+static inline void momentum2(__m128d g, __m128d *p, __m128d *s0, const opt_k *k) {
+    __m128d v = _mm_add_pd(_mm_mul_pd(_mm_set1_pd(k->mu), *s0), g);
+    *p = _mm_sub_pd(*p, _mm_mul_pd(_mm_set1_pd(k->lr), v));
+    *s0 = v;
+}
+#endif
+
+static void opt_apply(model_mtl_opt opt, float *p, float *st0, float *st1, const float *g,
+                      uint32_t n, const opt_k *k) {
+    uint32_t i = 0;
+#ifdef MODEL__SSE2
+    for (; i + 4 <= n; i += 4) {
+        __m128 gv = _mm_loadu_ps(g + i), pv = _mm_loadu_ps(p + i), s0v = _mm_loadu_ps(st0 + i);
+        __m128d gl = f2_lo(gv), gh = f2_hi(gv), pl = f2_lo(pv), ph = f2_hi(pv);
+        __m128d s0l = f2_lo(s0v), s0h = f2_hi(s0v);
+        if (opt == MODEL_MTL_OPT_ADAM) {
+            __m128 s1v = _mm_loadu_ps(st1 + i);
+            __m128d s1l = f2_lo(s1v), s1h = f2_hi(s1v);
+            adam2(gl, &pl, &s0l, &s1l, k);
+            adam2(gh, &ph, &s0h, &s1h, k);
+            _mm_storeu_ps(st1 + i, f4_of(s1l, s1h));
+        } else if (opt == MODEL_MTL_OPT_ADAGRAD) {
+            adagrad2(gl, &pl, &s0l, k);
+            adagrad2(gh, &ph, &s0h, k);
+        } else {
+            momentum2(gl, &pl, &s0l, k);
+            momentum2(gh, &ph, &s0h, k);
+        }
+        _mm_storeu_ps(st0 + i, f4_of(s0l, s0h));
+        _mm_storeu_ps(p + i, f4_of(pl, ph));
+    }
+#endif
+    switch (opt) {
     case MODEL_MTL_OPT_MOMENTUM:
-        for (uint32_t i = 0; i < n; i++) {
-            double v = m->p.momentum * st0[i] + g[i];
+        for (; i < n; i++) {
+            double v = k->mu * st0[i] + g[i];
             st0[i] = (float)v;
-            p[i] = (float)(p[i] - lr * v);
+            p[i] = (float)(p[i] - k->lr * v);
         }
         break;
     case MODEL_MTL_OPT_ADAGRAD:
-        for (uint32_t i = 0; i < n; i++) {
+        for (; i < n; i++) {
             double G = (double)st0[i] + (double)g[i] * g[i];
             st0[i] = (float)G;
-            p[i] = (float)(p[i] - lr * g[i] / (sqrt(G) + eps));
+            p[i] = (float)(p[i] - k->lr * g[i] / (sqrt(G) + k->eps));
         }
         break;
     case MODEL_MTL_OPT_ADAM:
-    default: {
-        /* lr·m̂/(√v̂ + ε) with the bias corrections folded into two
-         * constants: one √ and one division per parameter. */
-        double step = lr * sqrt(b2c) / b1c, eps_hat = eps * sqrt(b2c);
-        double b1 = m->p.beta1, b2 = m->p.beta2;
-        for (uint32_t i = 0; i < n; i++) {
+    default:
+        for (; i < n; i++) {
             double gi = g[i];
-            double mm = b1 * st0[i] + (1.0 - b1) * gi;
-            double vv = b2 * st1[i] + (1.0 - b2) * gi * gi;
+            double mm = k->b1 * st0[i] + k->omb1 * gi;
+            double vv = k->b2 * st1[i] + k->omb2 * gi * gi;
             st0[i] = (float)mm;
             st1[i] = (float)vv;
-            p[i] = (float)(p[i] - step * mm / (sqrt(vv) + eps_hat));
+            p[i] = (float)(p[i] - k->step * mm / (sqrt(vv) + k->eps_hat));
         }
         break;
-    }
     }
 }
 
@@ -739,23 +830,33 @@ static sl_status train(model_mtl *m, const model_example *exs, uint32_t n) {
     }
     m->meta[2] = 1.0f;
     model_dirty_mark_all(&m->d_meta);
-    bool adam = m->p.opt == MODEL_MTL_OPT_ADAM;
+    opt_k k;
+    opt_k_init(m, b1c, b2c, &k);
+    model_mtl_opt opt = m->p.opt;
+    bool adam = opt == MODEL_MTL_OPT_ADAM;
     for (uint32_t l = 0; l <= m->L; l++) {
         uint32_t lc = m->width[l] + 1;
         for (uint32_t o = 0; o < m->width[l + 1]; o++) {
             float *st0 = m->wopt[l] + (size_t)o * m->s * lc;
-            opt_apply(m, m->w[l] + (size_t)o * lc, st0, adam ? st0 + lc : NULL,
-                      m->gw[l] + (size_t)o * lc, lc, b1c, b2c);
+            opt_apply(opt, m->w[l] + (size_t)o * lc, st0, adam ? st0 + lc : NULL,
+                      m->gw[l] + (size_t)o * lc, lc, &k);
         }
         model_dirty_mark_all(&m->d_w[l]);
         model_dirty_mark_all(&m->d_wopt[l]);
     }
+    /* The rows the batch used, in first-use order: far apart in a table
+     * much larger than the caches, and only their first line was read at
+     * the forward, so each row's lines are fetched MTL_PF_SLOTS slots ahead
+     * of its step. */
     uint32_t K = m->K;
+    size_t row_bytes = (size_t)m->emb_stride * sizeof(float);
     for (uint32_t s = 0; s < m->n_slots; s++) {
+        if (s + MTL_PF_SLOTS < m->n_slots)
+            prefetch_row(m->emb + (size_t)m->slot_row[s + MTL_PF_SLOTS] * m->emb_stride, row_bytes);
         uint32_t r = m->slot_row[s];
         float *row = m->emb + (size_t)r * m->emb_stride;
-        opt_apply(m, row, row + K, adam ? row + 2 * K : NULL, m->slot_grad + (size_t)s * K, K, b1c,
-                  b2c);
+        opt_apply(opt, row, row + K, adam ? row + 2 * K : NULL, m->slot_grad + (size_t)s * K, K,
+                  &k);
         model_dirty_mark(&m->d_emb, r);
     }
     if (m->Dn)
