@@ -35,7 +35,8 @@
 #define MTL_DWELL_CLAMP    20.0    /* dwell margin range [0, 20] at predict */
 #define MTL_PEND_W         (1 + (MODEL_EXAMPLE_MAX_BYTES + 2) / 3) /* floats per buffered row */
 #define MTL_LAYERS         (MODEL_MTL_MAX_LAYERS + 1)               /* hidden + heads */
-#define MTL_PF_SLOTS       8 /* embedding rows prefetched this many slots ahead of their step */
+#define MTL_PF_SLOTS       8  /* embedding rows prefetched this many slots ahead of their step */
+#define MTL_PF_FEATS       16 /* rows (and slot entries) prefetched this many features ahead */
 
 struct model_mtl {
     model_mtl_params p;              /* hyperparameters */
@@ -57,6 +58,12 @@ struct model_mtl {
     model_example *batch;            /* (mini_batch) the decoded batch */
     float *act[MTL_LAYERS + 1];      /* (L+2) act[l] (cap, width[l]+1); act[L+1] (cap, T) */
     float *dact[MTL_LAYERS + 1];     /* (L+1) gradients w.r.t. act[l], same shapes; dact[L+1] = dM */
+    uint8_t fmap[256];               /* example field → pooled field (field mod F) */
+    uint32_t *feat_off;              /* (cap + 1) the batch's features of example i: [off_i, off_i+1) */
+    uint32_t *feat_row;              /* (cap·MODEL_MAX_SPARSE) a feature's embedding row */
+    uint32_t *feat_col;              /* (same) its field's first column f·K in act[0] */
+    float *feat_sc;                  /* (same) its pooling scale, val / n_f (val when summed) */
+    double *norm_den;                /* (Dn + 1) √(σ² + ε) of each dense input, per forward */
     int32_t *slot_of;                /* (R) row → slot of its gradient, −1 when unused */
     uint32_t *slot_row;              /* (slot_cap) slot → row, in first-use order */
     float *slot_grad;                /* (slot_cap, K) embedding gradients */
@@ -219,6 +226,11 @@ void model_mtl_destroy(model_mtl *m) {
     free(m->norm);
     free(m->pending);
     free(m->batch);
+    free(m->feat_off);
+    free(m->feat_row);
+    free(m->feat_col);
+    free(m->feat_sc);
+    free(m->norm_den);
     free(m->slot_of);
     free(m->slot_row);
     free(m->slot_grad);
@@ -328,6 +340,15 @@ sl_status model_mtl_create(const model_mtl_params *p, model_mtl **out, sl_err *e
     m->pending = calloc((size_t)p->mini_batch * MTL_PEND_W, sizeof(float));
     m->batch = malloc((size_t)p->mini_batch * sizeof *m->batch);
     ok = ok && m->pending && m->batch && !model_dirty_init(&m->d_pending, p->mini_batch, 0);
+    size_t nfeat = (size_t)m->cap * MODEL_MAX_SPARSE;
+    m->feat_off = malloc(((size_t)m->cap + 1) * sizeof *m->feat_off);
+    m->feat_row = malloc(nfeat * sizeof *m->feat_row);
+    m->feat_col = malloc(nfeat * sizeof *m->feat_col);
+    m->feat_sc = malloc(nfeat * sizeof *m->feat_sc);
+    m->norm_den = malloc(((size_t)m->Dn + 1) * sizeof *m->norm_den);
+    ok = ok && m->feat_off && m->feat_row && m->feat_col && m->feat_sc && m->norm_den;
+    for (uint32_t f = 0; f < 256; f++)
+        m->fmap[f] = (uint8_t)(f % m->F);
     m->slot_of = malloc((size_t)m->R * sizeof *m->slot_of);
     m->slot_row = malloc((size_t)m->slot_cap * sizeof *m->slot_row);
     m->slot_grad = malloc((size_t)m->slot_cap * m->K * sizeof *m->slot_grad);
@@ -362,48 +383,88 @@ uint32_t model_mtl__row(const model_mtl *m, uint32_t idx) {
     return (uint32_t)(idx * 0x9E3779B1u) >> (32 - m->p.emb_bits);
 }
 
-static inline uint32_t field_of(const model_mtl *m, uint8_t field) { return field % m->F; }
-
-/* Features per field of ex. OUT: cnt (F). */
-static void field_counts(const model_mtl *m, const model_example *ex, uint32_t *cnt) {
-    memset(cnt, 0, m->F * sizeof *cnt);
-    for (uint32_t j = 0; j < ex->n; j++)
-        cnt[field_of(m, ex->field[j])]++;
+/*
+ * The batch's features, flattened: example i's are [feat_off[i],
+ * feat_off[i+1]), each with its embedding row, its field's offset f·K in
+ * the input and its pooling scale val/n_f (val with sum pooling). Computed
+ * once per forward and used again by the backward, so the hash, the field
+ * map and the division are paid once per feature, and every row of the
+ * batch is known before the first one is read: the pooling and the slot
+ * lookups prefetch MTL_PF_FEATS features ahead (the table is far larger
+ * than the caches; the rows are random).
+ */
+static void batch_features(model_mtl *m, const model_example *exs, uint32_t n) {
+    uint32_t q = 0, cnt[MODEL_MTL_MAX_FIELDS];
+    for (uint32_t i = 0; i < n; i++) {
+        const model_example *ex = &exs[i];
+        m->feat_off[i] = q;
+        memset(cnt, 0, m->F * sizeof *cnt);
+        for (uint32_t j = 0; j < ex->n; j++)
+            cnt[m->fmap[ex->field[j]]]++;
+        for (uint32_t j = 0; j < ex->n; j++, q++) {
+            uint32_t f = m->fmap[ex->field[j]];
+            float sc = ex->val[j];
+            if (m->p.pool == MODEL_MTL_POOL_MEAN)
+                sc /= (float)cnt[f];
+            m->feat_row[q] = model_mtl__row(m, ex->idx[j]);
+            m->feat_col[q] = f * m->K;
+            m->feat_sc[q] = sc;
+        }
+    }
+    m->feat_off[n] = q;
 }
 
-/* Row i of act[0]: pooled fields, normalized dense values, the 1. */
-static void build_input(const model_mtl *m, const model_example *ex, float *x) {
-    uint32_t K = m->K, cnt[MODEL_MTL_MAX_FIELDS];
-    field_counts(m, ex, cnt);
-    memset(x, 0, (size_t)m->F * K * sizeof(float));
-    for (uint32_t j = 0; j < ex->n; j++) {
-        uint32_t f = field_of(m, ex->field[j]);
-        float sc = ex->val[j];
-        if (m->p.pool == MODEL_MTL_POOL_MEAN)
-            sc /= (float)cnt[f];
-        const float *e = m->emb + (size_t)model_mtl__row(m, ex->idx[j]) * m->emb_stride;
-        float *xf = x + (size_t)f * K;
-        for (uint32_t k = 0; k < K; k++)
-            xf[k] += sc * e[k];
+/* y[0..K) += a·x[0..K): one multiply and one add per element, in float,
+ * four lanes at a time and the rest one by one: the same result either
+ * way. */
+static inline void axpy(float *y, float a, const float *x, uint32_t K) {
+    uint32_t k = 0;
+#ifdef MODEL__SSE2
+    __m128 av = _mm_set1_ps(a);
+    for (; k + 4 <= K; k += 4)
+        _mm_storeu_ps(y + k, _mm_add_ps(_mm_loadu_ps(y + k), _mm_mul_ps(av, _mm_loadu_ps(x + k))));
+#endif
+    for (; k < K; k++)
+        y[k] += a * x[k];
+}
+
+/* Rows of act[0]: pooled fields, normalized dense values, the 1. */
+static void build_inputs(model_mtl *m, const model_example *exs, uint32_t n) {
+    uint32_t K = m->K, nq = m->feat_off[n], ld = m->n_in + 1;
+    const uint32_t *row = m->feat_row;
+    for (uint32_t q = 0; q < MTL_PF_FEATS && q < nq; q++)
+        __builtin_prefetch(m->emb + (size_t)row[q] * m->emb_stride, 0, 3);
+    /* (v − μ)/√(σ² + ε): the root once per dense input and forward, the
+     * same double as computing it per example */
+    for (uint32_t d = 0; d < m->Dn; d++)
+        m->norm_den[d] = sqrt((double)m->norm[3 * d + 2] + MTL_NORM_EPS);
+    for (uint32_t i = 0; i < n; i++) {
+        const model_example *ex = &exs[i];
+        float *x = m->act[0] + (size_t)i * ld;
+        memset(x, 0, (size_t)m->F * K * sizeof(float));
+        for (uint32_t q = m->feat_off[i]; q < m->feat_off[i + 1]; q++) {
+            if (q + MTL_PF_FEATS < nq)
+                __builtin_prefetch(m->emb + (size_t)row[q + MTL_PF_FEATS] * m->emb_stride, 0, 3);
+            axpy(x + m->feat_col[q], m->feat_sc[q], m->emb + (size_t)row[q] * m->emb_stride, K);
+        }
+        float *xd = x + (size_t)m->F * K;
+        for (uint32_t d = 0; d < m->Dn; d++) {
+            float v = d < ex->n_dense ? ex->dense[d] : 0.0f;
+            float z = (float)((v - (double)m->norm[3 * d + 1]) / m->norm_den[d]);
+            if (z > MTL_NORM_CLIP) /* written so that NaN passes through to the guard */
+                z = MTL_NORM_CLIP;
+            else if (z < -MTL_NORM_CLIP)
+                z = -MTL_NORM_CLIP;
+            xd[d] = z;
+        }
+        x[m->n_in] = 1.0f;
     }
-    float *xd = x + (size_t)m->F * K;
-    for (uint32_t d = 0; d < m->Dn; d++) {
-        float v = d < ex->n_dense ? ex->dense[d] : 0.0f;
-        const float *nm = m->norm + 3 * d;
-        float z = (float)((v - (double)nm[1]) / sqrt((double)nm[2] + MTL_NORM_EPS));
-        if (z > MTL_NORM_CLIP) /* written so that NaN passes through to the guard */
-            z = MTL_NORM_CLIP;
-        else if (z < -MTL_NORM_CLIP)
-            z = -MTL_NORM_CLIP;
-        xd[d] = z;
-    }
-    x[m->n_in] = 1.0f;
 }
 
 /* Forward of n ≤ cap examples: act[0..L] and the margins act[L+1]. */
 static void forward(model_mtl *m, const model_example *exs, uint32_t n) {
-    for (uint32_t i = 0; i < n; i++)
-        build_input(m, &exs[i], m->act[0] + (size_t)i * (m->n_in + 1));
+    batch_features(m, exs, n);
+    build_inputs(m, exs, n);
     for (uint32_t l = 0; l <= m->L; l++) {
         int in = (int)m->width[l], out = (int)m->width[l + 1];
         bool head = l == m->L;
@@ -483,16 +544,18 @@ static void slots_reset(model_mtl *m) {
     m->n_slots = 0;
 }
 
-/* The embedding gradients from dact[0]: each feature adds its pooling
- * scale times its field's input gradient to its row's slot. */
-static void emb_backward(model_mtl *m, const model_example *exs, uint32_t n) {
-    uint32_t K = m->K, cnt[MODEL_MTL_MAX_FIELDS];
+/* The embedding gradients from dact[0]: each feature of the batch (the
+ * list forward made) adds its pooling scale times its field's input
+ * gradient to its row's slot, slots in first-use order. */
+static void emb_backward(model_mtl *m, uint32_t n) {
+    uint32_t K = m->K, nq = m->feat_off[n], ld = m->n_in + 1;
+    const uint32_t *row = m->feat_row;
     for (uint32_t i = 0; i < n; i++) {
-        const model_example *ex = &exs[i];
-        const float *dx = m->dact[0] + (size_t)i * (m->n_in + 1);
-        field_counts(m, ex, cnt);
-        for (uint32_t j = 0; j < ex->n; j++) {
-            uint32_t f = field_of(m, ex->field[j]), r = model_mtl__row(m, ex->idx[j]);
+        const float *dx = m->dact[0] + (size_t)i * ld;
+        for (uint32_t q = m->feat_off[i]; q < m->feat_off[i + 1]; q++) {
+            if (q + MTL_PF_FEATS < nq)
+                __builtin_prefetch(&m->slot_of[row[q + MTL_PF_FEATS]], 1, 3);
+            uint32_t r = row[q];
             int32_t s = m->slot_of[r];
             if (s < 0) { /* slot_cap ≥ min(R, features of a batch): never full */
                 s = (int32_t)m->n_slots++;
@@ -500,13 +563,7 @@ static void emb_backward(model_mtl *m, const model_example *exs, uint32_t n) {
                 m->slot_row[s] = r;
                 memset(m->slot_grad + (size_t)s * K, 0, K * sizeof(float));
             }
-            float sc = ex->val[j];
-            if (m->p.pool == MODEL_MTL_POOL_MEAN)
-                sc /= (float)cnt[f];
-            float *g = m->slot_grad + (size_t)s * K;
-            const float *dxf = dx + (size_t)f * K;
-            for (uint32_t k = 0; k < K; k++)
-                g[k] += sc * dxf[k];
+            axpy(m->slot_grad + (size_t)s * K, m->feat_sc[q], dx + m->feat_col[q], K);
         }
     }
 }
@@ -541,7 +598,7 @@ double model_mtl__loss_grad(model_mtl *m, const model_example *exs, uint32_t n,
                     d[k] = 0.0f;
         }
     }
-    emb_backward(m, exs, n);
+    emb_backward(m, n);
     return loss;
 }
 
@@ -642,7 +699,17 @@ static bool inputs_ok(const model_example *exs, uint32_t n) {
 }
 
 static bool grads_ok(const float *g, size_t n, float lim) {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#ifdef MODEL__SSE2
+    /* not(|g| ≤ lim), which NaN satisfies too, OR-ed over four lanes */
+    const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)), lv = _mm_set1_ps(lim);
+    __m128 bad = _mm_setzero_ps();
+    for (; i + 4 <= n; i += 4)
+        bad = _mm_or_ps(bad, _mm_cmpnle_ps(_mm_and_ps(_mm_loadu_ps(g + i), abs_mask), lv));
+    if (_mm_movemask_ps(bad))
+        return false;
+#endif
+    for (; i < n; i++)
         if (!(fabsf(g[i]) <= lim)) /* NaN fails too */
             return false;
     return true;
@@ -903,15 +970,29 @@ static sl_status pend_get(const float *row, model_example *ex) {
     return model_example_decode(b, len, ex);
 }
 
+/* What pend_get of pend_put's row gives, without the round trip: the
+ * fields the model reads, and the labels zeroed where has_label has no bit
+ * (model_example_decode starts from model_example_reset). */
+static void example_copy(model_example *dst, const model_example *src) {
+    dst->n = src->n;
+    dst->n_dense = src->n_dense;
+    memcpy(dst->idx, src->idx, src->n * sizeof *src->idx);
+    memcpy(dst->val, src->val, src->n * sizeof *src->val);
+    memcpy(dst->field, src->field, src->n * sizeof *src->field);
+    memcpy(dst->dense, src->dense, src->n_dense * sizeof *src->dense);
+    for (int l = 0; l < MODEL_LABEL_COUNT; l++)
+        dst->label[l] = (src->has_label & (1u << l)) ? src->label[l] : 0.0f;
+    dst->has_label = src->has_label;
+    dst->weight = src->weight;
+}
+
+/* Trains on the buffered examples. m->batch holds them decoded: learn
+ * copies each one there as it encodes it into its buffer row, and
+ * model_mtl_restored decodes the rows a restore wrote. */
 static sl_status train_pending(model_mtl *m) {
     uint32_t n = m->n_pending;
     if (n == 0)
         return SL_OK;
-    for (uint32_t i = 0; i < n; i++) {
-        sl_status st = pend_get(m->pending + (size_t)i * MTL_PEND_W, &m->batch[i]);
-        (void)st;
-        /* pend_put wrote the row, or model_mtl_restored checked it */
-    }
     sl_status st = train(m, m->batch, n);
     for (uint32_t i = 0; i < n; i++) {
         m->pending[(size_t)i * MTL_PEND_W] = 0.0f;
@@ -922,10 +1003,13 @@ static sl_status train_pending(model_mtl *m) {
 }
 
 sl_status model_mtl_learn(model_mtl *m, const model_example *ex) {
+    if (ex->has_label >> MODEL_LABEL_COUNT)
+        return SL_ERR_LIMIT; /* would not decode from its buffer row */
     float *row = m->pending + (size_t)m->n_pending * MTL_PEND_W;
     sl_status st = pend_put(row, ex);
     if (st)
         return st;
+    example_copy(&m->batch[m->n_pending], ex);
     model_dirty_mark(&m->d_pending, m->n_pending);
     if (++m->n_pending < m->p.mini_batch)
         return SL_OK;
