@@ -18,6 +18,7 @@
 
 #include "model_fm.h"
 #include "model_ftrl.h"
+#include "model_mtl.h"
 #include "model_internal.h"
 
 /* Rows listed exactly before a tracker falls back to "the whole array":
@@ -67,7 +68,7 @@ static sl_status ftrl_create(const sl_config_model *cm, uint32_t bits, void **ct
     return SL_OK;
 }
 
-static void ftrl_predict(const void *ctx, const model_example *ex, float *raw) {
+static void ftrl_predict(void *ctx, const model_example *ex, float *raw) {
     const kind_ftrl *k = ctx;
     raw[0] = model_ftrl_predict(k->m, ex);
 }
@@ -108,16 +109,18 @@ static void put_ftrl_hyper(model_snapshot_writer *w, const model_ftrl_params *p,
     }
 }
 
-static void ftrl_describe(const void *ctx, model_snapshot_writer *w) {
-    const kind_ftrl *k = ctx;
-    put_ftrl_hyper(w, model_ftrl_params_get(k->m), "");
-    model_snapshot_put_dim(w, "hash_bits", model_ftrl_bits(k->m));
-    model_snapshot_put_dim(w, "updates", model_ftrl_updates(k->m));
-    model_snapshot_put_dim(w, "refused", model_ftrl_refused(k->m));
+/* The arrays of a model, into an open snapshot. */
+static void put_arrays(model_snapshot_writer *w, const model_array *a, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        model_snapshot_put_array(w, a[i].name, a[i].data, (size_t)(a[i].rows * a[i].width));
 }
 
-static uint64_t ftrl_refused(const void *ctx) {
-    return model_ftrl_refused(((const kind_ftrl *)ctx)->m);
+static void ftrl_write(void *ctx, model_snapshot_writer *w) {
+    kind_ftrl *k = ctx;
+    put_ftrl_hyper(w, model_ftrl_params_get(k->m), "");
+    model_snapshot_put_dim(w, "hash_bits", model_ftrl_bits(k->m));
+    model_array a[MODEL_MAX_ARRAYS];
+    put_arrays(w, a, ftrl_arrays(ctx, a));
 }
 
 static const model_kind_vtable ftrl_vtable = {
@@ -130,8 +133,7 @@ static const model_kind_vtable ftrl_vtable = {
     .serve = ftrl_serve,
     .learn = ftrl_learn,
     .arrays = ftrl_arrays,
-    .describe = ftrl_describe,
-    .refused = ftrl_refused,
+    .write = ftrl_write,
 };
 
 /* ---- FM ----------------------------------------------------------------- */
@@ -180,7 +182,7 @@ static sl_status fm_create(const sl_config_model *cm, uint32_t bits, void **ctx,
     return SL_OK;
 }
 
-static void fm_predict(const void *ctx, const model_example *ex, float *raw) {
+static void fm_predict(void *ctx, const model_example *ex, float *raw) {
     const kind_fm *k = ctx;
     raw[0] = model_fm_predict(k->m, ex);
 }
@@ -218,8 +220,8 @@ static uint32_t fm_arrays(void *ctx, model_array *out) {
     return 3;
 }
 
-static void fm_describe(const void *ctx, model_snapshot_writer *w) {
-    const kind_fm *k = ctx;
+static void fm_write(void *ctx, model_snapshot_writer *w) {
+    kind_fm *k = ctx;
     const model_fm_params *p = model_fm_params_get(k->m);
     put_ftrl_hyper(w, &p->lin, "");
     model_snapshot_put_hyper(w, "factor_lr", p->factor_lr);
@@ -229,11 +231,9 @@ static void fm_describe(const void *ctx, model_snapshot_writer *w) {
     model_snapshot_put_dim(w, "factor_bits", model_fm_factor_bits(k->m));
     model_snapshot_put_dim(w, "factors", model_fm_k(k->m));
     model_snapshot_put_dim(w, "seed", p->seed);
-    model_snapshot_put_dim(w, "updates", model_fm_updates(k->m));
-    model_snapshot_put_dim(w, "refused", model_fm_refused(k->m));
+    model_array a[MODEL_MAX_ARRAYS];
+    put_arrays(w, a, fm_arrays(ctx, a));
 }
-
-static uint64_t fm_refused(const void *ctx) { return model_fm_refused(((const kind_fm *)ctx)->m); }
 
 static const model_kind_vtable fm_vtable = {
     .kind = SL_MODEL_FM,
@@ -245,8 +245,86 @@ static const model_kind_vtable fm_vtable = {
     .serve = fm_serve,
     .learn = fm_learn,
     .arrays = fm_arrays,
-    .describe = fm_describe,
-    .refused = fm_refused,
+    .write = fm_write,
+};
+
+/* ---- the multi-task feed model --------------------------------------------- */
+
+/* model_mtl already tracks its own dirty rows and writes its own snapshot
+ * part; the adapter only maps the interface. F and Dn are the featurizer's
+ * widths: the example's field ids fold into F (model_mtl.h). */
+static void mtl_destroy(void *ctx) { model_mtl_destroy(ctx); }
+
+static sl_status mtl_create(const sl_config_model *cm, uint32_t bits, void **ctx, sl_err *err) {
+    (void)bits; /* the embedding table is hashed to its own emb_bits */
+    model_mtl_params p;
+    model_mtl_params_from_config(cm, &p);
+    model_mtl *m;
+    sl_status st = model_mtl_create(&p, &m, err);
+    if (!st)
+        *ctx = m;
+    return st;
+}
+
+static void mtl_predict(void *ctx, const model_example *ex, float *raw) {
+    model_mtl_predict(ctx, ex, raw);
+}
+
+static float mtl_serve(const void *ctx, uint32_t h, float raw) {
+    (void)ctx;
+    (void)h;
+    return raw;
+}
+
+static sl_status mtl_learn(void *ctx, const model_example *ex) {
+    sl_status st = model_mtl_learn(ctx, ex);
+    return st == SL_ERR_LIMIT ? SL_ERR_INVALID : st;
+}
+
+static uint32_t mtl_arrays(void *ctx, model_array *out) {
+    model_mtl_array a[MODEL_MTL_MAX_ARRAYS];
+    uint32_t n = model_mtl_arrays(ctx, a, MODEL_MTL_MAX_ARRAYS);
+    for (uint32_t i = 0; i < n && i < MODEL_MAX_ARRAYS; i++)
+        out[i] = (model_array){a[i].name, a[i].data, a[i].rows, a[i].width, a[i].dirty};
+    return n < MODEL_MAX_ARRAYS ? n : MODEL_MAX_ARRAYS;
+}
+
+static void mtl_write(void *ctx, model_snapshot_writer *w) { model_mtl_snapshot_write(ctx, w); }
+
+static sl_status mtl_restored(void *ctx, sl_err *err) { return model_mtl_restored(ctx, err); }
+
+static void mtl_aux_get(const void *ctx, uint64_t *aux) {
+    model_mtl_counters c;
+    model_mtl_counters_get(ctx, &c);
+    aux[0] = c.updates;
+    aux[1] = c.examples;
+    aux[2] = c.refused;
+    aux[3] = c.dropped;
+}
+
+static void mtl_aux_set(void *ctx, const uint64_t *aux) {
+    model_mtl_counters c = {aux[0], aux[1], aux[2], aux[3]};
+    model_mtl_counters_set(ctx, &c);
+}
+
+static float mtl_blend(const void *ctx, const float *served) { return model_mtl_blend(ctx, served); }
+
+static const model_kind_vtable mtl_vtable = {
+    .kind = SL_MODEL_MTL,
+    .heads = MODEL_MTL_HEADS,
+    .head_names = {"p_click", "p_like", "p_share", "dwell_ms"},
+    .head_labels = {MODEL_LABEL_CLICK, MODEL_LABEL_LIKE, MODEL_LABEL_SHARE, MODEL_LABEL_DWELL},
+    .create = mtl_create,
+    .destroy = mtl_destroy,
+    .predict = mtl_predict,
+    .serve = mtl_serve,
+    .learn = mtl_learn,
+    .arrays = mtl_arrays,
+    .write = mtl_write,
+    .restored = mtl_restored,
+    .aux_get = mtl_aux_get,
+    .aux_set = mtl_aux_set,
+    .blend = mtl_blend,
 };
 
 /* ---- the registry and the shared snapshot code --------------------------- */
@@ -255,16 +333,9 @@ const model_kind_vtable *model_kind_get(sl_model_kind kind) {
     switch (kind) {
     case SL_MODEL_FTRL_LR: return &ftrl_vtable;
     case SL_MODEL_FM: return &fm_vtable;
+    case SL_MODEL_MTL: return &mtl_vtable;
     default: return NULL;
     }
-}
-
-void model_kind_write(const model_kind_vtable *vt, void *ctx, model_snapshot_writer *w) {
-    vt->describe(ctx, w);
-    model_array a[MODEL_MAX_ARRAYS];
-    uint32_t n = vt->arrays(ctx, a);
-    for (uint32_t i = 0; i < n; i++)
-        model_snapshot_put_array(w, a[i].name, a[i].data, (size_t)(a[i].rows * a[i].width));
 }
 
 sl_status model_kind_load(const model_kind_vtable *vt, void *ctx, const model_snapshot *snap,
@@ -298,5 +369,5 @@ sl_status model_kind_load(const model_kind_vtable *vt, void *ctx, const model_sn
                               a[i].name);
         model_dirty_mark_all(a[i].dirty);
     }
-    return SL_OK;
+    return vt->restored ? vt->restored(ctx, err) : SL_OK;
 }

@@ -36,7 +36,8 @@
 #include "sl_status.h"
 
 #define MODEL_MAX_HEADS  4  /* outputs of one model */
-#define MODEL_MAX_ARRAYS 16 /* parameter arrays of one model */
+#define MODEL_MAX_ARRAYS 32 /* parameter arrays of one model */
+#define MODEL_AUX_COUNTERS 4 /* a model's own counters kept across restarts */
 
 /* One parameter array: rows × width floats, row-major. */
 typedef struct model_array {
@@ -51,27 +52,44 @@ typedef struct model_kind_vtable {
     sl_model_kind kind;         /* the family */
     uint32_t heads;             /* H */
     const char *head_names[MODEL_MAX_HEADS]; /* score keys: "p_click", ... */
+    /* What each head predicts. A one-head model predicts its surface's
+     * target (model_kind_target), whatever is here. The dwell head is
+     * scored as a regression on log1p(ms), and only on clicked views. */
+    model_label head_labels[MODEL_MAX_HEADS];
     /* Creates a model from its config over 2^hash_bits coordinates. OUT:
      * *ctx. Returns SL_OK, SL_ERR_INVALID (bad parameters: err says which),
      * SL_ERR_NOMEM. */
     sl_status (*create)(const sl_config_model *cm, uint32_t hash_bits, void **ctx, sl_err *err);
     void (*destroy)(void *ctx); /* NULL is fine */
-    /* The raw heads for ex. OUT: raw[H]. */
-    void (*predict)(const void *ctx, const model_example *ex, float *raw);
+    /* The raw heads for ex. OUT: raw[H]. ctx is not const: a model may use
+     * scratch of its own (one caller at a time). */
+    void (*predict)(void *ctx, const model_example *ex, float *raw);
     /* What users see for raw head h. */
     float (*serve)(const void *ctx, uint32_t h, float raw);
     /* Learns from ex (labels set). The gradient is taken at the CURRENT
      * parameters: with delayed labels the view-time prediction is minutes
      * old, and stepping by it would repeat corrections the model already
      * made (thousands of views scored before the first label would all
-     * push the same way). SL_OK, or SL_ERR_INVALID when the guard refused
-     * (model unchanged). */
+     * push the same way). A mini-batch model buffers ex and trains when
+     * its batch is full. SL_OK, or SL_ERR_INVALID when the guard refused
+     * the update (model unchanged; the caller counts it). */
     sl_status (*learn)(void *ctx, const model_example *ex);
     /* The parameter arrays. OUT: out[≤ MODEL_MAX_ARRAYS]; returns the count. */
     uint32_t (*arrays)(void *ctx, model_array *out);
-    /* Writes the hyperparameters and dimensions of a snapshot. */
-    void (*describe)(const void *ctx, model_snapshot_writer *w);
-    uint64_t (*refused)(const void *ctx); /* updates the guard refused */
+    /* Writes the model's part of a snapshot into an open writer:
+     * hyperparameters, dimensions, then every array. */
+    void (*write)(void *ctx, model_snapshot_writer *w);
+    /* Optional (NULL: nothing to do): called after the arrays were
+     * overwritten (a restore or a warm start) to check and re-derive what
+     * the model keeps beside them. SL_OK or SL_ERR_CORRUPT. */
+    sl_status (*restored)(void *ctx, sl_err *err);
+    /* Optional: the model's own counters (reported in its snapshots), so a
+     * restart carries them on. OUT: aux[MODEL_AUX_COUNTERS]. */
+    void (*aux_get)(const void *ctx, uint64_t *aux);
+    void (*aux_set)(void *ctx, const uint64_t *aux);
+    /* Optional: one ranking score from the served heads (the feed's
+     * weighted sum of reactions); NULL for single-head models. */
+    float (*blend)(const void *ctx, const float *served);
 } model_kind_vtable;
 
 /* The vtable of a family, or NULL when it has none yet. */
@@ -81,16 +99,12 @@ const model_kind_vtable *model_kind_get(sl_model_kind kind);
  * register on events. */
 model_label model_kind_target(sl_surface surface);
 
-/* Writes a model's part of a snapshot into an open writer: the vtable's
- * hyperparameters and dimensions, then every array. The caller begins and
- * finishes the snapshot (and may add its own dimensions). */
-void model_kind_write(const model_kind_vtable *vt, void *ctx, model_snapshot_writer *w);
-
 /*
  * Overwrites a model's arrays with a snapshot's: the kind and every array's
  * name and size must match (a snapshot of another config is refused, with
- * the first difference in err); every row is then marked dirty. On failure
- * the model is unchanged. Returns SL_OK or SL_ERR_INVALID.
+ * the first difference in err); every row is then marked dirty and the
+ * vtable's restored() runs. On a mismatch the model is unchanged. Returns
+ * SL_OK, SL_ERR_INVALID or restored()'s SL_ERR_CORRUPT.
  */
 sl_status model_kind_load(const model_kind_vtable *vt, void *ctx, const model_snapshot *snap,
                           sl_err *err);

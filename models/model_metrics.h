@@ -106,9 +106,10 @@ void model_metrics_add_conversion(model_metrics *m, float c, float w);
 /* Adds a real-valued prediction and label (dwell) of weight w. */
 void model_metrics_add_real(model_metrics *m, float pred, float y, float w);
 
-/* True once the window holds window_events binary examples. */
+/* True once the window holds window_events examples: binary ones, or
+ * real-valued ones for an instance that only gets those (a dwell head). */
 static inline bool model_metrics_window_full(const model_metrics *m) {
-    return m->win.n >= (uint64_t)m->window_events;
+    return m->win.n >= (uint64_t)m->window_events || m->win.n_real >= (uint64_t)m->window_events;
 }
 /* Starts a new tumbling window (the since-start totals and the AUC ring
  * are kept). */

@@ -35,10 +35,15 @@
  * survive checkpoints; the deadlines are indexed by an in-memory min-heap
  * rebuilt from the pending CF when the operator starts.
  *
- * Scorers: today the built-in `prior` per surface — the observed click rate
- * of closed examples, (clicks + 1) / (examples + 2) — which is also the
- * baseline of normalized cross-entropy. The model families plug in here.
+ * Scorers: the built-in `prior` per surface — the observed rate of closed
+ * examples, (positives + 1) / (examples + 2), also the baseline of
+ * normalized cross-entropy — and every configured model of the surface
+ * (op_learners). A model's raw heads are kept with the pending view; at
+ * close each head's served prediction is scored (progressive validation)
+ * and the model learns the example. A surface with no model is scored by
+ * the prior.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +129,9 @@ typedef struct op_join {
     model_metrics metrics[SL_SURFACE_COUNT]; /* progressive validation of the prior */
     sl_buf scratch;                          /* metrics state encoding */
     op_learners *learn;                      /* the configured models */
-    model_metrics *mmetrics;                 /* (models) progressive validation of each */
+    model_metrics *mmetrics;                 /* (Σ heads) progressive validation of each head */
+    uint32_t mbase[SL_CONFIG_MAX_MODELS];    /* first mmetrics entry of each model */
+    uint32_t n_mm;                           /* mmetrics entries */
     int64_t snap_bucket[SL_CONFIG_MAX_MODELS]; /* max_ts / interval at the last snapshot */
     uint64_t stale_preds;                    /* views closed with another model set's predictions */
 } op_join;
@@ -308,7 +315,7 @@ static float prior_predict(const op_join *j, sl_surface s) {
 /* One score record: a model's served heads for the view ev (record i). */
 static sl_status emit_score(op_batch *b, uint32_t i, const sl_event *ev, const char *model,
                             uint64_t version, uint32_t heads, const char *const *names,
-                            const float *p) {
+                            const float *p, const float *blend) {
     sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_SCORES, ev->user.p, ev->user.n, i);
     if (!o)
         return SL_ERR_NOMEM;
@@ -329,6 +336,10 @@ static sl_status emit_score(op_batch *b, uint32_t i, const sl_event *ev, const c
     for (uint32_t h = 0; !st && h < heads; h++) {
         st = sl_buf_printf(o, "%s\"%s\":", h ? "," : "", names[h]);
         st = st ? st : sl_buf_json_fixed(o, p[h], 6);
+    }
+    if (!st && blend) { /* the feed's ranking score: a weighted sum of its heads */
+        st = sl_buf_append(o, ",\"score\":", 9);
+        st = st ? st : sl_buf_json_fixed(o, *blend, 6);
     }
     st = st ? st : sl_buf_append(o, "},\"ts\":", 7);
     st = st ? st : sl_buf_json_i64(o, ev->ts);
@@ -365,11 +376,13 @@ static sl_status json_list(sl_buf *o, const char *open, int kind, const void *ar
     return st;
 }
 
-/* The finished example; served[m] is the served click head of model ids[m]
- * (n_served of them, 0 when the view's predictions are stale). */
+/* The finished example; served[m] holds the served heads of model ids[m]
+ * (n_served of them, 0 when the view's predictions are stale): a number for
+ * a one-head model, an object of its heads otherwise. */
 static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const join_view *v,
                               const model_example *ex, const op_learners *learn,
-                              const uint32_t *ids, const float *served, uint32_t n_served) {
+                              const uint32_t *ids, float (*served)[MODEL_MAX_HEADS],
+                              uint32_t n_served) {
     sl_buf *o = op_batch_emit_begin(b, OP_CHANNEL_EXAMPLES, view_id.p, view_id.n, src);
     if (!o)
         return SL_ERR_NOMEM;
@@ -389,8 +402,17 @@ static sl_status emit_example(op_batch *b, uint32_t src, sl_str view_id, const j
     st = st ? st : sl_buf_append(o, "},\"predictions\":{\"prior\":", 25);
     st = st ? st : sl_buf_json_fixed(o, v->n_pred ? v->pred[0] : 0.0, 6);
     for (uint32_t m = 0; !st && m < n_served; m++) {
+        const model_kind_vtable *vt = op_learners_vt(learn, ids[m]);
         st = sl_buf_printf(o, ",\"%s\":", op_learners_name(learn, ids[m]));
-        st = st ? st : sl_buf_json_fixed(o, served[m], 6);
+        if (vt->heads == 1) {
+            st = st ? st : sl_buf_json_fixed(o, served[m][0], 6);
+            continue;
+        }
+        for (uint32_t h = 0; !st && h < vt->heads; h++) {
+            st = sl_buf_printf(o, "%s\"%s\":", h ? "," : "{", vt->head_names[h]);
+            st = st ? st : sl_buf_json_fixed(o, served[m][h], 6);
+        }
+        st = st ? st : sl_buf_putc(o, '}');
     }
     st = st ? st : sl_buf_printf(o, "},\"weight\":");
     st = st ? st : sl_buf_json_num(o, ex->weight);
@@ -433,6 +455,18 @@ static uint32_t surface_preds(const op_join *j, sl_surface s) {
     return total;
 }
 
+/* The metrics name of head h of model id: the model's name for its first
+ * head, NAME.like / NAME.share / NAME.dwell for the others. */
+static const char *head_name(const op_join *j, uint32_t id, uint32_t h, char *buf, size_t cap) {
+    const model_kind_vtable *vt = op_learners_vt(j->learn, id);
+    if (h == 0)
+        snprintf(buf, cap, "%s", op_learners_name(j->learn, id));
+    else
+        snprintf(buf, cap, "%s.%s", op_learners_name(j->learn, id),
+                 model_label_str(vt->head_labels[h]));
+    return buf;
+}
+
 /* A snapshot of model id to the `snapshots` sink (key: its name). */
 static sl_status emit_snapshot(op_join *j, op_batch *b, uint32_t src, uint32_t id, sl_err *err) {
     const char *name = op_learners_name(j->learn, id);
@@ -465,6 +499,32 @@ static sl_status snapshots_due(op_join *j, op_batch *b, uint32_t src, sl_err *er
 }
 
 /* ---- closing windows ---------------------------------------------------- */
+
+/* Progressive validation of head h of model id on a closed view: its
+ * served prediction from view time against the label the window ended
+ * with. Binary heads score log loss, AUC, calibration; the dwell head a
+ * regression on log1p(ms), on clicked views only. */
+static sl_status score_head(op_join *j, op_batch *b, uint32_t src, const join_view *v,
+                            const model_example *ex, uint32_t id, uint32_t h, float p, int64_t now,
+                            sl_err *err) {
+    const model_kind_vtable *vt = op_learners_vt(j->learn, id);
+    model_label lab = vt->heads == 1 ? model_kind_target(v->surface) : vt->head_labels[h];
+    model_metrics *me = &j->mmetrics[j->mbase[id] + h];
+    if (lab == MODEL_LABEL_DWELL) {
+        if (ex->label[MODEL_LABEL_CLICK] > 0.5f)
+            model_metrics_add_real(me, log1pf(p > 0 ? p : 0), log1pf(ex->label[lab]), 1.0f);
+    } else {
+        model_metrics_add(me, p, ex->label[lab], 1.0f);
+        if (h == 0 && v->surface == SL_SURFACE_ADS)
+            model_metrics_add_conversion(me, ex->label[MODEL_LABEL_CONVERSION], 1.0f);
+    }
+    if (!model_metrics_window_full(me))
+        return SL_OK;
+    char name[300];
+    sl_status st = emit_metrics(j, b, src, v->surface, head_name(j, id, h, name, sizeof name), me,
+                                now);
+    return st ? sl_err_set(err, st, "join: cannot write metrics: %s", sl_status_str(st)) : SL_OK;
+}
 
 /* Closes whatever is due at or before the max event time seen. */
 static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, sl_err *err) {
@@ -512,27 +572,23 @@ static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, s
                 return sl_err_set(err, st, "join: cannot write metrics: %s", sl_status_str(st));
             const uint32_t *ids;
             uint32_t nm = op_learners_of(j->learn, v.surface, &ids);
-            float served[SL_CONFIG_MAX_MODELS];
+            float served[SL_CONFIG_MAX_MODELS][MODEL_MAX_HEADS];
             if (nm && v.n_pred != surface_preds(j, v.surface)) {
                 j->stale_preds++; /* predicted by another set of models: not learned */
                 nm = 0;
             }
             for (uint32_t m = 0, off = 1; m < nm; m++) {
                 uint32_t mid = ids[m];
-                served[m] = op_learners_serve(j->learn, mid, 0, v.pred[off]);
-                model_metrics *me = &j->mmetrics[mid];
-                model_metrics_add(me, served[m], y, 1.0f);
-                if (v.surface == SL_SURFACE_ADS)
-                    model_metrics_add_conversion(me, conv, 1.0f);
-                if (model_metrics_window_full(me) &&
-                    (st = emit_metrics(j, b, src, v.surface, op_learners_name(j->learn, mid), me,
-                                       now)))
-                    return sl_err_set(err, st, "join: cannot write metrics: %s",
-                                      sl_status_str(st));
+                const model_kind_vtable *vt = op_learners_vt(j->learn, mid);
+                for (uint32_t h = 0; h < vt->heads; h++) {
+                    served[m][h] = op_learners_serve(j->learn, mid, h, v.pred[off + h]);
+                    if ((st = score_head(j, b, src, &v, ex, mid, h, served[m][h], now, err)))
+                        return st;
+                }
                 if ((st = op_learners_learn(j->learn, mid, id, ex)))
                     return sl_err_set(err, st, "join: model %s cannot learn",
                                       op_learners_name(j->learn, mid));
-                off += op_learners_vt(j->learn, mid)->heads;
+                off += vt->heads;
             }
             j->closed++;
             if ((st = emit_example(b, src, id, &v, ex, j->learn, ids, served, nm)))
@@ -584,7 +640,7 @@ static sl_status on_view(op_join *j, op_batch *b, uint32_t i, sl_err *err) {
     const uint32_t *ids;
     uint32_t nm = op_learners_of(j->learn, ev->surface, &ids);
     static const char *const prior_heads[] = {"p_click"};
-    if (nm == 0 && (st = emit_score(b, i, ev, "prior", 0, 1, prior_heads, v.pred)))
+    if (nm == 0 && (st = emit_score(b, i, ev, "prior", 0, 1, prior_heads, v.pred, NULL)))
         return sl_err_set(err, st, "join: cannot write a score: %s", sl_status_str(st));
     for (uint32_t m = 0; m < nm; m++) {
         /* The raw heads are kept for the update; users see the served ones. */
@@ -594,9 +650,10 @@ static sl_status on_view(op_join *j, op_batch *b, uint32_t i, sl_err *err) {
         for (uint32_t h = 0; h < vt->heads; h++)
             out[h] = op_learners_serve(j->learn, ids[m], h, raw[h]);
         v.n_pred = (uint8_t)(v.n_pred + vt->heads);
+        float blend = vt->blend ? op_learners_blend(j->learn, ids[m], out) : 0.0f;
         if ((st = emit_score(b, i, ev, op_learners_name(j->learn, ids[m]),
                              op_learners_version(j->learn, ids[m]), vt->heads, vt->head_names,
-                             out)))
+                             out, vt->blend ? &blend : NULL)))
             return sl_err_set(err, st, "join: cannot write a score: %s", sl_status_str(st));
     }
     /* Reactions that came first (within the lateness) apply now. */
@@ -838,13 +895,25 @@ static sl_status metrics_load(op_join *j, model_metrics *mm, const char *base, s
     return model_metrics_decode(mm, j->scratch.p, j->scratch.len, err);
 }
 
-/* Meta keys of the metrics of the prior of a surface, and of a model. */
-static const char *metrics_key(char *key, size_t cap, const op_join *j, int surface, int model) {
+/* Meta keys of the metrics of the prior of a surface (model < 0), and of
+ * head h of a model. */
+static const char *metrics_key(char *key, size_t cap, const op_join *j, int surface, int model,
+                               uint32_t h) {
+    char name[300];
     if (model < 0)
         snprintf(key, cap, "join.metrics.%s", sl_surface_str((sl_surface)surface));
     else
-        snprintf(key, cap, "join.model.%s.metrics", op_learners_name(j->learn, (uint32_t)model));
+        snprintf(key, cap, "join.model.%s.metrics",
+                 head_name(j, (uint32_t)model, h, name, sizeof name));
     return key;
+}
+
+/* Frees every (model, head) metrics entry. */
+static void mm_deinit(op_join *j) {
+    for (uint32_t i = 0; j->mmetrics && i < j->n_mm; i++)
+        model_metrics_deinit(&j->mmetrics[i]);
+    free(j->mmetrics);
+    j->mmetrics = NULL;
 }
 
 static sl_status join_checkpoint(void *ctx, sl_err *err) {
@@ -862,10 +931,12 @@ static sl_status join_checkpoint(void *ctx, sl_err *err) {
                                    rec, sizeof rec, err);
     char key[300];
     for (int sf = 0; !st && sf < SL_SURFACE_COUNT; sf++)
-        st = metrics_save(j, &j->metrics[sf], metrics_key(key, sizeof key, j, sf, -1), err);
+        st = metrics_save(j, &j->metrics[sf], metrics_key(key, sizeof key, j, sf, -1, 0), err);
     uint32_t nm = op_learners_count(j->learn);
     for (uint32_t m = 0; !st && m < nm; m++) {
-        st = metrics_save(j, &j->mmetrics[m], metrics_key(key, sizeof key, j, 0, (int)m), err);
+        for (uint32_t h = 0; !st && h < op_learners_vt(j->learn, m)->heads; h++)
+            st = metrics_save(j, &j->mmetrics[j->mbase[m] + h],
+                              metrics_key(key, sizeof key, j, 0, (int)m, h), err);
         unsigned char b8[8];
         sl_put_i64(b8, j->snap_bucket[m]);
         int kl = snprintf(key, sizeof key, "join.model.%s.snapshot", op_learners_name(j->learn, m));
@@ -925,16 +996,23 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
     if ((st = op_learners_create(env->cfg, env->store, env->warm, env->n_warm, &j->learn, err)))
         goto fail;
     uint32_t nm = op_learners_count(j->learn);
-    if (nm && !(j->mmetrics = calloc(nm, sizeof *j->mmetrics))) {
+    for (uint32_t m = 0; m < nm; m++) {
+        j->mbase[m] = j->n_mm;
+        j->n_mm += op_learners_vt(j->learn, m)->heads;
+    }
+    if (j->n_mm && !(j->mmetrics = calloc(j->n_mm, sizeof *j->mmetrics))) {
         st = sl_err_set(err, SL_ERR_NOMEM, "join: out of memory");
         goto fail;
     }
     char key[300];
-    for (uint32_t m = 0; m < nm; m++) {
-        if ((st = model_metrics_init(&j->mmetrics[m], &env->cfg->metrics, 1.0, err)) ||
-            (st = metrics_load(j, &j->mmetrics[m], metrics_key(key, sizeof key, j, 0, (int)m),
-                               err)))
+    for (uint32_t i = 0; i < j->n_mm; i++) /* init all first: deinit is then safe */
+        if ((st = model_metrics_init(&j->mmetrics[i], &env->cfg->metrics, 1.0, err)))
             goto fail;
+    for (uint32_t m = 0; m < nm; m++) {
+        for (uint32_t h = 0; h < op_learners_vt(j->learn, m)->heads; h++)
+            if ((st = metrics_load(j, &j->mmetrics[j->mbase[m] + h],
+                                   metrics_key(key, sizeof key, j, 0, (int)m, h), err)))
+                goto fail;
         unsigned char b8[8];
         size_t bl;
         int kl = snprintf(key, sizeof key, "join.model.%s.snapshot", op_learners_name(j->learn, m));
@@ -944,7 +1022,7 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
             goto fail;
     }
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
-        if ((st = metrics_load(j, &j->metrics[s], metrics_key(key, sizeof key, j, s, -1), err)))
+        if ((st = metrics_load(j, &j->metrics[s], metrics_key(key, sizeof key, j, s, -1, 0), err)))
             goto fail;
     unsigned char rec[JOIN_META_BYTES];
     size_t len;
@@ -975,9 +1053,7 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
     return SL_OK;
 fail:
     op_features_destroy(j->feat);
-    for (uint32_t m = 0; j->mmetrics && m < op_learners_count(j->learn); m++)
-        model_metrics_deinit(&j->mmetrics[m]);
-    free(j->mmetrics);
+    mm_deinit(j);
     op_learners_destroy(j->learn);
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
         model_metrics_deinit(&j->metrics[s]);
@@ -1026,10 +1102,14 @@ static sl_status join_report(void *ctx, sl_buf *out) {
         st = st ? st : model_metrics_report_json(&j->metrics[sf], out, false);
         const uint32_t *ids;
         uint32_t nm = op_learners_of(j->learn, (sl_surface)sf, &ids);
-        for (uint32_t m = 0; !st && m < nm; m++) {
-            st = sl_buf_printf(out, ",\"%s\":", op_learners_name(j->learn, ids[m]));
-            st = st ? st : model_metrics_report_json(&j->mmetrics[ids[m]], out, false);
-        }
+        char name[300];
+        for (uint32_t m = 0; !st && m < nm; m++)
+            for (uint32_t h = 0; !st && h < op_learners_vt(j->learn, ids[m])->heads; h++) {
+                st = sl_buf_printf(out, ",\"%s\":", head_name(j, ids[m], h, name, sizeof name));
+                st = st ? st
+                        : model_metrics_report_json(&j->mmetrics[j->mbase[ids[m]] + h], out,
+                                                    false);
+            }
         st = st ? st : sl_buf_putc(out, '}');
     }
     return st ? st : sl_buf_append(out, "}}", 2);
@@ -1040,9 +1120,7 @@ static void join_destroy(void *ctx) {
     if (!j)
         return;
     op_features_destroy(j->feat);
-    for (uint32_t m = 0; j->mmetrics && m < op_learners_count(j->learn); m++)
-        model_metrics_deinit(&j->mmetrics[m]);
-    free(j->mmetrics);
+    mm_deinit(j);
     op_learners_destroy(j->learn);
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
         model_metrics_deinit(&j->metrics[s]);

@@ -25,7 +25,7 @@
 
 #define L_ROT         16u    /* generations per rotation of the base */
 #define L_BLOCK_BYTES 49152u /* payload of a block or delta chunk */
-#define L_META_VER    1u
+#define L_META_VER    2u
 #define L_NAME_MAX    200    /* model name bytes */
 #define L_KEY_MAX     (L_NAME_MAX + 16)
 #define L_WARM_MAX    64     /* warm-start snapshots */
@@ -46,6 +46,7 @@ typedef struct learner {
     uint64_t gen;                       /* last generation written */
     uint64_t learned;                   /* examples learned */
     uint64_t sampled_out;               /* negatives skipped by down-sampling */
+    uint64_t refused;                   /* updates the model's guard refused */
     uint64_t keep_below;                /* keep a negative when hash < this */
     /* chunks of the deltas of the last ROT generations, for their deletion */
     uint64_t ring_gen[L_ROT];                 /* generation (0 = empty slot) */
@@ -104,9 +105,10 @@ static size_t key_delta(unsigned char *k, const learner *l, uint64_t gen, uint32
 
 /* ---- meta ------------------------------------------------------------------ */
 
-/* ver u8 pad[7], gen u64, learned u64, sampled_out u64, n_arr u64, then per
- * array rows u64, width u64, cursor u64. */
-#define META_HEAD 40
+/* ver u8 pad[7], gen u64, learned u64, sampled_out u64, n_arr u64, refused
+ * u64, the model's own counters u64[MODEL_AUX_COUNTERS], then per array rows
+ * u64, width u64, cursor u64. */
+#define META_HEAD (48 + 8 * MODEL_AUX_COUNTERS)
 #define META_ARR  24
 
 static sl_status meta_save(op_learners *L, learner *l, sl_err *err) {
@@ -116,6 +118,12 @@ static sl_status meta_save(op_learners *L, learner *l, sl_err *err) {
     sl_put_u64(v + 16, l->learned);
     sl_put_u64(v + 24, l->sampled_out);
     sl_put_u64(v + 32, l->n_arr);
+    sl_put_u64(v + 40, l->refused);
+    uint64_t aux[MODEL_AUX_COUNTERS] = {0};
+    if (l->vt->aux_get)
+        l->vt->aux_get(l->ctx, aux);
+    for (int i = 0; i < MODEL_AUX_COUNTERS; i++)
+        sl_put_u64(v + 48 + 8 * i, aux[i]);
     for (uint32_t i = 0; i < l->n_arr; i++) {
         unsigned char *p = v + META_HEAD + META_ARR * i;
         sl_put_u64(p, l->arr[i].a.rows);
@@ -230,6 +238,7 @@ static sl_status learner_restore(op_learners *L, learner *l, bool *found, sl_err
     l->gen = sl_get_u64(v + 8);
     l->learned = sl_get_u64(v + 16);
     l->sampled_out = sl_get_u64(v + 24);
+    l->refused = sl_get_u64(v + 40);
     restore_ctx rc = {.l = l};
     for (uint32_t i = 0; i < l->n_arr; i++)
         if (!(rc.block_gen[i] = calloc(l->arr[i].blocks, sizeof(uint64_t)))) {
@@ -245,6 +254,14 @@ static sl_status learner_restore(op_learners *L, learner *l, bool *found, sl_err
     }
     if (!st && rc.st)
         st = sl_err_set(err, rc.st, "model \"%s\": %s", l->cm->name, rc.why);
+    if (!st && l->vt->restored && (st = l->vt->restored(l->ctx, err)))
+        sl_err_prefix(err, "model \"%s\"", l->cm->name);
+    if (!st && l->vt->aux_set) {
+        uint64_t aux[MODEL_AUX_COUNTERS];
+        for (int i = 0; i < MODEL_AUX_COUNTERS; i++)
+            aux[i] = sl_get_u64(v + 48 + 8 * i);
+        l->vt->aux_set(l->ctx, aux);
+    }
     *found = st == SL_OK;
 out:
     for (uint32_t i = 0; i < l->n_arr; i++)
@@ -385,12 +402,16 @@ const sl_config_model *op_learners_cfg(const op_learners *L, uint32_t id) { retu
 const model_kind_vtable *op_learners_vt(const op_learners *L, uint32_t id) { return L->m[id].vt; }
 uint64_t op_learners_version(const op_learners *L, uint32_t id) { return L->m[id].learned; }
 
-void op_learners_predict(const op_learners *L, uint32_t id, const model_example *ex, float *raw) {
+void op_learners_predict(op_learners *L, uint32_t id, const model_example *ex, float *raw) {
     L->m[id].vt->predict(L->m[id].ctx, ex, raw);
 }
 
 float op_learners_serve(const op_learners *L, uint32_t id, uint32_t h, float raw) {
     return L->m[id].vt->serve(L->m[id].ctx, h, raw);
+}
+
+float op_learners_blend(const op_learners *L, uint32_t id, const float *served) {
+    return L->m[id].vt->blend(L->m[id].ctx, served);
 }
 
 sl_status op_learners_learn(op_learners *L, uint32_t id, sl_str view_id, const model_example *ex) {
@@ -403,6 +424,8 @@ sl_status op_learners_learn(op_learners *L, uint32_t id, sl_str view_id, const m
     }
     if (l->vt->learn(l->ctx, ex) == SL_OK)
         l->learned++;
+    else
+        l->refused++;
     return SL_OK;
 }
 
@@ -499,7 +522,8 @@ sl_status op_learners_snapshot(op_learners *L, uint32_t id, int64_t event_time, 
     model_snapshot_put_dim(&w, "examples", l->learned);
     model_snapshot_put_dim(&w, "event_time_ms", (uint64_t)event_time);
     model_snapshot_put_dim(&w, "surface", (uint64_t)l->cm->surface);
-    model_kind_write(l->vt, l->ctx, &w);
+    model_snapshot_put_dim(&w, "refused", l->refused);
+    l->vt->write(l->ctx, &w);
     return model_snapshot_finish(&w, len, err);
 }
 
@@ -513,7 +537,7 @@ sl_status op_learners_report(const op_learners *L, sl_buf *out) {
                            i ? "," : "", l->cm->name, sl_model_kind_str(l->cm->kind),
                            sl_surface_str(l->cm->surface), (unsigned long long)l->learned,
                            (unsigned long long)l->sampled_out,
-                           (unsigned long long)l->vt->refused(l->ctx));
+                           (unsigned long long)l->refused);
     }
     return st ? st : sl_buf_putc(out, '}');
 }

@@ -76,9 +76,11 @@ const model_kind_vtable *op_learners_vt(const op_learners *L, uint32_t id);
 uint64_t op_learners_version(const op_learners *L, uint32_t id);
 
 /* The raw heads of model id for ex. OUT: raw[heads]. */
-void op_learners_predict(const op_learners *L, uint32_t id, const model_example *ex, float *raw);
+void op_learners_predict(op_learners *L, uint32_t id, const model_example *ex, float *raw);
 /* What users see of raw head h. */
 float op_learners_serve(const op_learners *L, uint32_t id, uint32_t h, float raw);
+/* The ranking score from the served heads (vt->blend must exist). */
+float op_learners_blend(const op_learners *L, uint32_t id, const float *served);
 
 /*
  * Learns ex (labels set), unless down-sampling skips it; view_id seeds the

@@ -97,5 +97,36 @@ v=$(num "$work/warm/summary.json" "d['operators']['join']['models']['click']['le
 v0=$(num "$s" "d['operators']['join']['models']['click']['learned']")
 [ "$v" -gt "$v0" ] && ok "the warm model's version continues ($v0 -> $v)" || fail "warm version $v after $v0"
 
+# The feed path: the multi-task model scores every head and a blended
+# score, each head has its metrics (dwell as a regression on clicked views),
+# the binary heads beat the base rate, and it snapshots and warm-starts.
+"$bin" gen --events 60000 --seed 8 --surfaces feed --quiet --out "$work/feed.jsonl"
+cat > "$work/feed.json" <<'JSON'
+{"surfaces": {"feed": {"window_ms": 300000, "lateness_ms": 10000}},
+ "metrics": {"window_events": 5000},
+ "models": {"feed": {"kind": "mtl", "surface": "feed", "hidden": [32], "emb_bits": 12,
+                     "embed_dim": 8, "mini_batch": 32, "lr": 0.003}}}
+JSON
+"$bin" replay --config "$work/feed.json" --input "$work/feed.jsonl" --out "$work/f" --quiet --no-progress
+grep -m1 '"model":"feed"' "$work/f/scores.jsonl" | grep -q '"p_click":.*"p_like":.*"p_share":.*"dwell_ms":.*"score":' \
+  && ok "feed scores carry every head and the blended score" || fail "feed scores lack heads"
+for m in feed feed.like feed.share; do
+  last=$(grep "\"model\":\"$m\"" "$work/f/metrics.jsonl" | tail -1)
+  ne=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['window']['ne'])" "$last")
+  python3 -c "import sys; sys.exit(0 if $ne < 1.0 else 1)" \
+    && ok "$m beats the base rate in its last window (NE $ne)" || fail "$m last window NE $ne"
+done
+dwell=$(num "$work/f/summary.json" "d['operators']['join']['metrics']['feed']['feed.dwell_ms']")
+python3 -c "import sys,math; w=$dwell; sys.exit(0 if w['real_n'] > 0 and w['n'] == 0 and math.isfinite(w['huber']) else 1)" \
+  && ok "the dwell head has regression metrics on clicked views only" || fail "dwell metrics: $dwell"
+"$bin" snapshot inspect "$work/f/snapshots/feed.snap" | grep -q '"kind":"mtl"' \
+  && ok "snapshot inspect feed.snap (mtl)" || fail "mtl snapshot"
+"$bin" replay --config "$work/feed.json" --input "$work/feed.jsonl" --out "$work/f2" --quiet --no-progress \
+  --warm-start "$work/f/snapshots/feed.snap"
+first=$(grep -m1 '"model":"feed"' "$work/f2/scores.jsonl")
+cold=$(grep -m1 '"model":"feed"' "$work/f/scores.jsonl")
+[ "${first#*scores}" != "${cold#*scores}" ] && ok "the warm feed model starts from its snapshot" \
+  || fail "warm feed model scores like a cold one: $first"
+
 [ "$fails" -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all model checks passed"

@@ -20,7 +20,9 @@ cat > "$work/cfg.json" <<'JSON'
  "models": {"click": {"kind": "ftrl_lr", "surface": "ads"},
             "click_fm": {"kind": "fm", "surface": "ads", "factors": 4},
             "feed_lr": {"kind": "ftrl_lr", "surface": "feed", "neg_weight": 4,
-                        "snapshot_interval_ms": 600000}}}
+                        "snapshot_interval_ms": 600000},
+            "feed": {"kind": "mtl", "surface": "feed", "hidden": [16], "emb_bits": 10,
+                     "embed_dim": 4, "mini_batch": 16}}}
 JSON
 
 # The reference: one uninterrupted run (with a state dir, so it checkpoints
@@ -54,7 +56,7 @@ for f in scores examples metrics deadletter; do
   fi
 done
 n_snaps=$(ls "$work/ref/snapshots" | wc -l)
-[ "$n_snaps" -eq 3 ] || { echo "FAIL $n_snaps snapshot files, expected one per model (3)"; fails=$((fails + 1)); }
+[ "$n_snaps" -eq 4 ] || { echo "FAIL $n_snaps snapshot files, expected one per model (4)"; fails=$((fails + 1)); }
 for f in "$work"/ref/snapshots/*.snap; do
   name=$(basename "$f")
   if cmp -s "$f" "$work/run/snapshots/$name"; then
