@@ -25,6 +25,10 @@ typedef void (*model_mtl__gemm_fn)(void *ctx, bool ta, bool tb, int M, int N, in
  * cblas_sgemm) — how the benchmark times them and how a test runs the
  * naive product. */
 void model_mtl__set_gemm(model_mtl *m, model_mtl__gemm_fn fn, void *ctx);
+/* The optimizer step in its AVX form (on, when the CPU has AVX: the
+ * default) or its SSE2 one (off); returns whether AVX is now used. The two
+ * are bitwise the same: a test trains both and compares. */
+bool model_mtl__set_avx(model_mtl *m, bool on);
 /* The naive triple loop (float accumulation, no BLAS). */
 void model_mtl__gemm_naive(void *ctx, bool ta, bool tb, int M, int N, int Kd, const float *A,
                            int lda, const float *B, int ldb, float beta, float *C, int ldc);

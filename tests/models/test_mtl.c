@@ -996,6 +996,37 @@ static void test_determinism(void **state) {
         model_mtl_destroy(m[k]);
 }
 
+/* The optimizer's AVX and SSE2 forms train bitwise the same model, with
+ * every optimizer; embed_dim 12 and the hidden widths make rows of 8 lanes
+ * plus a tail. (Without AVX on the CPU both models use SSE2: trivially.) */
+static void test_avx_equals_sse2(void **state) {
+    (void)state;
+    for (int opt = 0; opt < MODEL_MTL_OPT_COUNT; opt++) {
+        model_mtl_params p;
+        stream_params(&p);
+        p.emb_bits = 10;
+        p.embed_dim = 12;
+        p.hidden[0] = 21;
+        p.hidden[1] = 13;
+        p.opt = (model_mtl_opt)opt;
+        p.lr = opt == MODEL_MTL_OPT_MOMENTUM ? 0.001 : 0.01;
+        model_mtl *m[2] = {make(&p), make(&p)};
+        assert_false(model_mtl__set_avx(m[1], false));
+        mtl_stream s;
+        assert_true(mtl_stream_init(&s, 8, 300, 400));
+        model_example ex;
+        for (int i = 0; i < 2000; i++) {
+            mtl_stream_next(&s, &ex, NULL);
+            for (int k = 0; k < 2; k++)
+                assert_int_equal(model_mtl_learn(m[k], &ex), SL_OK);
+        }
+        mtl_stream_free(&s);
+        assert_true(same_state(m[0], m[1]));
+        for (int k = 0; k < 2; k++)
+            model_mtl_destroy(m[k]);
+    }
+}
+
 static void test_predict(void **state) {
     (void)state;
     model_mtl_params p;
@@ -1087,6 +1118,7 @@ int main(void) {
         cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_snapshot_refused),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_avx_equals_sse2),
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_optimizers),
