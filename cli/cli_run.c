@@ -13,6 +13,7 @@
 
 static void usage(FILE *to) {
     fputs("usage: streamlearn run --config FILE [--brokers HOST:PORT,...] [--until-idle SECS]\n"
+          "                       [--warm-start SNAPSHOT]...\n"
           "                       [--produce EVENTS.jsonl[.gz]] [--generate N [--seed S]]\n"
           "                       [--summary FILE] [--progress|--no-progress]\n"
           "\n"
@@ -27,6 +28,8 @@ static void usage(FILE *to) {
           "                     running (demo, backfill into the embedded cluster)\n"
           "  --generate N       produce N generated events (streamlearn gen) likewise\n"
           "  --summary FILE     write the final counts as JSON\n"
+          "  --warm-start SNAP  start the model named in the snapshot from it when the\n"
+          "                     state holds none (repeat for several models)\n"
           "\n"
           "SIGINT/SIGTERM stop gracefully (deliver outputs, commit offsets); a second\n"
           "signal exits at once.\n",
@@ -83,6 +86,7 @@ static int gen_next(void *ctx, const char **line, size_t *len) {
 int cli_run_main(int argc, char **argv) {
     const char *config = NULL, *produce_path = NULL;
     stream_engine_opts o = {.progress = isatty(STDERR_FILENO)};
+    const char *warm[64];
     uint64_t generate = 0, seed = 42;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -101,6 +105,14 @@ int cli_run_main(int argc, char **argv) {
             seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--summary") && v)
             o.summary_path = argv[++i];
+        else if (!strcmp(a, "--warm-start") && v) {
+            if (o.n_warm == 64) {
+                fprintf(stderr, "streamlearn run: at most 64 --warm-start files\n");
+                return 2;
+            }
+            warm[o.n_warm++] = argv[++i];
+            o.warm_start = warm;
+        }
         else if (!strcmp(a, "--tick-ms") && v)
             o.tick_ms = atoi(argv[++i]);
         else if (!strcmp(a, "--progress"))
@@ -159,9 +171,10 @@ int cli_run_main(int argc, char **argv) {
         feed = (stream_feed){gen_next, &gf, generate};
         o.feed = &feed;
     }
-    if (stream_engine_run(cfg, &o, NULL, &err)) {
+    sl_status st = stream_engine_run(cfg, &o, NULL, &err);
+    if (st) {
         fprintf(stderr, "streamlearn run: %s\n", err.msg);
-        rc = 1;
+        rc = st == SL_ERR_CONFIG ? 2 : 1; /* a config or snapshot it cannot use: bad input */
     }
 out:
     stream_lines_close(ff.in);

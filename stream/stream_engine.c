@@ -34,6 +34,7 @@
  * fails, stops the engine with an error and without storing those offsets.
  */
 #include "stream_engine.h"
+#include "stream_snapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1163,7 +1164,16 @@ static sl_status setup(engine *e, sl_err *err) {
         sl_log(SL_LOG_INFO, "state: checkpoint %llu in %s, %d partition offsets",
                (unsigned long long)ckpt_id, so.dir, e->resume->cnt);
     }
-    if ((st = op_graph_create(cfg, e->store, &e->graph, err)))
+    op_warm_start warm[64];
+    if (e->opts.n_warm > 64)
+        return sl_err_set(err, SL_ERR_CONFIG, "at most 64 --warm-start files");
+    if ((st = stream_snapfile_read_all(e->opts.warm_start, e->opts.n_warm, warm, err)))
+        return st == SL_ERR_IO ? SL_ERR_CONFIG : st;
+    st = op_graph_create_warm(cfg, e->store, warm, e->opts.n_warm, &e->graph, err);
+    stream_snapfile_free_all(warm, e->opts.n_warm);
+    if (e->opts.n_warm && (st == SL_ERR_INVALID || st == SL_ERR_CORRUPT))
+        st = SL_ERR_CONFIG; /* an unusable warm start is a bad input */
+    if (st)
         return st;
     if ((st = op_batch_init(&e->batch, (uint32_t)cfg->engine.batch_size,
                             (size_t)cfg->engine.arena_limit_mb << 20)))

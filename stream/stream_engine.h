@@ -40,6 +40,8 @@ typedef struct stream_engine_opts {
     const char *summary_path; /* write the final summary JSON here (may be NULL) */
     stream_feed *feed;        /* produce these lines into the input topic (may be NULL) */
     int tick_ms;              /* housekeeping period (0 = 100 ms) */
+    const char *const *warm_start; /* (n_warm) snapshot files to start models from */
+    uint32_t n_warm;               /* 0: models start from the state or their init */
 } stream_engine_opts;
 
 typedef struct stream_engine_result {
@@ -52,7 +54,8 @@ typedef struct stream_engine_result {
 
 /*
  * Runs until a signal, --until-idle, or a fatal error. SL_OK after a graceful
- * stop; SL_ERR_KAFKA / SL_ERR_CONFIG with err filled otherwise. OUT: *res.
+ * stop; SL_ERR_KAFKA / SL_ERR_CONFIG (a bad warm-start snapshot too) with
+ * err filled otherwise. OUT: *res.
  */
 sl_status stream_engine_run(const sl_config *cfg, const stream_engine_opts *o,
                             stream_engine_result *res, sl_err *err);

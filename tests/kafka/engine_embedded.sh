@@ -40,3 +40,28 @@ kt_expect_eq "summary events" "$(kt_num "$s" events)" "$VIEWS"
 kt_expect_eq "summary dead_letters" "$(kt_num "$s" dead_letters)" "$BAD"
 kt_expect_eq "summary outputs (scores + dead letters)" "$(kt_num "$s" outputs)" $((VIEWS + BAD))
 kt_log "ok: $((VIEWS + BAD)) lines fed, $VIEWS scored, $BAD dead letters, all delivered"
+
+# --warm-start on the live engine: a click model learned by replay starts
+# the engine's model (its learned count continues from the snapshot's), and
+# a corrupt snapshot is refused before anything runs (exit 2, the reason).
+
+"$KT_BIN" gen --events 30000 --seed 4 --surfaces ads --quiet --out "$KT_DIR/ads.jsonl"
+"$KT_BIN" replay --config "$KT_DIR/config.json" --input "$KT_DIR/ads.jsonl" --out "$KT_DIR/replay" \
+    --quiet --no-progress
+snap=$KT_DIR/replay/snapshots/click.snap
+[[ -s "$snap" ]] || kt_fail "replay wrote no snapshot of click"
+learned=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['operators']['join']['models']['click']['learned'])" "$KT_DIR/replay/summary.json")
+head -c 4000 "$snap" >"$KT_DIR/short.snap"
+rc=0
+msg=$("$KT_BIN" run --config "$KT_DIR/config.json" --warm-start "$KT_DIR/short.snap" --until-idle 1 \
+    --no-progress 2>&1) || rc=$?
+kt_expect_eq "run with a truncated warm start: exit status" "$rc" 2
+[[ "$msg" == *truncated* ]] || kt_fail "truncated warm start: unclear message: $msg"
+kt_engine warm --config "$KT_DIR/config.json" --warm-start "$snap" --produce "$KT_DIR/events.jsonl" \
+    --until-idle 2 --summary "$KT_DIR/warm.json" --no-progress
+kt_wait_exit "$KT_PID" 60 "the engine warm-started from a snapshot"
+kt_expect_eq "warm engine exit status" "$KT_RC" 0
+kt_log_has "$KT_DIR/warm.log" "warm start from" || kt_fail "the engine did not log its warm start"
+now=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['operators']['join']['models']['click']['learned'])" "$KT_DIR/warm.json")
+((learned > 0 && now >= learned)) || kt_fail "warm engine's click learned $now, the snapshot had $learned"
+kt_log "ok: run --warm-start continues the replayed model ($learned -> $now examples), refuses a truncated snapshot"
