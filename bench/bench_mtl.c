@@ -9,15 +9,16 @@
  *    GFLOP/s of the dense part, next to a bare cblas_sgemm peak measured in
  *    the same run (1024³, and the model's widest product at M = 256).
  * 2. Quality on the generated multi-task stream (tests/support/mtl_stream.h,
- *    seed 7) with progressive validation (predict, score, then learn): the
- *    multi-task model against four independent per-task models trained on
- *    the same examples in the same run — FTRL-Proximal logistic regression
+ *    seed 7) with progressive validation (predict, score, then learn), for
+ *    two shapes of the multi-task model (K 16, hidden 128/64; and K 8,
+ *    hidden 32/16), each against four independent per-task models trained
+ *    on the same examples in the same run — FTRL-Proximal logistic regression
  *    (model_ftrl) for click, like and share, and an AdaGrad linear
  *    regression with the same Huber loss for log1p(dwell) — and against the
  *    running base rates. Both see the same sparse features; the baselines
  *    get the dense values standardized online (as the model's normalizer
- *    does) as extra weighted features. Cost: wall time of predict + learn
- *    and the parameter bytes.
+ *    does) as extra weighted features. Cost: wall and CPU time of predict +
+ *    learn (timed per block of 1024 views) and the parameter bytes.
  * 3. Optional: the click head on the MIND views (behaviors.tsv of
  *    MIND-small) when a path to its folder is given; skipped with a message
  *    when absent. The data is read in place, never copied.
@@ -250,19 +251,33 @@ typedef struct score {
     double cnt[MODEL_MTL_HEADS];
 } score;
 
-static void bench_quality(uint32_t n) {
+/* The multi-task model's shape on the generated stream: F 8 fields, Dn 8
+ * dense values; the rest from the caller. */
+static void quality_params(model_mtl_params *p, uint32_t K, uint32_t h0, uint32_t h1) {
+    model_mtl_params_default(p);
+    p->n_fields = 8;
+    p->n_dense = MS_DENSE;
+    p->embed_dim = K;
+    p->hidden[0] = h0;
+    p->hidden[1] = h1;
+    p->lr = 0.003;
+    p->init_std = 0.05;
+}
+
+/* Views per timed block: the stream generates a block untimed, then each
+ * side runs predict + learn over it in view order (progressive validation
+ * as before), timed as one piece, so the clock is read twice per block
+ * instead of per view (a thread CPU clock read is a system call of ~0.3 µs,
+ * a third of what the independent models spend on a view). */
+#define QBLOCK 1024
+
+static void bench_quality(uint32_t n, const model_mtl_params *p) {
     mtl_stream s;
     if (!mtl_stream_init(&s, 7, 2000, 5000))
         exit(1);
-    model_mtl_params p;
-    model_mtl_params_default(&p);
-    p.n_fields = 8;
-    p.n_dense = MS_DENSE;
-    p.lr = 0.003;
-    p.init_std = 0.05;
     model_mtl *m = NULL;
     sl_err err;
-    if (model_mtl_create(&p, &m, &err)) {
+    if (model_mtl_create(p, &m, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         exit(1);
     }
@@ -288,58 +303,77 @@ static void bench_quality(uint32_t n) {
     memset(sr, 0, sizeof sr);
     memset(sopt, 0, sizeof sopt);
     double pos[3] = {0}, seen = 0, dsum = 0, dn = 0, t_mtl = 0, t_base = 0, c_mtl = 0, c_base = 0;
-    model_example ex, bx;
-    for (uint32_t i = 0; i < n; i++) {
-        double truth[MODEL_MTL_HEADS];
-        mtl_stream_next(&s, &ex, truth);
-        int h = i >= n / 2;
+    model_example *blk = malloc(QBLOCK * sizeof *blk);
+    double(*truth)[MODEL_MTL_HEADS] = malloc(QBLOCK * sizeof *truth);
+    float(*out)[MODEL_MTL_HEADS] = malloc(QBLOCK * sizeof *out);
+    float(*pb)[3] = malloc(QBLOCK * sizeof *pb);
+    double *pd = malloc(QBLOCK * sizeof *pd);
+    model_example bx;
+    for (uint32_t i0 = 0; i0 < n; i0 += QBLOCK) {
+        uint32_t nb = n - i0 < QBLOCK ? n - i0 : QBLOCK;
+        for (uint32_t b = 0; b < nb; b++)
+            mtl_stream_next(&s, &blk[b], truth[b]);
         double t0 = now_s(), c0 = cpu_s();
-        float out[MODEL_MTL_HEADS];
-        model_mtl_predict(m, &ex, out);
-        model_mtl_learn(m, &ex);
-        double t1 = now_s(), c1 = cpu_s();
-        norm_apply(&z, &ex, &bx);
-        float pb[3];
-        for (int t = 0; t < 3; t++) {
-            pb[t] = model_ftrl_predict(lr[t], &bx);
-            model_ftrl_update(lr[t], &bx, ex.label[t], pb[t]);
+        for (uint32_t b = 0; b < nb; b++) {
+            model_mtl_predict(m, &blk[b], out[b]);
+            model_mtl_learn(m, &blk[b]);
         }
-        bool click = ex.label[MODEL_LABEL_CLICK] > 0.5f;
-        double y3 = log1p(ex.label[MODEL_LABEL_DWELL]), pd = 0;
-        if (click) {
-            pd = linreg_predict(&dw, &bx);
-            linreg_update(&dw, &bx, pd, y3);
+        double t1 = now_s(), c1 = cpu_s();
+        for (uint32_t b = 0; b < nb; b++) {
+            const model_example *ex = &blk[b];
+            norm_apply(&z, ex, &bx);
+            for (int t = 0; t < 3; t++) {
+                pb[b][t] = model_ftrl_predict(lr[t], &bx);
+                model_ftrl_update(lr[t], &bx, ex->label[t], pb[b][t]);
+            }
+            pd[b] = 0;
+            if (ex->label[MODEL_LABEL_CLICK] > 0.5f) {
+                pd[b] = linreg_predict(&dw, &bx);
+                linreg_update(&dw, &bx, pd[b], log1p(ex->label[MODEL_LABEL_DWELL]));
+            }
         }
         double t2 = now_s(), c2 = cpu_s();
         t_mtl += t1 - t0;
         t_base += t2 - t1;
         c_mtl += c1 - c0;
         c_base += c2 - c1;
-        for (int t = 0; t < 3; t++) {
-            double y = ex.label[t];
-            sm[h].loss[t] += logloss(out[t], y);
-            sb[h].loss[t] += logloss(pb[t], y);
-            sr[h].loss[t] += logloss((pos[t] + 0.5) / (seen + 1), y);
-            sopt[h].loss[t] += logloss(truth[t], y);
-            sm[h].cnt[t]++;
-            pos[t] += y;
-        }
-        seen++;
-        if (click) {
-            sm[h].loss[3] += huber(log1p(out[3]) - y3);
-            sb[h].loss[3] += huber(pd - y3);
-            sr[h].loss[3] += huber((dn ? dsum / dn : 0) - y3);
-            sopt[h].loss[3] += huber(truth[3] - y3);
-            sm[h].cnt[3]++;
-            dsum += y3;
-            dn++;
+        for (uint32_t b = 0; b < nb; b++) {
+            const model_example *ex = &blk[b];
+            int h = i0 + b >= n / 2;
+            bool click = ex->label[MODEL_LABEL_CLICK] > 0.5f;
+            double y3 = log1p(ex->label[MODEL_LABEL_DWELL]);
+            for (int t = 0; t < 3; t++) {
+                double y = ex->label[t];
+                sm[h].loss[t] += logloss(out[b][t], y);
+                sb[h].loss[t] += logloss(pb[b][t], y);
+                sr[h].loss[t] += logloss((pos[t] + 0.5) / (seen + 1), y);
+                sopt[h].loss[t] += logloss(truth[b][t], y);
+                sm[h].cnt[t]++;
+                pos[t] += y;
+            }
+            seen++;
+            if (click) {
+                sm[h].loss[3] += huber(log1p(out[b][3]) - y3);
+                sb[h].loss[3] += huber(pd[b] - y3);
+                sr[h].loss[3] += huber((dn ? dsum / dn : 0) - y3);
+                sopt[h].loss[3] += huber(truth[b][3] - y3);
+                sm[h].cnt[3]++;
+                dsum += y3;
+                dn++;
+            }
         }
     }
+    free(blk);
+    free(truth);
+    free(out);
+    free(pb);
+    free(pd);
     static const char *const names[] = {"click (log loss)", "like (log loss)", "share (log loss)",
                                         "dwell (Huber, log1p ms, clicked views)"};
-    printf("\n%u generated views (seed 7, 2000 users, 5000 items), progressive validation, "
-           "second half (first half in parentheses):\n\n",
-           n);
+    printf("\n%u generated views (seed 7, 2000 users, 5000 items), progressive validation; "
+           "multi-task K %u, hidden %u/%u, emb_bits %u, mini_batch %u; second half (first half in "
+           "parentheses):\n\n",
+           n, p->embed_dim, p->hidden[0], p->hidden[1], p->emb_bits, p->mini_batch);
     printf("| head | multi-task model | 4 independent models | base rate | true model |\n");
     printf("|---|---:|---:|---:|---:|\n");
     for (int t = 0; t < MODEL_MTL_HEADS; t++) {
@@ -472,7 +506,11 @@ static void bench_mind(const char *dir) {
 int main(int argc, char **argv) {
     uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
     bench_throughput();
-    bench_quality(n);
+    model_mtl_params p;
+    quality_params(&p, 16, 128, 64); /* the throughput shape's K and widths */
+    bench_quality(n, &p);
+    quality_params(&p, 8, 32, 16); /* a smaller shape, same stream */
+    bench_quality(n, &p);
     if (argc > 2)
         bench_mind(argv[2]);
     else
