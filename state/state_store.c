@@ -319,11 +319,35 @@ static size_t free_bytes(const state_store *st) {
  * NULL when the cache is full of dirty data. May compact: entry pointers
  * taken before the call are invalid after it.
  */
+/* Would compact(st, true) leave at least a quarter of the cap free? A pass
+ * over the entry headers answers for much less than the slide itself,
+ * which otherwise runs twice whenever the recently used entries fill the
+ * cache (the second pass dropping every clean entry): with the label
+ * join's pending views, that was every compaction. */
+static bool second_chance_frees_enough(const state_store *st) {
+    size_t keep = 0;
+    for (size_t i = 0; i < st->n_slabs; i++)
+        for (size_t off = 0; off < st->slab_used[i];) {
+            const entry *e = (const entry *)(st->slab[i] + off);
+            off += e->size;
+            if ((e->flags & E_LIVE) &&
+                (e->flags & (E_DIRTY | E_REF) || (st->ck && (e->flags & E_PIN))))
+                keep += e->size;
+        }
+    /* Entries do not straddle slabs: allow one entry's worth of waste per
+     * slab, at most STATE_STORE_MAX_KEY + STATE_STORE_MAX_VALUE, and
+     * cheaply bound it by a slab per 16 slabs plus one. */
+    size_t slabs = keep / SLAB + keep / SLAB / 16 + 1;
+    size_t after = slabs * SLAB + st->n_slots * sizeof(slot);
+    return after + st->cap / 4 <= st->cap;
+}
+
 static entry *cache_alloc(state_store *st, size_t size, uint32_t *ref) {
     if (!room_for(st, size)) {
         if (st->full)
             return NULL;
-        compact(st, true);
+        if (second_chance_frees_enough(st))
+            compact(st, true);
         if (free_bytes(st) < st->cap / 4)
             compact(st, false);
         if (free_bytes(st) < st->cap / 4)
