@@ -153,7 +153,8 @@ float model_mtl_blend(const model_mtl *m, const float out[MODEL_MTL_HEADS]);
  * (has_label); dwell only when the example also has click = 1. Returns
  * SL_OK, SL_ERR_INVALID when the batch this call completed was refused by
  * the guard (model unchanged, counted), SL_ERR_LIMIT when ex cannot be
- * encoded (n or n_dense out of range: nothing buffered).
+ * encoded (n or n_dense out of range, or has_label bits past the last
+ * label: nothing buffered).
  */
 sl_status model_mtl_learn(model_mtl *m, const model_example *ex);
 /* Trains on the examples buffered so far (a partial batch), if any. SL_OK

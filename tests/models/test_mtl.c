@@ -710,6 +710,12 @@ static void test_guard(void **state) {
         assert_int_equal(model_mtl_learn(m, &exs[i]), SL_OK);
     model_mtl_counters_get(m, &c1);
     assert_int_equal(c1.updates, c0.updates + 1);
+    /* a label bit past the last label would not decode from the buffer
+     * after a restore: refused up front, nothing buffered */
+    random_batch(61, exs, 1);
+    exs[0].has_label |= 1u << MODEL_LABEL_COUNT;
+    assert_int_equal(model_mtl_learn(m, &exs[0]), SL_ERR_LIMIT);
+    assert_int_equal(model_mtl_pending(m), 0);
     model_mtl_destroy(m);
 }
 
