@@ -24,8 +24,9 @@ static void usage(FILE *to) {
           "           validate a config, print it with defaults, or list every key\n"
           "  features get --config FILE [--state DIR] [--at TS] user|item ID\n"
           "           an entity's features from the last checkpoint, as JSON\n"
-          "  snapshot inspect FILE\n"
-          "           check a model snapshot and print its header and statistics\n"
+          "  snapshot inspect FILE | fetch --config FILE --out FILE MODEL\n"
+          "           check a model snapshot and print its header and statistics, or\n"
+          "           fetch a model's newest snapshot from the snapshots topic\n"
           "  version  print the version\n"
           "\n"
           "`streamlearn COMMAND --help` shows a command's options.\n",

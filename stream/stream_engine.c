@@ -34,6 +34,7 @@
  * fails, stops the engine with an error and without storing those offsets.
  */
 #include "stream_engine.h"
+#include "stream_snapchunk.h"
 #include "stream_snapfile.h"
 
 #include <errno.h>
@@ -147,7 +148,8 @@ typedef struct engine {
                                                   graph's counters carry over restarts) */
     uint64_t queue_full_waits;                 /* produce() found the producer queue full */
     size_t snapshot_max_bytes;                 /* the producer's message.max.bytes */
-    uint64_t snapshots_skipped;                /* snapshots too large to publish */
+    uint64_t snapshots_chunked;                /* snapshots sent as chunks */
+    unsigned char *chunk_buf;                  /* (snapshot_max_bytes) one chunk message */
     uint64_t ring_full;                        /* drains stopped by a full ring (backpressure) */
     uint64_t fed;                              /* feed lines produced */
     bool feed_done;                            /* the feed is exhausted */
@@ -493,6 +495,32 @@ static sl_status produce(engine *e, rd_kafka_topic_t *t, const void *key, size_t
     }
 }
 
+/* A snapshot too large for one message, as chunks (stream_snapchunk.h);
+ * each chunk is an output of the batch like any other. */
+static sl_status produce_chunks(engine *e, rd_kafka_topic_t *t, const char *name, size_t name_len,
+                                const void *blob, size_t len, uint64_t seq, uint32_t *pending) {
+    uint32_t n = stream_snapchunk_count(len, e->snapshot_max_bytes);
+    if (!e->chunk_buf && n)
+        e->chunk_buf = malloc(e->snapshot_max_bytes);
+    if (!n || !e->chunk_buf || name_len > 200) {
+        fail(e, "kafka: cannot cut a snapshot of %.*s into messages of %zu bytes", (int)name_len,
+             name, e->snapshot_max_bytes);
+        return SL_ERR_KAFKA;
+    }
+    char key[224];
+    for (uint32_t i = 0; i < n; i++) {
+        size_t vlen, klen;
+        stream_snapchunk_make(name, name_len, blob, len, i, n, e->chunk_buf, &vlen, key, sizeof key,
+                              &klen);
+        sl_status st = produce(e, t, key, klen, e->chunk_buf, vlen, seq);
+        if (st)
+            return st;
+        ++*pending;
+    }
+    e->snapshots_chunked++;
+    return SL_OK;
+}
+
 static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
     op_batch *b = &e->batch;
     op_batch_clear(b);
@@ -539,16 +567,12 @@ static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
                 for (uint32_t i = 0; i < o->n; i++) {
                     const op_out *r = &o->recs[i];
                     if (c == OP_CHANNEL_SNAPSHOTS && r->val_len > e->snapshot_max_bytes) {
-                        /* A model snapshot larger than a message may be:
-                         * the model lives on in the state; say once how to
-                         * publish it. */
-                        if (!e->snapshots_skipped++)
-                            sl_log(SL_LOG_WARN,
-                                   "kafka: a snapshot of %.*s is %u bytes, more than "
-                                   "kafka.producer.message.max.bytes (%zu): not published to "
-                                   "%s; raise that and the topic's max.message.bytes",
-                                   (int)r->key_len, o->data.p + r->key_off, r->val_len,
-                                   e->snapshot_max_bytes, rd_kafka_topic_name(e->out_topic[c]));
+                        /* A model snapshot larger than a message may be
+                         * goes as chunks, keys NAME#i (stream_snapchunk.h). */
+                        if (produce_chunks(e, e->out_topic[c], o->data.p + r->key_off,
+                                           r->key_len, o->data.p + r->val_off, r->val_len, seq,
+                                           &f->pending))
+                            break;
                         continue;
                     }
                     if (produce(e, e->out_topic[c], o->data.p + r->key_off, r->key_len,
@@ -1105,12 +1129,12 @@ static void write_summary(engine *e) {
     double busy = e->first_msg ? e->last_msg - e->first_msg : 0.0;
     fprintf(f,
             ",\n  \"records_this_run\": %llu,\n  \"checkpoints\": %llu,\n  \"batches\": %llu,\n"
-            "  \"producer_queue_full_waits\": %llu,\n  \"snapshots_too_large\": %llu,\n"
+            "  \"producer_queue_full_waits\": %llu,\n  \"snapshots_chunked\": %llu,\n"
             "  \"ring_full_stops\": %llu,\n  \"seconds\": %.3f,\n  \"busy_seconds\": %.3f,\n"
             "  \"events_per_s\": %.0f,\n",
             (unsigned long long)e->run_records, (unsigned long long)e->checkpoints,
             (unsigned long long)e->batches, (unsigned long long)e->queue_full_waits,
-            (unsigned long long)e->snapshots_skipped, (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0);
+            (unsigned long long)e->snapshots_chunked, (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0);
     /* Where the loop thread stopped: the tail latency's causes. */
     fprintf(f,
             "  \"loop\": {\"batch_ms_max\": %.1f, \"batch_cpu_ms_max\": %.1f, "
@@ -1319,6 +1343,7 @@ static void teardown(engine *e) {
         rd_kafka_topic_partition_list_destroy(e->ck_offsets);
     if (e->resume)
         rd_kafka_topic_partition_list_destroy(e->resume);
+    free(e->chunk_buf);
 }
 
 sl_status stream_engine_run(const sl_config *cfg, const stream_engine_opts *o,
