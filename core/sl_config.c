@@ -202,8 +202,8 @@ static const sl_cf_field model_fields[] = {
      NULL, NULL},
     {"snapshot_interval_ms", SL_CF_I64, M_(snapshot_interval_ms), 0, 0, 0, 31536000000.0, 0, 0,
      "3600000",
-     "Event time between two snapshots of the model to the snapshots sink (0 = only at the end of "
-     "a replay).",
+     "Event time between two snapshots of the model to the snapshots sink (0 = only when the run "
+     "ends: end of a replay, graceful stop of the engine).",
      NULL, NULL},
     {"alpha", SL_CF_DOUBLE, M_(alpha), 0, 0, 0, 1e3, SL_CF_MIN_EXCL, LIN, "0.05",
      "FTRL-Proximal learning rate.", NULL, NULL},

@@ -137,6 +137,10 @@ typedef struct op_vtable {
     /* Writes the operator's in-memory state into the store just before the
      * store checkpoints (NULL: nothing to write). create() reads it back. */
     sl_status (*checkpoint)(void *ctx, sl_err *err);
+    /* The run ends (the end of a replay's input, a graceful stop of the
+     * engine): final outputs, such as the models' last snapshots, go to b
+     * (NULL: nothing to add). Pending state stays as it is. */
+    sl_status (*finish)(void *ctx, op_batch *b, sl_err *err);
     /* Appends a JSON object with the operator's final figures to out, or
      * nothing (NULL: no report). */
     sl_status (*report)(void *ctx, sl_buf *out);

@@ -92,6 +92,17 @@ sl_status op_graph_watermark(op_graph *g, int64_t wm, op_batch *b, sl_err *err) 
     return SL_OK;
 }
 
+sl_status op_graph_finish(op_graph *g, op_batch *b, sl_err *err) {
+    for (size_t i = 0; i < g->n; i++) {
+        if (!g->ops[i].vt->finish)
+            continue;
+        sl_status st = g->ops[i].vt->finish(g->ops[i].ctx, b, err);
+        if (st)
+            return st;
+    }
+    return SL_OK;
+}
+
 sl_status op_graph_checkpoint(op_graph *g, sl_err *err) {
     for (size_t i = 0; i < g->n; i++) {
         if (!g->ops[i].vt->checkpoint)

@@ -29,6 +29,9 @@ sl_status op_graph_checkpoint(op_graph *g, sl_err *err);
 sl_status op_graph_process(op_graph *g, op_batch *b, sl_err *err);
 /* Tells every operator that event time reached wm. */
 sl_status op_graph_watermark(op_graph *g, int64_t wm, op_batch *b, sl_err *err);
+/* The run ends: every operator adds its final outputs (the models' last
+ * snapshots) to b. */
+sl_status op_graph_finish(op_graph *g, op_batch *b, sl_err *err);
 /* The shared counters. */
 const op_stats *op_graph_stats(const op_graph *g);
 /* Appends {"op name": report, ...} for operators that report. */

@@ -812,11 +812,15 @@ static sl_status join_process(void *ctx, op_batch *b, sl_err *err) {
 
 static sl_status join_watermark(void *ctx, int64_t wm, op_batch *b, sl_err *err) {
     op_join *j = ctx;
-    uint32_t src = b->n ? b->n - 1 : 0;
-    sl_status st = close_due(j, b, src, wm, err);
-    /* The end of the input: a last snapshot of every model. */
-    for (uint32_t id = 0; !st && wm == INT64_MAX && id < op_learners_count(j->learn); id++)
-        st = emit_snapshot(j, b, src, id, err);
+    return close_due(j, b, b->n ? b->n - 1 : 0, wm, err);
+}
+
+/* The run ends: a last snapshot of every model. */
+static sl_status join_finish(void *ctx, op_batch *b, sl_err *err) {
+    op_join *j = ctx;
+    sl_status st = SL_OK;
+    for (uint32_t id = 0; !st && id < op_learners_count(j->learn); id++)
+        st = emit_snapshot(j, b, b->n ? b->n - 1 : 0, id, err);
     return st;
 }
 
@@ -1136,6 +1140,7 @@ const op_vtable op_join_vtable = {
     .process = join_process,
     .on_watermark = join_watermark,
     .checkpoint = join_checkpoint,
+    .finish = join_finish,
     .report = join_report,
     .destroy = join_destroy,
 };

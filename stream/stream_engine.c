@@ -1065,6 +1065,36 @@ static void shutdown_handles(engine *e) {
             uv_close(hs[i], close_cb);
 }
 
+/* A graceful stop: the operators' final outputs (the models' last
+ * snapshots), produced like a batch's. They answer no input, so nothing
+ * waits on them but the flush that follows. */
+static void emit_final(engine *e) {
+    if (!e->graph || !e->batch_ready)
+        return;
+    op_batch *b = &e->batch;
+    op_batch_clear(b);
+    sl_err err;
+    if (op_graph_finish(e->graph, b, &err)) {
+        sl_log(SL_LOG_WARN, "final outputs: %s", err.msg);
+        return;
+    }
+    uint32_t produced = 0;
+    for (int c = 0; c < OP_CHANNEL_COUNT && !e->failed; c++) {
+        const op_outbox *o = &b->out[c];
+        for (uint32_t i = 0; i < o->n && !e->failed; i++) {
+            const op_out *r = &o->recs[i];
+            if (c == OP_CHANNEL_SNAPSHOTS && r->val_len > e->snapshot_max_bytes)
+                produce_chunks(e, e->out_topic[c], o->data.p + r->key_off, r->key_len,
+                               o->data.p + r->val_off, r->val_len, UINT64_MAX, &produced);
+            else if (!produce(e, e->out_topic[c], o->data.p + r->key_off, r->key_len,
+                              o->data.p + r->val_off, r->val_len, UINT64_MAX))
+                produced++;
+        }
+    }
+    if (produced)
+        sl_log(SL_LOG_INFO, "final outputs: %u messages (the models' snapshots)", produced);
+}
+
 static void begin_stop(engine *e, const char *why) {
     if (e->stopping)
         return;
@@ -1073,6 +1103,7 @@ static void begin_stop(engine *e, const char *why) {
         show_progress(e, true);
     sl_log(SL_LOG_INFO, "stopping (%s): delivering outputs, committing offsets", why);
     if (!e->failed) {
+        emit_final(e);
         finish_inflight(e, 30000);
         maybe_checkpoint(e, true);
         rd_kafka_resp_err_t ce = rd_kafka_commit(e->cons, NULL, 0);

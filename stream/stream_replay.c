@@ -246,6 +246,7 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
     if (lines < resume.lines)
         lines = resume.lines;
     if (!resume.complete && ((st = op_graph_watermark(g, INT64_MAX, &batch, err)) ||
+                             (st = op_graph_finish(g, &batch, err)) ||
                              (st = sink.vt->write(sink.ctx, &batch, err))))
         goto out;
     if ((st = durable ? checkpoint(store, g, &sink, lines, true, err)

@@ -139,12 +139,14 @@ static void test_every_line_accounted(void **state) {
     assert_non_null(strstr(dl, "{\"line\":502,"));
     free(dl);
 
-    /* Every view is scored once, in input order, keyed by its view_id. */
+    /* Every view is scored once (the default config has one model on the
+     * feed, the multi-task "feed"), in input order, keyed by its view_id. */
     snprintf(path, sizeof path, "%s/scores.jsonl", out);
     char *sc = read_all(path);
     assert_non_null(sc);
     assert_int_equal(count_lines(sc), good);
-    assert_non_null(strstr(sc, "\"view_id\":\"v0\",\"surface\":\"feed\",\"model\":\"prior\""));
+    assert_non_null(strstr(sc, "\"view_id\":\"v0\",\"surface\":\"feed\",\"model\":\"feed\","
+                               "\"model_version\":0,\"scores\":{\"p_click\":"));
     free(sc);
 
     snprintf(path, sizeof path, "%s/summary.json", out);
