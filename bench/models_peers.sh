@@ -5,25 +5,28 @@
 #   bench/models_peers.sh [EVENTS...]        (default: 100000 1000000)
 #
 # 1. Generated ads stream, for each EVENTS: `streamlearn gen --surfaces ads
-#    --truth` → `streamlearn replay` with configs/ads.json → the ads
-#    examples; every learner on them in order (progressive log loss), the
-#    Bayes-optimal loss from the truth beside, and the ablation without the
-#    decayed-state features (fields ≥ ABLATE_FROM: recency, CTRs, decayed
-#    counts; docs/FEATURES.md).
+#    --truth` → `streamlearn replay` with CONFIG (configs/ads.json) → the
+#    ads examples; every learner on them in order (progressive log loss),
+#    the Bayes-optimal loss from the truth beside, and the ablation without
+#    the decayed-state features (fields from n_cfg + 7 on: recency, CTRs,
+#    decayed counts; docs/FEATURES.md).
 # 2. Real data samples under DATA (default ../shared/data), converted by
-#    bench/peers_data.py; a dataset that is absent is skipped with a message.
+#    bench/peers_data.py; a dataset that is absent is skipped with a message
+#    (REAL=0 skips them all).
 #
 # Each learner gets the same small grid of its learning-rate knobs; the
 # best progressive loss is the one reported (tuned on the stream itself,
 # equally for all). Every run is pinned to one core (taskset -c CORE).
-# River is pure Python (~5 k examples/s for LR, ~100/s for its FM), so it
-# sees the first RIVER_LR_LIMIT / RIVER_FM_LIMIT examples, and our models
-# are run on the same prefix beside it.
+# River is pure Python (~5 k examples/s for LR, 30–100/s for its FM with
+# ~60 features), so it sees the first RIVER_LR_LIMIT / RIVER_FM_LIMIT
+# examples (FM: one setting, AdaGrad 0.02, and not in the ablation), and
+# our models are run on the same prefix beside it.
 #
 # Environment: BUILD (build/release), WORK (~/.cache/streamlearn/peers:
 # generated data and converted files, never inside the project), DATA, VENV
 # (~/.cache/streamlearn/venv: created with vowpalwabbit and river if
-# missing), CORE (1). Results: WORK/results.txt, one RESULT line per run.
+# missing), CORE (1), CONFIG, REAL. Results: WORK/results-NAME.txt (NAME:
+# the config's file name), one RESULT line per run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,14 +35,16 @@ WORK=${WORK:-$HOME/.cache/streamlearn/peers}
 DATA=${DATA:-$ROOT/../shared/data}
 VENV=${VENV:-$HOME/.cache/streamlearn/venv}
 CORE=${CORE:-1}
-ABLATE_FROM=${ABLATE_FROM:-15} # configs/ads.json: 8 configured fields, derived g ≥ 7
+CONFIG=${CONFIG:-$ROOT/configs/ads.json}
+REAL=${REAL:-1}
+NAME=$(basename "$CONFIG" .json)
 RIVER_LR_LIMIT=${RIVER_LR_LIMIT:-100000}
-RIVER_FM_LIMIT=${RIVER_FM_LIMIT:-10000}
+RIVER_FM_LIMIT=${RIVER_FM_LIMIT:-2000}
 EVENTS=("$@")
 [ ${#EVENTS[@]} -gt 0 ] || EVENTS=(100000 1000000)
 
 mkdir -p "$WORK"
-RESULTS=$WORK/results.txt
+RESULTS=$WORK/results-$NAME.txt
 : >"$RESULTS"
 
 # ---- tools ------------------------------------------------------------------
@@ -57,6 +62,11 @@ OURS=$BUILD/bench/bench_models_file
 PY=$VENV/bin/python
 CONV=$ROOT/bench/peers_convert.py
 PIN=(taskset -c "$CORE")
+# The first field of the decayed-state group: configured fields, then the
+# derived groups from n_cfg; recency is group 7 (docs/FEATURES.md).
+ABLATE_FROM=$("$PY" -c 'import json, sys
+f = json.load(open(sys.argv[1])).get("features", {})
+print(len(f.get("categorical", [])) + len(f.get("crosses", [])) + 7)' "$CONFIG")
 
 # run SET LEARNER-COMMAND...: runs it pinned, tags its RESULT lines with SET.
 run() {
@@ -68,6 +78,7 @@ run() {
 # learners SET EXAMPLES [TRUTH] [DROP_FROM]: every learner and grid on one file.
 learners() {
     local set=$1 ex=$2 truth=${3:-} drop=${4:-1073741824}
+    set -- "$1" "$2" "${3:-}" "${4:-}"
     local t=()
     [ -n "$truth" ] && t=(--truth "$truth")
     echo "== $set ($ex)" >&2
@@ -102,43 +113,43 @@ learners() {
     fi
     rm -f "$vwf"
     # River on a prefix; ours beside it on the same prefix.
-    local lim=$RIVER_LR_LIMIT
+    local lim=$RIVER_LR_LIMIT tag=$set
+    [ "$n" -le "$lim" ] || tag=$set@$lim
     for a in 0.05 0.2; do
-        run "$set" "$PY" "$CONV" river "$ex" --model lr --alpha "$a" --limit "$lim" \
+        run "$tag" "$PY" "$CONV" river "$ex" --model lr --alpha "$a" --limit "$lim" \
             --drop-fields-from "$drop"
     done
-    if [ "$n" -gt "$lim" ]; then
-        for a in 0.05 0.2; do
-            run "$set@$lim" "$OURS" "$ex" --model ftrl --alpha "$a" --l1 0 --limit "$lim" \
-                --drop-fields-from "$drop"
+    if [ "$n" -gt "$lim" ]; then # ours on the same prefix, with its usual grid
+        for a in 0.02 0.05 0.1 0.2; do
+            for l1 in 0 1; do
+                run "$set@$lim" "$OURS" "$ex" --model ftrl --alpha "$a" --l1 "$l1" \
+                    --limit "$lim" --drop-fields-from "$drop"
+            done
         done
     fi
+    [ -z "$4" ] || return 0 # the ablation: River's FM is too slow to run twice
     lim=$RIVER_FM_LIMIT
-    for lr in 0.02 0.1; do
-        run "$set@fm$lim" "$PY" "$CONV" river "$ex" --model fm --lr "$lr" --limit "$lim" \
-            --drop-fields-from "$drop"
-    done
+    run "$set@fm$lim" "$PY" "$CONV" river "$ex" --model fm --lr 0.02 --limit "$lim"
     for flr in 0.02 0.1; do
         run "$set@fm$lim" "$OURS" "$ex" --model fm --alpha 0.1 --l1 0 --factor-lr "$flr" \
-            --limit "$lim" --drop-fields-from "$drop"
+            --limit "$lim"
     done
-    run "$set@fm$lim" "$OURS" "$ex" --model ftrl --alpha 0.1 --l1 0 --limit "$lim" \
-        --drop-fields-from "$drop"
+    run "$set@fm$lim" "$OURS" "$ex" --model ftrl --alpha 0.1 --l1 0 --limit "$lim"
 }
 
 # ---- 1. the generated ads stream --------------------------------------------
 for n in "${EVENTS[@]}"; do
     d=$WORK/gen$n
     mkdir -p "$d"
-    if [ ! -s "$d/out/examples.jsonl" ]; then
-        "$SL" gen --events "$n" --seed 1 --surfaces ads --out "$d/events.jsonl" \
-            --truth "$d/truth.jsonl" --quiet
-        "$SL" replay --config "$ROOT/configs/ads.json" --input "$d/events.jsonl" \
-            --out "$d/out" --no-progress --quiet
-    fi
-    learners "gen$n" "$d/out/examples.jsonl" "$d/truth.jsonl"
-    learners "gen$n-nodecay" "$d/out/examples.jsonl" "$d/truth.jsonl" "$ABLATE_FROM"
+    [ -s "$d/truth.jsonl" ] || "$SL" gen --events "$n" --seed 1 --surfaces ads \
+        --out "$d/events.jsonl" --truth "$d/truth.jsonl" --quiet
+    o=$d/out-$NAME
+    [ -s "$o/examples.jsonl" ] || "$SL" replay --config "$CONFIG" --input "$d/events.jsonl" \
+        --out "$o" --no-progress --quiet
+    learners "$NAME-$n" "$o/examples.jsonl" "$d/truth.jsonl"
+    learners "$NAME-$n-nodecay" "$o/examples.jsonl" "$d/truth.jsonl" "$ABLATE_FROM"
 done
+[ "$REAL" = 1 ] || exit 0
 
 # ---- 2. real data -----------------------------------------------------------
 real() {
@@ -158,6 +169,7 @@ real mind "$DATA/mind/Farabi667_AI-Term-Project"
 # ---- summary: the best loss of each learner per set ---------------------------
 echo
 echo "best progressive log loss per set and learner (examples/s of that run):"
+echo "(all runs: $RESULTS)"
 awk '/^RESULT/ {
     set = ""; learner = ""; loss = ""; eps = ""
     for (i = 2; i <= NF; i++) {
