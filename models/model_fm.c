@@ -209,16 +209,8 @@ static float fm_margin(const model_fm *m, const model_example *ex, float *s) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     const float *rows[MODEL_MAX_SPARSE]; /* (n) */
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
     fm_prefetch(m, ex, n, rows);
-    for (uint32_t j = 0; j < n; j++) {
-        const float *c = m->zn + 2 * (size_t)(ex->idx[j] & m->mask);
-        z[j] = c[0];
-        q[j] = c[1];
-        x[j] = ex->val[j];
-    }
-    for (uint32_t j = n; j < n4; j++)
-        z[j] = q[j] = x[j] = 0.0f;
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
     float lin = model__ftrl_dot(z, q, x, n4, &m->lin), pair;
     fm_factor_sums(m, ex, n, rows, s, &pair);
     return bias_w(m) + lin + pair;

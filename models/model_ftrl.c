@@ -95,16 +95,8 @@ static inline void ftrl_prefetch(const model_ftrl *m, const model_example *ex, u
 static float ftrl_margin(const model_ftrl *m, const model_example *ex) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
     ftrl_prefetch(m, ex, n);
-    for (uint32_t j = 0; j < n; j++) {
-        const float *c = m->zn + 2 * (size_t)(ex->idx[j] & m->mask);
-        z[j] = c[0];
-        q[j] = c[1];
-        x[j] = ex->val[j];
-    }
-    for (uint32_t j = n; j < n4; j++)
-        z[j] = q[j] = x[j] = 0.0f;
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
     return model__ftrl_dot(z, q, x, n4, &m->k);
 }
 

@@ -74,6 +74,24 @@ static inline void model__ftrl_step(float z, float n, float sqrt_n, float w, flo
     *n_new = n2;
 }
 
+/* Gathers the example's n linear coordinates from zn ((D, 2) z, n
+ * interleaved; mask = D − 1) into z, q, x ((n4) each, 16-byte aligned),
+ * padding to n4 = n rounded up to MODEL__PAD with zeros (a zero z is a zero
+ * weight). Returns n4. Shared by FTRL-LR and the FM's linear part. */
+static inline uint32_t model__ftrl_gather(const float *zn, uint32_t mask, const model_example *ex,
+                                          uint32_t n, float *z, float *q, float *x) {
+    uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
+    for (uint32_t j = 0; j < n; j++) {
+        const float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
+        z[j] = c[0];
+        q[j] = c[1];
+        x[j] = ex->val[j];
+    }
+    for (uint32_t j = n; j < n4; j++)
+        z[j] = q[j] = x[j] = 0.0f;
+    return n4;
+}
+
 /* Σ_j w_j·x_j over gathered coordinates: z, q (the n's) and x are (n4)
  * arrays, 16-byte aligned, n4 a multiple of MODEL__PAD (pad with zeros: a
  * zero z is a zero weight). Four lanes, lane l summing j ≡ l (mod 4) in
