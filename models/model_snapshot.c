@@ -75,12 +75,39 @@ static const uint32_t crc32c_table[256] = {
     0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
 };
 
-uint32_t model_snapshot_crc32c(uint32_t crc, const void *p, size_t n) {
+uint32_t model_snapshot__crc32c_portable(uint32_t crc, const void *p, size_t n) {
     const unsigned char *b = p;
     crc = ~crc;
     while (n--)
         crc = crc32c_table[(crc ^ *b++) & 0xffu] ^ (crc >> 8);
     return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* SSE4.2's crc32 instruction computes CRC32C itself, 8 bytes a step: about
+ * 20x the table's speed, which matters for snapshots of 100 MiB. The same
+ * polynomial and bit order, so the same result (tested against the table). */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const unsigned char *b,
+                                                              size_t n) {
+    uint64_t c = ~crc;
+    for (; n >= 8; n -= 8, b += 8) {
+        uint64_t v;
+        memcpy(&v, b, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--)
+        c32 = __builtin_ia32_crc32qi(c32, *b++);
+    return ~c32;
+}
+#endif
+
+uint32_t model_snapshot_crc32c(uint32_t crc, const void *p, size_t n) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("sse4.2"))
+        return crc32c_sse42(crc, p, n);
+#endif
+    return model_snapshot__crc32c_portable(crc, p, n);
 }
 
 static size_t pad8(size_t n) { return (n + 7u) & ~(size_t)7u; }
