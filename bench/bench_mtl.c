@@ -29,6 +29,9 @@
  * can be shown to train bitwise the same model.
  *
  * Usage: bench_mtl [quality examples (default 1000000)] [path/to/mind]
+ * SL_MTL_SHAPES="K,h0,h1,mini_batch[,emb_bits];..." runs the quality comparison for
+ * these shapes instead of the two above (e.g. "8,16,8,256"), and skips the
+ * throughput part.
  */
 #include <math.h>
 #include <stdio.h>
@@ -505,12 +508,32 @@ static void bench_mind(const char *dir) {
 
 int main(int argc, char **argv) {
     uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
-    bench_throughput();
+    const char *shapes = getenv("SL_MTL_SHAPES");
+    if (!shapes)
+        bench_throughput();
     model_mtl_params p;
-    quality_params(&p, 16, 128, 64); /* the throughput shape's K and widths */
-    bench_quality(n, &p);
-    quality_params(&p, 8, 32, 16); /* a smaller shape, same stream */
-    bench_quality(n, &p);
+    if (shapes) {
+        for (const char *s = shapes; *s;) {
+            unsigned k, h0, h1, mb, bits = 0;
+            if (sscanf(s, "%u,%u,%u,%u,%u", &k, &h0, &h1, &mb, &bits) < 4) {
+                fprintf(stderr, "SL_MTL_SHAPES: want K,h0,h1,mini_batch[,emb_bits];... at \"%s\"\n",
+                        s);
+                return 2;
+            }
+            quality_params(&p, k, h0, h1);
+            p.mini_batch = mb;
+            if (bits)
+                p.emb_bits = bits;
+            bench_quality(n, &p);
+            const char *semi = strchr(s, ';');
+            s = semi ? semi + 1 : s + strlen(s);
+        }
+    } else {
+        quality_params(&p, 16, 128, 64); /* the throughput shape's K and widths */
+        bench_quality(n, &p);
+        quality_params(&p, 8, 32, 16); /* a smaller shape, same stream */
+        bench_quality(n, &p);
+    }
     if (argc > 2)
         bench_mind(argv[2]);
     else
