@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "sl_config.h"
+#include "stream_snapfile.h"
 #include "stream_replay.h"
 
 static void usage(FILE *to) {
@@ -28,7 +29,7 @@ static void usage(FILE *to) {
 int cli_replay_main(int argc, char **argv) {
     const char *config = NULL;
     stream_replay_opts o = {.input = NULL, .out_dir = "out", .progress = isatty(STDERR_FILENO)};
-    const char *warm[64];
+    const char *warm[STREAM_SNAPFILE_WARM_MAX];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -41,8 +42,9 @@ int cli_replay_main(int argc, char **argv) {
         else if (!strcmp(a, "--state") && has_val)
             o.state_dir = argv[++i];
         else if (!strcmp(a, "--warm-start") && has_val) {
-            if (o.n_warm == 64) {
-                fprintf(stderr, "streamlearn replay: at most 64 --warm-start files\n");
+            if (o.n_warm == STREAM_SNAPFILE_WARM_MAX) {
+                fprintf(stderr, "streamlearn replay: at most %d --warm-start files\n",
+                        STREAM_SNAPFILE_WARM_MAX);
                 return 2;
             }
             warm[o.n_warm++] = argv[++i];

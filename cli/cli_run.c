@@ -8,6 +8,7 @@
 #include "gen_world.h"
 #include "sl_config.h"
 #include "sl_log.h"
+#include "stream_snapfile.h"
 #include "stream_engine.h"
 #include "stream_lines.h"
 
@@ -86,7 +87,7 @@ static int gen_next(void *ctx, const char **line, size_t *len) {
 int cli_run_main(int argc, char **argv) {
     const char *config = NULL, *produce_path = NULL;
     stream_engine_opts o = {.progress = isatty(STDERR_FILENO)};
-    const char *warm[64];
+    const char *warm[STREAM_SNAPFILE_WARM_MAX];
     uint64_t generate = 0, seed = 42;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -106,8 +107,9 @@ int cli_run_main(int argc, char **argv) {
         else if (!strcmp(a, "--summary") && v)
             o.summary_path = argv[++i];
         else if (!strcmp(a, "--warm-start") && v) {
-            if (o.n_warm == 64) {
-                fprintf(stderr, "streamlearn run: at most 64 --warm-start files\n");
+            if (o.n_warm == STREAM_SNAPFILE_WARM_MAX) {
+                fprintf(stderr, "streamlearn run: at most %d --warm-start files\n",
+                        STREAM_SNAPFILE_WARM_MAX);
                 return 2;
             }
             warm[o.n_warm++] = argv[++i];

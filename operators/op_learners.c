@@ -72,34 +72,19 @@ static size_t key_base(unsigned char *k, const learner *l, char type) {
     return n + 2;
 }
 
-static void put_be32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (24 - 8 * i));
-}
-static void put_be64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-static uint32_t get_be32(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t get_be64(const unsigned char *p) {
-    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
 static size_t key_block(unsigned char *k, const learner *l, uint32_t arr, uint32_t block) {
     size_t n = key_base(k, l, 'B');
     k[n] = (unsigned char)arr;
-    put_be32(k + n + 1, block);
+    sl_put_be32(k + n + 1, block);
     return n + 5;
 }
 
 static size_t key_delta(unsigned char *k, const learner *l, uint64_t gen, uint32_t arr,
                         uint32_t chunk) {
     size_t n = key_base(k, l, 'D');
-    put_be64(k + n, gen);
+    sl_put_be64(k + n, gen);
     k[n + 8] = (unsigned char)arr;
-    put_be32(k + n + 9, chunk);
+    sl_put_be32(k + n + 9, chunk);
     return n + 13;
 }
 
@@ -158,7 +143,7 @@ static bool restore_block(void *ctx, const void *key, size_t klen, const void *v
     const unsigned char *k = (const unsigned char *)key + rc->klen;
     if (klen != rc->klen + 5)
         return restore_fail(rc, "a block key has the wrong length");
-    uint32_t a = k[0], b = get_be32(k + 1);
+    uint32_t a = k[0], b = sl_get_be32(k + 1);
     if (a >= l->n_arr || b >= l->arr[a].blocks)
         return restore_fail(rc, "a block is outside its array");
     learner_array *la = &l->arr[a];
@@ -178,8 +163,8 @@ static bool restore_delta(void *ctx, const void *key, size_t klen, const void *v
     const unsigned char *k = (const unsigned char *)key + rc->klen;
     if (klen != rc->klen + 13)
         return restore_fail(rc, "a delta key has the wrong length");
-    uint64_t gen = get_be64(k);
-    uint32_t a = k[8], chunk = get_be32(k + 9);
+    uint64_t gen = sl_get_be64(k);
+    uint32_t a = k[8], chunk = sl_get_be32(k + 9);
     if (a >= l->n_arr)
         return restore_fail(rc, "a delta names an unknown array");
     learner_array *la = &l->arr[a];

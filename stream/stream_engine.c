@@ -521,6 +521,25 @@ static sl_status produce_chunks(engine *e, rd_kafka_topic_t *t, const char *name
     return SL_OK;
 }
 
+/* Produces every output of b, tagged seq (the ring slot whose delivery
+ * they count toward, or UINT64_MAX for none), adding the messages produced
+ * to *pending; stops at the first failure (fail() has stopped the engine).
+ * A model snapshot larger than a message goes as chunks, keys NAME#i
+ * (stream_snapchunk.h). */
+static void produce_outbox(engine *e, const op_batch *b, uint64_t seq, uint32_t *pending) {
+    for (int c = 0; c < OP_CHANNEL_COUNT && !e->failed; c++) {
+        const op_outbox *o = &b->out[c];
+        for (uint32_t i = 0; i < o->n && !e->failed; i++) {
+            const op_out *r = &o->recs[i];
+            const char *key = o->data.p + r->key_off, *val = o->data.p + r->val_off;
+            if (c == OP_CHANNEL_SNAPSHOTS && r->val_len > e->snapshot_max_bytes)
+                produce_chunks(e, e->out_topic[c], key, r->key_len, val, r->val_len, seq, pending);
+            else if (!produce(e, e->out_topic[c], key, r->key_len, val, r->val_len, seq))
+                ++*pending;
+        }
+    }
+}
+
 static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
     op_batch *b = &e->batch;
     op_batch_clear(b);
@@ -561,26 +580,7 @@ static void process_msgs(engine *e, rd_kafka_message_t **msgs, ssize_t n) {
         if (gs) {
             fail(e, "graph: %s", err.msg);
         } else {
-            uint64_t seq = e->tail;
-            for (int c = 0; c < OP_CHANNEL_COUNT && !e->failed; c++) {
-                const op_outbox *o = &b->out[c];
-                for (uint32_t i = 0; i < o->n; i++) {
-                    const op_out *r = &o->recs[i];
-                    if (c == OP_CHANNEL_SNAPSHOTS && r->val_len > e->snapshot_max_bytes) {
-                        /* A model snapshot larger than a message may be
-                         * goes as chunks, keys NAME#i (stream_snapchunk.h). */
-                        if (produce_chunks(e, e->out_topic[c], o->data.p + r->key_off,
-                                           r->key_len, o->data.p + r->val_off, r->val_len, seq,
-                                           &f->pending))
-                            break;
-                        continue;
-                    }
-                    if (produce(e, e->out_topic[c], o->data.p + r->key_off, r->key_len,
-                                o->data.p + r->val_off, r->val_len, seq))
-                        break;
-                    f->pending++;
-                }
-            }
+            produce_outbox(e, b, e->tail, &f->pending);
         }
     }
     e->tail++;
@@ -1079,18 +1079,7 @@ static void emit_final(engine *e) {
         return;
     }
     uint32_t produced = 0;
-    for (int c = 0; c < OP_CHANNEL_COUNT && !e->failed; c++) {
-        const op_outbox *o = &b->out[c];
-        for (uint32_t i = 0; i < o->n && !e->failed; i++) {
-            const op_out *r = &o->recs[i];
-            if (c == OP_CHANNEL_SNAPSHOTS && r->val_len > e->snapshot_max_bytes)
-                produce_chunks(e, e->out_topic[c], o->data.p + r->key_off, r->key_len,
-                               o->data.p + r->val_off, r->val_len, UINT64_MAX, &produced);
-            else if (!produce(e, e->out_topic[c], o->data.p + r->key_off, r->key_len,
-                              o->data.p + r->val_off, r->val_len, UINT64_MAX))
-                produced++;
-        }
-    }
+    produce_outbox(e, b, UINT64_MAX, &produced);
     if (produced)
         sl_log(SL_LOG_INFO, "final outputs: %u messages (the models' snapshots)", produced);
 }
@@ -1165,7 +1154,8 @@ static void write_summary(engine *e) {
             "  \"events_per_s\": %.0f,\n",
             (unsigned long long)e->run_records, (unsigned long long)e->checkpoints,
             (unsigned long long)e->batches, (unsigned long long)e->queue_full_waits,
-            (unsigned long long)e->snapshots_chunked, (unsigned long long)e->ring_full, dt, busy, busy > 0 ? (double)s->records / busy : 0.0);
+            (unsigned long long)e->snapshots_chunked, (unsigned long long)e->ring_full, dt, busy,
+            busy > 0 ? (double)s->records / busy : 0.0);
     /* Where the loop thread stopped: the tail latency's causes. */
     fprintf(f,
             "  \"loop\": {\"batch_ms_max\": %.1f, \"batch_cpu_ms_max\": %.1f, "
@@ -1178,7 +1168,8 @@ static void write_summary(engine *e) {
             "\"checkpoint_cache_mb_max\": %.1f},\n  \"status\": \"%s\"\n}\n",
             e->batch_ms_max, e->batch_cpu_ms_max, e->batch_cpu_max_n,
             (unsigned long long)e->batches_over_10ms,
-            e->ck_begin_ms_max, e->ck_begin_cpu_ms_max, e->ck_graph_cpu_ms_max, e->ck_begin_ms_total, e->ck_write_ms_max, e->ck_sync_ms_max,
+            e->ck_begin_ms_max, e->ck_begin_cpu_ms_max, e->ck_graph_cpu_ms_max, e->ck_begin_ms_total,
+            e->ck_write_ms_max, e->ck_sync_ms_max,
             (unsigned long long)e->ckpt_waits, (double)e->ck_dirty_max / (1 << 20),
             (double)e->ck_cache_max / (1 << 20), e->failed ? "failed" : "ok");
     fclose(f);
@@ -1219,16 +1210,9 @@ static sl_status setup(engine *e, sl_err *err) {
         sl_log(SL_LOG_INFO, "state: checkpoint %llu in %s, %d partition offsets",
                (unsigned long long)ckpt_id, so.dir, e->resume->cnt);
     }
-    op_warm_start warm[64];
-    if (e->opts.n_warm > 64)
-        return sl_err_set(err, SL_ERR_CONFIG, "at most 64 --warm-start files");
-    if ((st = stream_snapfile_read_all(e->opts.warm_start, e->opts.n_warm, warm, err)))
-        return st == SL_ERR_IO ? SL_ERR_CONFIG : st;
-    st = op_graph_create_warm(cfg, e->store, warm, e->opts.n_warm, &e->graph, err);
-    stream_snapfile_free_all(warm, e->opts.n_warm);
-    if (e->opts.n_warm && (st == SL_ERR_INVALID || st == SL_ERR_CORRUPT))
-        st = SL_ERR_CONFIG; /* an unusable warm start is a bad input */
-    if (st)
+    /* An unusable warm start is a bad input: SL_ERR_CONFIG, exit 2. */
+    if ((st = stream_snapfile_graph_create(cfg, e->store, e->opts.warm_start, e->opts.n_warm,
+                                           SL_ERR_CONFIG, &e->graph, err)))
         return st;
     if ((st = op_batch_init(&e->batch, (uint32_t)cfg->engine.batch_size,
                             (size_t)cfg->engine.arena_limit_mb << 20)))

@@ -180,18 +180,9 @@ sl_status stream_replay_run(const sl_config *cfg, const stream_replay_opts *o,
     }
     if ((st = stream_sink_files_create(o->out_dir, resuming ? resume.sizes : NULL, &sink, err)))
         goto out;
-    op_warm_start warm[64];
-    if (o->n_warm > 64) {
-        st = sl_err_set(err, SL_ERR_IO, "at most 64 --warm-start files");
-        goto out;
-    }
-    if ((st = stream_snapfile_read_all(o->warm_start, o->n_warm, warm, err)))
-        goto out;
-    st = op_graph_create_warm(cfg, store, warm, o->n_warm, &g, err);
-    stream_snapfile_free_all(warm, o->n_warm);
-    if (o->n_warm && (st == SL_ERR_INVALID || st == SL_ERR_CORRUPT))
-        st = SL_ERR_IO; /* an unusable warm start is a bad input: exit 2 */
-    if (st)
+    /* An unusable warm start is a bad input: SL_ERR_IO, exit 2. */
+    if ((st = stream_snapfile_graph_create(cfg, store, o->warm_start, o->n_warm, SL_ERR_IO, &g,
+                                           err)))
         goto out;
     if ((st = op_batch_init(&batch, (uint32_t)cfg->engine.batch_size,
                             (size_t)cfg->engine.arena_limit_mb << 20))) {

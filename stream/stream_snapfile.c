@@ -1,6 +1,8 @@
 /* stream_snapfile.c — reading snapshot files (stream_snapfile.h). */
 #include "stream_snapfile.h"
 
+#include "op_graph.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,22 @@ sl_status stream_snapfile_read_all(const char *const *paths, uint32_t n, op_warm
         warm[i] = (op_warm_start){b, len, paths[i]};
     }
     return SL_OK;
+}
+
+sl_status stream_snapfile_graph_create(const sl_config *cfg, state_store *store,
+                                       const char *const *paths, uint32_t n, sl_status bad,
+                                       op_graph **g, sl_err *err) {
+    op_warm_start warm[STREAM_SNAPFILE_WARM_MAX];
+    if (n > STREAM_SNAPFILE_WARM_MAX)
+        return sl_err_set(err, bad, "at most %d --warm-start files", STREAM_SNAPFILE_WARM_MAX);
+    sl_status st = stream_snapfile_read_all(paths, n, warm, err);
+    if (st)
+        return st == SL_ERR_IO ? bad : st;
+    st = op_graph_create_warm(cfg, store, warm, n, g, err);
+    stream_snapfile_free_all(warm, n);
+    if (n && (st == SL_ERR_INVALID || st == SL_ERR_CORRUPT))
+        st = bad; /* an unusable warm start is a bad input */
+    return st;
 }
 
 void stream_snapfile_free_all(op_warm_start *warm, uint32_t n) {

@@ -27,6 +27,20 @@ sl_status stream_snapfile_read(const char *path, void **buf, size_t *len, sl_err
  * nothing stays allocated. Returns as stream_snapfile_read. */
 sl_status stream_snapfile_read_all(const char *const *paths, uint32_t n, op_warm_start *warm,
                                    sl_err *err);
+/*
+ * The operator graph for cfg and store, its models started from the snapshot
+ * files paths[0..n) (`--warm-start`; at most STREAM_SNAPFILE_WARM_MAX) where
+ * the store holds no state of them. A file that is unreadable, corrupt, of
+ * another shape or of no configured model is reported as `bad` (the
+ * caller's status for unusable inputs) with the reason in err; other
+ * failures keep their status. OUT: *g.
+ */
+#define STREAM_SNAPFILE_WARM_MAX 64
+typedef struct op_graph op_graph;
+sl_status stream_snapfile_graph_create(const sl_config *cfg, state_store *store,
+                                       const char *const *paths, uint32_t n, sl_status bad,
+                                       op_graph **g, sl_err *err);
+
 /* Frees what read_all read; NULL / 0 is fine. */
 void stream_snapfile_free_all(op_warm_start *warm, uint32_t n);
 void stream_snapfile_free(void *buf);
