@@ -2,29 +2,33 @@
  * state_store.c — RocksDB behind a write-back cache (see state_store.h).
  *
  * The cache. Entries (header + key + value) are bump-allocated from slabs
- * of SLAB bytes, never malloc'd one by one. An open-addressing table with
- * linear probing maps hash(cf, key) to an entry; a slot is 8 bytes: a
- * 32-bit tag (high half of the hash, never 0; 0 marks an empty slot) and a
- * 32-bit reference (slab index and offset in 8-byte units). Nothing is ever
- * removed from the table one slot at a time, so there are no tombstone
- * slots: a value that outgrows its entry gets a new entry and the old one
- * is marked dead in place, and all reclaiming is done by compaction.
+ * of SLAB bytes, never malloc'd one by one; only the newest slab takes new
+ * entries. An open-addressing table with linear probing maps hash(cf, key)
+ * to an entry; a slot is 8 bytes: the low 32 bits of the hash (the tag:
+ * its low bits are the slot's home, so growing the table and deleting from
+ * it never read an entry) and a 32-bit reference (slab index and offset in
+ * 8-byte units; REF_NONE marks an empty slot). A value that outgrows its
+ * entry gets a new entry and the old one is marked dead in place.
  *
- * Compaction slides the entries to keep towards the start of the slabs (in
- * address order, so memmove never overwrites an entry not yet visited),
- * frees the emptied slabs and rebuilds the table. It keeps dirty (and
- * pinned) entries always, clean ones that were used since the last
- * compaction (a CLOCK-like second chance), and if that leaves less than a
- * quarter of the cap free, a
- * second pass drops every clean entry. It runs only when an allocation
- * finds no room, and afterwards at least a quarter of the cap is free or
- * the cache is marked full, so its O(cache) cost is amortized over at least
- * cap/4 bytes of new entries. Full (all dirty) means SL_ERR_LIMIT until the
- * next checkpoint makes entries clean.
+ * Eviction, one slab at a time. When the newest slab is full and no new
+ * slab fits under the cap, the oldest slab is compacted in place: the
+ * entries worth keeping slide to its front — dirty (and pinned) ones
+ * always, clean ones used since the slab was last compacted (a CLOCK-like
+ * second chance, their mark cleared) — the others leave the table
+ * (backward-shift deletion: no tombstone slots), and the slab becomes the
+ * newest, new entries going after the kept ones. Each step costs O(SLAB),
+ * not O(cache), so no allocation stops the owner for long. A whole cycle
+ * over the slabs that cannot make room means the cache is full of dirty
+ * data: SL_ERR_LIMIT until the next checkpoint makes entries clean.
  *
- * Any allocation may compact, which moves entries: code never holds an
- * entry pointer across cache_alloc() or table_reserve(), it looks the key
- * up again.
+ * Budget: slabs + table <= cap, and a new slab is only opened while the
+ * table could still double after it (slabs + SLAB + 3 table <= cap), so the
+ * table can always grow to keep itself at most half full; once it cannot,
+ * eviction drops entries instead.
+ *
+ * Any allocation may evict, which moves entries: code never holds an entry
+ * pointer across cache_alloc() or table_reserve(), it looks the key up
+ * again.
  *
  * The checkpoint in two halves. checkpoint_begin copies every dirty entry
  * into the checkpoint's own buffer and turns it clean and PINNED (E_PIN);
@@ -56,6 +60,7 @@
 #define REF_OFF_BITS (SLAB_SHIFT - UNIT_SHIFT)
 #define MAX_SLABS    ((size_t)1 << (32 - REF_OFF_BITS)) /* 131072 slabs = 32 GiB */
 #define MIN_SLOTS    4096                               /* initial table: 32 KiB */
+#define REF_NONE     UINT32_MAX /* an empty slot: no entry starts 8 bytes before a slab's end */
 #define MIN_CACHE    ((size_t)1 << 20)                  /* room for a few slabs and the table */
 
 #define E_LIVE  1u /* reachable from the table (else dead space) */
@@ -76,8 +81,8 @@ typedef struct entry {
 } entry;
 
 typedef struct slot {
-    uint32_t tag; /* high 32 bits of the hash, 0 = empty */
-    uint32_t ref; /* slab << REF_OFF_BITS | offset / 8 */
+    uint32_t tag; /* low 32 bits of the hash: tag & (n_slots - 1) is the home slot */
+    uint32_t ref; /* slab << REF_OFF_BITS | offset / 8, or REF_NONE */
 } slot;
 
 #define OFFSETS_MAGIC   0x4b434c53u /* "SLCK" little-endian */
@@ -100,10 +105,13 @@ struct state_store {
     size_t switch_bytes;                                    /* checkpoint bytes to one family that
                                                                start it a fresh memtable */
     /* the cache */
-    unsigned char **slab; /* slabs in address order of compaction */
+    unsigned char **slab; /* slabs by index (the index is in every reference) */
     uint32_t *slab_used;  /* bytes handed out per slab */
-    size_t n_slabs;       /* slabs allocated; the last one takes new entries */
-    size_t max_slabs;     /* allocated length of slab[] and slab_used[] */
+    uint32_t *order;      /* ring of slab indexes, oldest first, from order[head] */
+    size_t head;          /* position of the oldest slab in order[] */
+    size_t n_slabs;       /* slabs allocated (= indexes 0 .. n_slabs - 1); the newest
+                             takes new entries */
+    size_t max_slabs;     /* allocated length of slab[], slab_used[] and order[] */
     slot *table;          /* open addressing, power-of-two length */
     size_t n_slots;       /* table length */
     size_t n_entries;     /* live entries (= occupied slots) */
@@ -112,7 +120,7 @@ struct state_store {
     size_t cap;           /* hard cap: slabs + table, bytes */
     size_t pinned_bytes;  /* slab bytes pinned by the checkpoint in flight (an upper
                              bound: entries rewritten since stay counted) */
-    bool full;            /* compaction could not make room; cleared by checkpoint */
+    bool full;            /* eviction could not make room; cleared by checkpoint */
     bool scanning;        /* inside a scan or sweep callback: calls refused */
     uint64_t seed;        /* key hash seed */
     /* checkpoint and sweep */
@@ -163,10 +171,7 @@ static uint64_t key_hash(uint64_t seed, unsigned cf, const unsigned char *k, siz
     return sl_rand_hash64(h);
 }
 
-static uint32_t hash_tag(uint64_t h) {
-    uint32_t tag = (uint32_t)(h >> 32);
-    return tag ? tag : 1;
-}
+static uint32_t hash_tag(uint64_t h) { return (uint32_t)h; }
 
 /* ----------------------------------------------------------------- slabs */
 
@@ -181,9 +186,16 @@ static uint32_t make_ref(size_t slab, size_t off) {
     return (uint32_t)(slab << REF_OFF_BITS) | (uint32_t)(off >> UNIT_SHIFT);
 }
 
-static size_t held(const state_store *st) {
-    return st->n_slabs * SLAB + st->n_slots * sizeof(slot);
+static size_t table_bytes(const state_store *st) { return st->n_slots * sizeof(slot); }
+
+static size_t held(const state_store *st) { return st->n_slabs * SLAB + table_bytes(st); }
+
+/* The slab index k-th from the oldest. */
+static uint32_t slab_at(const state_store *st, size_t k) {
+    return st->order[(st->head + k) % st->max_slabs];
 }
+
+static uint32_t newest(const state_store *st) { return slab_at(st, st->n_slabs - 1); }
 
 static const unsigned char *e_key(const entry *e) { return e->data; }
 static unsigned char *e_val(entry *e) { return e->data + e->klen; }
@@ -199,9 +211,9 @@ static size_t table_find(const state_store *st, uint64_t h, unsigned cf, const u
                          size_t klen, bool *found) {
     size_t mask = st->n_slots - 1;
     uint32_t tag = hash_tag(h);
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)tag & mask;; i = (i + 1) & mask) {
         const slot *s = &st->table[i];
-        if (s->tag == 0) {
+        if (s->ref == REF_NONE) {
             *found = false;
             return i;
         }
@@ -218,13 +230,15 @@ static entry *lookup(const state_store *st, unsigned cf, const unsigned char *k,
     return found ? ref_entry(st, st->table[i].ref) : NULL;
 }
 
-/* Places a known-absent entry in t (length n, zeroed where empty). */
-static void table_place(slot *t, size_t n, uint64_t h, uint32_t ref) {
+static void table_clear(slot *t, size_t n) { memset(t, 0xff, n * sizeof *t); }
+
+/* Places a known-absent entry in t (length n). */
+static void table_place(slot *t, size_t n, uint32_t tag, uint32_t ref) {
     size_t mask = n - 1;
-    size_t i = (size_t)h & mask;
-    while (t[i].tag != 0)
+    size_t i = (size_t)tag & mask;
+    while (t[i].ref != REF_NONE)
         i = (i + 1) & mask;
-    t[i].tag = hash_tag(h);
+    t[i].tag = tag;
     t[i].ref = ref;
 }
 
@@ -233,141 +247,143 @@ static uint64_t entry_hash(const state_store *st, const entry *e) {
 }
 
 /* Doubles the table. Needs the new table's bytes under the cap on top of
- * everything held (the old table is freed only after the move). */
+ * everything held (the old table is freed only after the move). The tags
+ * carry the homes, so no entry is read. */
 static bool table_grow(state_store *st) {
     size_t n = st->n_slots * 2;
-    if (held(st) + n * sizeof(slot) > st->cap)
+    if (n > ((size_t)1 << 32) || held(st) + n * sizeof(slot) > st->cap)
         return false;
-    slot *t = calloc(n, sizeof *t);
+    slot *t = malloc(n * sizeof *t);
     if (!t)
         return false;
+    table_clear(t, n);
     for (size_t i = 0; i < st->n_slots; i++)
-        if (st->table[i].tag)
-            table_place(t, n, entry_hash(st, ref_entry(st, st->table[i].ref)), st->table[i].ref);
+        if (st->table[i].ref != REF_NONE)
+            table_place(t, n, st->table[i].tag, st->table[i].ref);
     free(st->table);
     st->table = t;
     st->n_slots = n;
     return true;
 }
 
-/* ------------------------------------------------------------ compaction */
+/* The slot that refers to the live entry at ref (whose hash has this tag). */
+static size_t table_slot_of(const state_store *st, uint32_t tag, uint32_t ref) {
+    size_t mask = st->n_slots - 1;
+    size_t i = (size_t)tag & mask;
+    while (st->table[i].ref != ref)
+        i = (i + 1) & mask;
+    return i;
+}
 
-/*
- * Slides the entries worth keeping to the front of the slabs, frees the
- * slabs left empty and rebuilds the table. keep_clean: keep clean entries
- * used since the last compaction (and clear their mark); otherwise keep
- * dirty entries only. In address order the destination never passes the
- * source, so every memmove reads an entry before anything overwrites it.
- */
-static void compact(state_store *st, bool keep_clean) {
-    memset(st->table, 0, st->n_slots * sizeof(slot));
-    st->n_entries = 0;
-    size_t wi = 0, woff = 0;
-    for (size_t i = 0; i < st->n_slabs; i++) {
-        size_t used = st->slab_used[i];
-        for (size_t off = 0; off < used;) {
-            entry *e = (entry *)(st->slab[i] + off);
-            size_t size = e->size;
-            off += size;
-            bool keep = (e->flags & E_LIVE) &&
-                        ((e->flags & E_DIRTY) || (st->ck && (e->flags & E_PIN)) ||
-                         (keep_clean && (e->flags & E_REF)));
-            if (!keep)
-                continue;
-            if (woff + size > SLAB) {
-                st->slab_used[wi] = (uint32_t)woff;
-                wi++;
-                woff = 0;
-            }
-            entry *dst = (entry *)(st->slab[wi] + woff);
-            if (dst != e)
-                memmove(dst, e, size);
-            if (!(dst->flags & E_DIRTY))
-                dst->flags &= (uint8_t)~E_REF;
-            table_place(st->table, st->n_slots, entry_hash(st, dst), make_ref(wi, woff));
-            st->n_entries++;
-            woff += size;
+/* Empties slot i, shifting back the slots after it that would otherwise
+ * become unreachable from their homes (no tombstones). */
+static void table_delete(state_store *st, size_t i) {
+    size_t mask = st->n_slots - 1;
+    for (size_t j = (i + 1) & mask; st->table[j].ref != REF_NONE; j = (j + 1) & mask) {
+        size_t home = (size_t)st->table[j].tag & mask;
+        /* j may move to i unless its home lies cyclically in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            st->table[i] = st->table[j];
+            i = j;
         }
     }
-    st->slab_used[wi] = (uint32_t)woff;
-    size_t keep_slabs = wi + 1;
-    for (size_t i = keep_slabs; i < st->n_slabs; i++) {
-        free(st->slab[i]);
-        st->slab[i] = NULL;
-        st->slab_used[i] = 0;
+    st->table[i].ref = REF_NONE;
+    st->table[i].tag = 0;
+    st->n_entries--;
+}
+
+/*
+ * Compacts the oldest slab in place and makes it the newest: the entries
+ * to keep (dirty, pinned while a checkpoint is in flight, and with
+ * second_chance clean ones used since the slab's last compaction) slide
+ * to its front, in address order so a memmove never overwrites an entry
+ * not yet visited; the others leave the table. O(SLAB). Returns the bytes
+ * the slab has free afterwards.
+ */
+static size_t evict_oldest(state_store *st, bool second_chance) {
+    uint32_t s = st->order[st->head];
+    unsigned char *base = st->slab[s];
+    size_t used = st->slab_used[s], w = 0;
+    for (size_t off = 0; off < used;) {
+        entry *e = (entry *)(base + off);
+        size_t size = e->size;
+        if (e->flags & E_LIVE) {
+            uint32_t tag = hash_tag(entry_hash(st, e));
+            size_t i = table_slot_of(st, tag, make_ref(s, off));
+            bool keep = (e->flags & E_DIRTY) || (second_chance && (e->flags & E_REF)) ||
+                        (st->ck && (e->flags & E_PIN));
+            if (keep) {
+                entry *d = (entry *)(base + w);
+                if (d != e)
+                    memmove(d, e, size);
+                if (!(d->flags & E_DIRTY))
+                    d->flags &= (uint8_t)~E_REF;
+                st->table[i].ref = make_ref(s, w);
+                w += size;
+            } else {
+                table_delete(st, i);
+            }
+        }
+        off += size;
     }
-    if (st->n_slabs > keep_slabs)
-        st->n_slabs = keep_slabs;
+    st->slab_used[s] = (uint32_t)w;
+    st->head = (st->head + 1) % st->max_slabs;
+    st->order[(st->head + st->n_slabs - 1) % st->max_slabs] = s;
     st->stats.compactions++;
+    return SLAB - w;
 }
 
-/* True if an entry of `size` bytes fits without compacting. */
-static bool room_for(const state_store *st, size_t size) {
-    if (st->n_slabs && st->slab_used[st->n_slabs - 1] + size <= SLAB)
+/* True if a new slab fits and leaves room to double the table after it. */
+static bool slab_fits(const state_store *st) {
+    return st->n_slabs < st->max_slabs &&
+           st->n_slabs * SLAB + SLAB + 3 * table_bytes(st) <= st->cap;
+}
+
+/* Makes the newest slab one with room for `size` bytes: a new slab under
+ * the cap, else the oldest ones compacted in turn. false when a whole cycle
+ * found no room (the cache is full of dirty and pinned entries). */
+static bool make_room(state_store *st, size_t size) {
+    if (slab_fits(st)) {
+        unsigned char *p = malloc(SLAB);
+        if (!p)
+            return false;
+        uint32_t s = (uint32_t)st->n_slabs++;
+        st->slab[s] = p;
+        st->slab_used[s] = 0;
+        st->order[(st->head + st->n_slabs - 1) % st->max_slabs] = s;
         return true;
-    return st->n_slabs < st->max_slabs && held(st) + SLAB <= st->cap;
-}
-
-/* Free bytes under the cap after the current slab's tail. */
-static size_t free_bytes(const state_store *st) {
-    size_t h = held(st);
-    return h < st->cap ? st->cap - h : 0;
+    }
+    if (st->full || !st->n_slabs)
+        return false;
+    /* The second chance only for the first slab: when everything was used
+     * lately (right after the cache filled, or a working set larger than
+     * the cap) it would keep every clean entry, and honouring it for every
+     * slab would cost a whole cycle before anything is dropped. */
+    for (size_t k = 0; k < st->n_slabs; k++) {
+        size_t room = evict_oldest(st, k == 0);
+        if (room >= size && (k > 0 || room >= SLAB / 4))
+            return true;
+    }
+    st->full = true; /* no more eviction until a checkpoint */
+    return false;
 }
 
 /*
  * A new entry of `size` bytes (a multiple of 8); *ref (OUT:) its reference.
- * NULL when the cache is full of dirty data. May compact: entry pointers
+ * NULL when the cache is full of dirty data. May evict: entry pointers
  * taken before the call are invalid after it.
  */
-/* Would compact(st, true) leave at least a quarter of the cap free? A pass
- * over the entry headers answers for much less than the slide itself,
- * which otherwise runs twice whenever the recently used entries fill the
- * cache (the second pass dropping every clean entry): with the label
- * join's pending views, that was every compaction. */
-static bool second_chance_frees_enough(const state_store *st) {
-    size_t keep = 0;
-    for (size_t i = 0; i < st->n_slabs; i++)
-        for (size_t off = 0; off < st->slab_used[i];) {
-            const entry *e = (const entry *)(st->slab[i] + off);
-            off += e->size;
-            if ((e->flags & E_LIVE) &&
-                (e->flags & (E_DIRTY | E_REF) || (st->ck && (e->flags & E_PIN))))
-                keep += e->size;
-        }
-    /* Entries do not straddle slabs: allow one entry's worth of waste per
-     * slab, at most STATE_STORE_MAX_KEY + STATE_STORE_MAX_VALUE, and
-     * cheaply bound it by a slab per 16 slabs plus one. */
-    size_t slabs = keep / SLAB + keep / SLAB / 16 + 1;
-    size_t after = slabs * SLAB + st->n_slots * sizeof(slot);
-    return after + st->cap / 4 <= st->cap;
-}
-
 static entry *cache_alloc(state_store *st, size_t size, uint32_t *ref) {
-    if (!room_for(st, size)) {
-        if (st->full)
-            return NULL;
-        if (second_chance_frees_enough(st))
-            compact(st, true);
-        if (free_bytes(st) < st->cap / 4)
-            compact(st, false);
-        if (free_bytes(st) < st->cap / 4)
-            st->full = true; /* no more compactions until a checkpoint */
-        if (!room_for(st, size))
+    if (!st->n_slabs || st->slab_used[newest(st)] + size > SLAB) {
+        if (!make_room(st, size))
             return NULL;
     }
-    size_t si = st->n_slabs - 1;
-    if (!st->n_slabs || st->slab_used[si] + size > SLAB) {
-        unsigned char *p = malloc(SLAB);
-        if (!p)
-            return NULL;
-        si = st->n_slabs++;
-        st->slab[si] = p;
-        st->slab_used[si] = 0;
-    }
-    size_t off = st->slab_used[si];
-    st->slab_used[si] = (uint32_t)(off + size);
-    *ref = make_ref(si, off);
-    entry *e = (entry *)(st->slab[si] + off);
+    uint32_t s = newest(st);
+    size_t off = st->slab_used[s];
+    st->slab_used[s] = (uint32_t)(off + size);
+    *ref = make_ref(s, off);
+    entry *e = (entry *)(st->slab[s] + off);
     e->size = (uint32_t)size;
     return e;
 }
@@ -380,10 +396,15 @@ static bool table_reserve(state_store *st) {
         return true;
     if (table_grow(st))
         return true;
-    /* No room for a bigger table: dropping clean entries may be enough. */
-    if (!st->full)
-        compact(st, false);
-    return (st->n_entries + 1) * 2 <= st->n_slots;
+    /* No room for a bigger table: evicting drops clean entries. */
+    if (st->full)
+        return false;
+    for (size_t k = 0; k < st->n_slabs && (st->n_entries + 1) * 2 > st->n_slots; k++)
+        evict_oldest(st, false);
+    if ((st->n_entries + 1) * 2 <= st->n_slots)
+        return true;
+    st->full = true;
+    return false;
 }
 
 static void set_dirty(state_store *st, entry *e) {
@@ -416,6 +437,9 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
                 set_dirty(st, e);
             return SL_OK;
         }
+        /* The old entry must survive the allocation below (which may
+         * evict): mark it used. */
+        e->flags |= E_REF;
     } else if (!table_reserve(st)) {
         return SL_ERR_LIMIT;
     }
@@ -434,7 +458,7 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
         memcpy(e_val(e), val, vlen);
     if (flags & E_DIRTY)
         set_dirty(st, e);
-    /* The allocation may have compacted: find the slot again. */
+    /* The allocation may have moved entries: find the slot again. */
     i = table_find(st, h, cf, k, klen, &found);
     if (found) {
         entry *old = ref_entry(st, st->table[i].ref);
@@ -442,7 +466,7 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
             st->n_dirty--;
             st->dirty_bytes -= old->size;
         }
-        old->flags = 0; /* dead space until the next compaction */
+        old->flags = 0; /* dead space until its slab is compacted */
         st->table[i].ref = ref;
     } else {
         st->table[i].tag = hash_tag(h);
@@ -451,6 +475,7 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
     }
     return SL_OK;
 }
+
 
 /* ------------------------------------------------------------- rocksdb */
 
@@ -576,10 +601,13 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
         st->max_slabs = MAX_SLABS;
     st->slab = calloc(st->max_slabs, sizeof *st->slab);
     st->slab_used = calloc(st->max_slabs, sizeof *st->slab_used);
+    st->order = calloc(st->max_slabs, sizeof *st->order);
     st->n_slots = MIN_SLOTS;
-    st->table = calloc(st->n_slots, sizeof *st->table);
+    st->table = malloc(st->n_slots * sizeof *st->table);
+    if (st->table)
+        table_clear(st->table, st->n_slots);
     st->scratch = malloc(STATE_STORE_MAX_VALUE);
-    if (!st->path || !st->slab || !st->slab_used || !st->table || !st->scratch) {
+    if (!st->path || !st->slab || !st->slab_used || !st->order || !st->table || !st->scratch) {
         rc = sl_err_set(err, SL_ERR_NOMEM, "state: cache");
         goto fail;
     }
@@ -695,6 +723,7 @@ void state_store_close(state_store *st) {
         free(st->slab[i]);
     free(st->slab);
     free(st->slab_used);
+    free(st->order);
     free(st->table);
     free(st->offsets);
     free(st->spare);
@@ -859,9 +888,10 @@ sl_status state_store_update(state_store *st, state_cf cf, const void *key, size
     return SL_OK;
 }
 
+/* Three quarters of the bytes the slabs may take (what the table leaves). */
 bool state_store_want_checkpoint(const state_store *st) {
-    return st->full ||
-           st->dirty_bytes + st->pinned_bytes + st->n_slots * sizeof(slot) > st->cap / 4 * 3;
+    size_t t = 3 * table_bytes(st), slabs = st->cap > t ? st->cap - t : 0;
+    return st->full || st->dirty_bytes + st->pinned_bytes > slabs / 4 * 3;
 }
 
 /* Calls fn on every live entry, in slab order. */

@@ -268,7 +268,7 @@ typedef struct state_store_stats {
     size_t pinned_bytes;           /* bytes pinned by the checkpoint in flight (upper bound) */
     uint64_t hits;                 /* get answered by the cache */
     uint64_t misses;               /* get that read RocksDB */
-    uint64_t compactions;          /* cache compactions (clean entries dropped) */
+    uint64_t compactions;          /* slabs compacted to make room (clean entries dropped) */
     uint64_t checkpoints;          /* since open */
     uint64_t checkpoint_id;        /* last committed id */
     uint64_t last_checkpoint_keys; /* entries the last checkpoint wrote */
