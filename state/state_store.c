@@ -99,7 +99,8 @@ struct state_store {
     rocksdb_column_family_handle_t *cf[STATE_CF_COUNT + 1]; /* [0] default, then state_cf + 1 */
     rocksdb_readoptions_t *ropts;                           /* point reads */
     rocksdb_readoptions_t *sweep_ropts;                     /* scans: do not fill the block cache */
-    rocksdb_writeoptions_t *wopts;                          /* sync on: checkpoints only */
+    rocksdb_writeoptions_t *wopts;                          /* checkpoints only: synced, or
+                                                               in memory no WAL at all */
     char *path;                                             /* directory, or "(memory)" */
     bool read_only;                                         /* writes refused */
     size_t switch_bytes;                                    /* checkpoint bytes to one family that
@@ -107,6 +108,9 @@ struct state_store {
     /* the cache */
     unsigned char **slab; /* slabs by index (the index is in every reference) */
     uint32_t *slab_used;  /* bytes handed out per slab */
+    uint32_t *slab_marked; /* live entries per slab that are dirty or pinned (pins of a
+                              committed checkpoint included until begin clears them):
+                              begin and unpin visit only slabs where it is > 0 */
     uint32_t *order;      /* ring of slab indexes, oldest first, from order[head] */
     size_t head;          /* position of the oldest slab in order[] */
     size_t n_slabs;       /* slabs allocated (= indexes 0 .. n_slabs - 1); the newest
@@ -181,6 +185,8 @@ static entry *ref_entry(const state_store *st, uint32_t ref) {
     return (entry *)(st->slab[ref >> REF_OFF_BITS] +
                      ((size_t)(ref & ((1u << REF_OFF_BITS) - 1)) << UNIT_SHIFT));
 }
+
+static uint32_t ref_slab(uint32_t ref) { return ref >> REF_OFF_BITS; }
 
 static uint32_t make_ref(size_t slab, size_t off) {
     return (uint32_t)(slab << REF_OFF_BITS) | (uint32_t)(off >> UNIT_SHIFT);
@@ -322,6 +328,8 @@ static size_t evict_oldest(state_store *st, bool second_chance) {
                 st->table[i].ref = make_ref(s, w);
                 w += size;
             } else {
+                if (e->flags & E_PIN) /* a committed checkpoint's (st->ck is NULL) */
+                    st->slab_marked[s]--;
                 table_delete(st, i);
             }
         }
@@ -351,6 +359,7 @@ static bool make_room(state_store *st, size_t size) {
         uint32_t s = (uint32_t)st->n_slabs++;
         st->slab[s] = p;
         st->slab_used[s] = 0;
+        st->slab_marked[s] = 0;
         st->order[(st->head + st->n_slabs - 1) % st->max_slabs] = s;
         return true;
     }
@@ -407,8 +416,11 @@ static bool table_reserve(state_store *st) {
     return false;
 }
 
-static void set_dirty(state_store *st, entry *e) {
+/* Marks e (in slab s) dirty. */
+static void set_dirty(state_store *st, entry *e, uint32_t s) {
     if (!(e->flags & E_DIRTY)) {
+        if (!(e->flags & E_PIN))
+            st->slab_marked[s]++;
         e->flags |= E_DIRTY;
         st->n_dirty++;
         st->dirty_bytes += e->size;
@@ -434,7 +446,7 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
             e->flags =
                 (uint8_t)((e->flags & (E_LIVE | E_DIRTY | E_PIN)) | E_REF | (flags & E_TOMB));
             if (flags & E_DIRTY)
-                set_dirty(st, e);
+                set_dirty(st, e, ref_slab(st->table[i].ref));
             return SL_OK;
         }
         /* The old entry must survive the allocation below (which may
@@ -457,7 +469,7 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
     if (vlen)
         memcpy(e_val(e), val, vlen);
     if (flags & E_DIRTY)
-        set_dirty(st, e);
+        set_dirty(st, e, ref_slab(ref));
     /* The allocation may have moved entries: find the slot again. */
     i = table_find(st, h, cf, k, klen, &found);
     if (found) {
@@ -466,6 +478,8 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
             st->n_dirty--;
             st->dirty_bytes -= old->size;
         }
+        if (old->flags & (E_DIRTY | E_PIN))
+            st->slab_marked[ref_slab(st->table[i].ref)]--;
         old->flags = 0; /* dead space until its slab is compacted */
         st->table[i].ref = ref;
     } else {
@@ -602,12 +616,13 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
     st->slab = calloc(st->max_slabs, sizeof *st->slab);
     st->slab_used = calloc(st->max_slabs, sizeof *st->slab_used);
     st->order = calloc(st->max_slabs, sizeof *st->order);
+    st->slab_marked = calloc(st->max_slabs, sizeof *st->slab_marked);
     st->n_slots = MIN_SLOTS;
     st->table = malloc(st->n_slots * sizeof *st->table);
     if (st->table)
         table_clear(st->table, st->n_slots);
     st->scratch = malloc(STATE_STORE_MAX_VALUE);
-    if (!st->path || !st->slab || !st->slab_used || !st->order || !st->table || !st->scratch) {
+    if (!st->path || !st->slab || !st->slab_used || !st->order || !st->slab_marked || !st->table || !st->scratch) {
         rc = sl_err_set(err, SL_ERR_NOMEM, "state: cache");
         goto fail;
     }
@@ -680,7 +695,10 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
     st->sweep_ropts = rocksdb_readoptions_create();
     rocksdb_readoptions_set_fill_cache(st->sweep_ropts, 0);
     st->wopts = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(st->wopts, 1);
+    /* In memory nothing outlives the process: a write-ahead log (and its
+     * sync) would only copy every checkpoint once more. */
+    rocksdb_writeoptions_set_sync(st->wopts, mem ? 0 : 1);
+    rocksdb_writeoptions_disable_WAL(st->wopts, mem ? 1 : 0);
     rc = load_checkpoint(st, err);
     if (rc)
         goto fail;
@@ -724,6 +742,7 @@ void state_store_close(state_store *st) {
     free(st->slab);
     free(st->slab_used);
     free(st->order);
+    free(st->slab_marked);
     free(st->table);
     free(st->offsets);
     free(st->spare);
@@ -839,7 +858,9 @@ sl_status state_store_update(state_store *st, state_cf cf, const void *key, size
                           cf_names[cf], vlen, STATE_STORE_MAX_VALUE);
     const unsigned char *k = key;
     size_t old = STATE_STORE_ABSENT;
-    entry *e = lookup(st, cf, k, klen);
+    bool found;
+    size_t slot_i = table_find(st, key_hash(st->seed, cf, k, klen), cf, k, klen, &found);
+    entry *e = found ? ref_entry(st, st->table[slot_i].ref) : NULL;
     if (e) {
         st->stats.hits++;
         if (!(e->flags & E_TOMB))
@@ -851,7 +872,7 @@ sl_status state_store_update(state_store *st, state_cf cf, const void *key, size
                 memset(v + keep, 0, vlen - keep);
             e->vlen = (uint32_t)vlen;
             e->flags = (uint8_t)((e->flags & ~E_TOMB) | E_REF);
-            set_dirty(st, e);
+            set_dirty(st, e, ref_slab(st->table[slot_i].ref));
             *val = v;
             *old_len = old;
             return SL_OK;
@@ -1053,17 +1074,23 @@ sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, siz
         memcpy(ck->rec + RECORD_HEAD, offsets, offsets_len);
         memcpy(ck->offsets, offsets, offsets_len);
     }
-    /* One pass over the slabs: copy each dirty entry, make it clean and
-     * pinned; clear the pins a committed checkpoint left behind. */
+    /* One pass over the slabs with marked entries: copy each dirty entry,
+     * make it clean and pinned; clear the pins a committed checkpoint left
+     * behind. */
     size_t pinned = 0;
-    for (size_t i = 0; i < st->n_slabs; i++)
+    for (size_t i = 0; i < st->n_slabs; i++) {
+        if (!st->slab_marked[i])
+            continue;
         for (size_t off = 0; off < st->slab_used[i];) {
             entry *e = (entry *)(st->slab[i] + off);
             off += e->size;
             if (!(e->flags & E_LIVE))
                 continue;
             if (!(e->flags & E_DIRTY)) {
-                e->flags &= (uint8_t)~E_PIN;
+                if (e->flags & E_PIN) {
+                    e->flags &= (uint8_t)~E_PIN;
+                    st->slab_marked[i]--;
+                }
                 continue;
             }
             ck_rec *r = (ck_rec *)(ck->buf + ck->len);
@@ -1080,6 +1107,7 @@ sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, siz
             e->flags = (uint8_t)((e->flags & ~E_DIRTY) | E_PIN);
             pinned += e->size;
         }
+    }
     assert(ck->n == st->n_dirty && ck->len <= need);
     st->n_dirty = 0;
     st->dirty_bytes = 0;
@@ -1159,12 +1187,12 @@ out:
  * for the ones rewritten meanwhile, which are dirty already). */
 static void unpin_to_dirty(state_store *st) {
     for (size_t i = 0; i < st->n_slabs; i++)
-        for (size_t off = 0; off < st->slab_used[i];) {
+        for (size_t off = 0; st->slab_marked[i] && off < st->slab_used[i];) {
             entry *e = (entry *)(st->slab[i] + off);
             off += e->size;
             if ((e->flags & (E_LIVE | E_PIN)) == (E_LIVE | E_PIN)) {
+                set_dirty(st, e, (uint32_t)i); /* still marked: PIN until the next line */
                 e->flags &= (uint8_t)~E_PIN;
-                set_dirty(st, e);
             }
         }
 }
