@@ -10,7 +10,13 @@
  * examples is generated first and cycled, so generation is not timed.
  *
  * Usage: bench_models [examples (default 2000000)] [skewed|uniform|both]
- *                     [ftrl|fm|both]
+ *                     [ftrl|fm|both] [split|fused|both]
+ *
+ * split: model_*_predict then model_*_update, as two calls (nothing carried
+ * from one to the other: a score made at view time and an update at label
+ * time); fused: model_*_learn, the learner's path (op_learners learns with
+ * the weights as they are when the label arrives: predict and update back
+ * to back, one pass over the coordinates). The same floats either way.
  */
 #include <math.h>
 #include <stdio.h>
@@ -80,7 +86,8 @@ static double logloss(double p, double y) {
     return y > 0.5 ? -log(p) : -log(1 - p);
 }
 
-static int run_ftrl(const model_example *pool, const float *labels, long n, const char *dist) {
+static int run_ftrl(const model_example *pool, const float *labels, long n, const char *dist,
+                    int fused) {
     sl_err err = {{0}};
     model_ftrl_params lp;
     model_ftrl_params_default(&lp);
@@ -93,16 +100,22 @@ static int run_ftrl(const model_example *pool, const float *labels, long n, cons
     bench_clock t0 = bench_now();
     for (long i = 0; i < n; i++) {
         const model_example *ex = &pool[i % POOL];
-        float p = model_ftrl_predict(lr, ex);
+        float p;
+        if (fused) {
+            model_ftrl_learn(lr, ex, labels[i % POOL], &p);
+        } else {
+            p = model_ftrl_predict(lr, ex);
+            model_ftrl_update(lr, ex, labels[i % POOL], p);
+        }
         loss += logloss(p, labels[i % POOL]);
-        model_ftrl_update(lr, ex, labels[i % POOL], p);
     }
-    report(dist, "ftrl_lr", n, t0, loss, "");
+    report(dist, fused ? "ftrl learn" : "ftrl_lr", n, t0, loss, "");
     model_ftrl_destroy(lr);
     return 0;
 }
 
-static int run_fm(const model_example *pool, const float *labels, long n, const char *dist) {
+static int run_fm(const model_example *pool, const float *labels, long n, const char *dist,
+                  int fused) {
     sl_err err = {{0}};
     model_fm_params fp;
     model_fm_params_default(&fp);
@@ -116,13 +129,18 @@ static int run_fm(const model_example *pool, const float *labels, long n, const 
     bench_clock t0 = bench_now();
     for (long i = 0; i < n; i++) {
         const model_example *ex = &pool[i % POOL];
-        float p = model_fm_predict(fm, ex);
+        float p;
+        if (fused) {
+            model_fm_learn(fm, ex, labels[i % POOL], &p);
+        } else {
+            p = model_fm_predict(fm, ex);
+            model_fm_update(fm, ex, labels[i % POOL], p);
+        }
         loss += logloss(p, labels[i % POOL]);
-        model_fm_update(fm, ex, labels[i % POOL], p);
     }
     char extra[32];
     snprintf(extra, sizeof extra, ", factor_bits %u", model_fm_factor_bits(fm));
-    report(dist, "fm k=8", n, t0, loss, extra);
+    report(dist, fused ? "fm learn" : "fm k=8", n, t0, loss, extra);
     model_fm_destroy(fm);
     return 0;
 }
@@ -131,6 +149,8 @@ int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 2000000;
     const char *only = argc > 2 && strcmp(argv[2], "both") != 0 ? argv[2] : NULL;
     const char *model = argc > 3 ? argv[3] : "both";
+    const char *path = argc > 4 ? argv[4] : "both"; /* split, fused or both */
+    int split = strcmp(path, "fused") != 0, fused = strcmp(path, "split") != 0;
     model_example *pool = malloc(POOL * sizeof *pool);
     float *labels = malloc(POOL * sizeof *labels);
     if (!pool || !labels || n < 1)
@@ -142,10 +162,12 @@ int main(int argc, char **argv) {
         if (only && strcmp(only, dist) != 0)
             continue;
         make_pool(pool, labels, uniform);
-        if (strcmp(model, "fm") != 0)
-            rc = run_ftrl(pool, labels, n, dist);
-        if (!rc && strcmp(model, "ftrl") != 0)
-            rc = run_fm(pool, labels, n, dist);
+        for (int f = !split; f <= fused && !rc; f++) {
+            if (strcmp(model, "fm") != 0)
+                rc = run_ftrl(pool, labels, n, dist, f);
+            if (!rc && strcmp(model, "ftrl") != 0)
+                rc = run_fm(pool, labels, n, dist, f);
+        }
     }
     free(pool);
     free(labels);

@@ -21,7 +21,9 @@
  *   --label NAME               label to learn (click)
  *   --bits B                   hash_bits (22)
  *   --alpha A --beta B --l1 L --l2 L          FTRL (0.05, 1, 1, 1 as the config)
+ *   --fast-fields F,F,... --fast-alpha A      these field ids learn at A (0.2)
  *   --k K --factor-lr LR --factor-l2 L --init-std S --factor-bits B   FM
+ *   --drop-fields F,F,...      ignore features of these field ids (ablation)
  *   --drop-fields-from F       ignore features of field ≥ F (ablation)
  *   --limit N                  stop after N examples
  *   --truth FILE               gen's truth file: print the Bayes-optimal loss
@@ -105,7 +107,7 @@ static int read_array(const char *p, double *out, int cap) {
  * "v<N>" view id, or -1). Returns 0, or -1 when the line is not an example
  * with that label. */
 static int parse_example(const char *line, const char *label, uint32_t drop_from,
-                         model_example *ex, float *y, long *view) {
+                         const uint64_t *drop, model_example *ex, float *y, long *view) {
     static double idx[MODEL_MAX_SPARSE], val[MODEL_MAX_SPARSE], fld[MODEL_MAX_SPARSE];
     const char *labels = after_key(line, "labels");
     const char *l = labels ? after_key(labels, label) : NULL;
@@ -121,7 +123,8 @@ static int parse_example(const char *line, const char *label, uint32_t drop_from
     if (w)
         ex->weight = (float)strtod(w, NULL);
     for (int j = 0; j < n; j++)
-        if ((uint32_t)fld[j] < drop_from)
+        if ((uint32_t)fld[j] < drop_from &&
+            !(drop[((uint32_t)fld[j] & 255) >> 6] >> ((uint32_t)fld[j] & 63) & 1))
             model_example_add(ex, (uint32_t)idx[j], (float)val[j], (uint8_t)fld[j]);
     const char *v = after_key(line, "view_id");
     *view = v && v[0] == '"' && v[1] == 'v' ? strtol(v + 2, NULL, 10) : -1;
@@ -177,14 +180,14 @@ static void learn_batch(learner *l, const model_example *exs, const float *ys, l
     bench_clock t0 = bench_now();
     for (long i = 0; i < n; i++) {
         const model_example *ex = &exs[i];
-        float p = l->lr ? model_ftrl_predict(l->lr, ex) : model_fm_predict(l->fm, ex);
+        float p; /* predicted before the update: progressive */
+        sl_status st = l->lr ? model_ftrl_learn(l->lr, ex, ys[i], &p)
+                             : model_fm_learn(l->fm, ex, ys[i], &p);
         double li = ex->weight * logloss(p, ys[i]);
         loss += li;
         for (int a = 0; a < n_at; a++)
             if (seen + i < at[a])
                 l->loss_at[a] += li;
-        sl_status st = l->lr ? model_ftrl_update(l->lr, ex, ys[i], p)
-                             : model_fm_update(l->fm, ex, ys[i], p);
         l->refused += st != SL_OK;
     }
     bench_clock t1 = bench_now();
@@ -198,6 +201,7 @@ static int usage(void) {
                     "NAME] [--bits B]\n"
                     "  [--alpha A] [--beta B] [--l1 L] [--l2 L] [--k K] [--factor-lr LR]\n"
                     "  [--factor-l2 L] [--init-std S] [--factor-bits B] [--drop-fields-from F]\n"
+                    "  [--drop-fields F,F,...] [--fast-fields F,F,...] [--fast-alpha A]\n"
                     "  [--limit N] [--truth FILE] [--at N,N,...]\n");
     return 2;
 }
@@ -207,6 +211,7 @@ int main(int argc, char **argv) {
         return usage();
     const char *path = argv[1], *which = "both", *label = "click", *truth_path = NULL;
     uint32_t bits = 22, drop_from = UINT32_MAX;
+    uint64_t drop[4] = {0, 0, 0, 0}; /* bit f: field f ignored */
     long limit = -1, at[MAX_AT];
     int n_at = 0;
     model_ftrl_params lp;
@@ -243,7 +248,21 @@ int main(int argc, char **argv) {
             fp.init_std = atof(v);
         else if (!strcmp(a, "--factor-bits"))
             fp.factor_bits = (uint32_t)atoi(v);
-        else if (!strcmp(a, "--drop-fields-from"))
+        else if (!strcmp(a, "--fast-fields")) { /* field ids learning at --fast-alpha */
+            for (const char *p = v; p && *p; p = strchr(p, ',')) {
+                p += *p == ',';
+                unsigned f = (unsigned)atoi(p) & 255;
+                lp.fast_fields[f >> 6] |= (uint64_t)1 << (f & 63);
+            }
+        } else if (!strcmp(a, "--fast-alpha"))
+            lp.fast_alpha = atof(v);
+        else if (!strcmp(a, "--drop-fields")) { /* field ids to ignore, "8,9" */
+            for (const char *p = v; p && *p; p = strchr(p, ',')) {
+                p += *p == ',';
+                unsigned f = (unsigned)atoi(p) & 255;
+                drop[f >> 6] |= (uint64_t)1 << (f & 63);
+            }
+        } else if (!strcmp(a, "--drop-fields-from"))
             drop_from = (uint32_t)atoi(v);
         else if (!strcmp(a, "--limit"))
             limit = atol(v);
@@ -293,7 +312,7 @@ int main(int argc, char **argv) {
         long n = 0;
         while (n < BATCH && (limit < 0 || seen + n < limit) && fgets(line, LINE_MAX, f)) {
             long view;
-            if (parse_example(line, label, drop_from, &exs[n], &ys[n], &view)) {
+            if (parse_example(line, label, drop_from, drop, &exs[n], &ys[n], &view)) {
                 skipped++;
                 continue;
             }
@@ -346,8 +365,9 @@ int main(int argc, char **argv) {
             printf("\n");
         }
         if (l->lr)
-            printf("RESULT learner=ours_ftrl_lr args='alpha=%g beta=%g l1=%g l2=%g bits=%u' ",
-                   lp.alpha, lp.beta, lp.l1, lp.l2, bits);
+            printf("RESULT learner=ours_ftrl_lr args='alpha=%g beta=%g l1=%g l2=%g bits=%u "
+                   "fast_alpha=%g' ",
+                   lp.alpha, lp.beta, lp.l1, lp.l2, bits, lp.fast_alpha);
         else
             printf("RESULT learner=ours_fm args='k=%u alpha=%g l1=%g l2=%g factor_lr=%g "
                    "factor_l2=%g bits=%u' ",

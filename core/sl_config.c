@@ -211,6 +211,15 @@ static const sl_cf_field model_fields[] = {
      NULL, NULL},
     {"l1", SL_CF_DOUBLE, M_(l1), 0, 0, 0, 1e6, 0, LIN, "1", "L1 regularization.", NULL, NULL},
     {"l2", SL_CF_DOUBLE, M_(l2), 0, 0, 0, 1e6, 0, 0, "1", "L2 regularization.", NULL, NULL},
+    {"fast_fields", SL_CF_STRLIST, M_(fast_fields), M_(n_fast_fields), SL_CONFIG_MAX_FIELDS, 0, 0,
+     0, K(SL_MODEL_FTRL_LR) | K(SL_MODEL_FM), "[]",
+     "Configured features and crosses (as written under features) whose weights learn at "
+     "fast_alpha: those with many values and few events each, such as user or user*item.",
+     NULL, NULL},
+    {"fast_alpha", SL_CF_DOUBLE, M_(fast_alpha), 0, 0, 0, 1e3, SL_CF_MIN_EXCL,
+     K(SL_MODEL_FTRL_LR) | K(SL_MODEL_FM), "0.2",
+     "FTRL-Proximal learning rate of the fast_fields (the FM: of their linear weights).", NULL,
+     NULL},
     {"factors", SL_CF_INT, M_(factors), 0, 0, 1, 256, 0, K(SL_MODEL_FM), "8",
      "FM: factors per feature (k).", NULL, NULL},
     {"factor_lr", SL_CF_DOUBLE, M_(factor_lr), 0, 0, 0, 10, SL_CF_MIN_EXCL, K(SL_MODEL_FM), "0.05",
@@ -632,6 +641,8 @@ static sl_status apply_defaults(sl_cf_ctx *c, const sl_cf_section *sec, void *ba
 static void model_clear(sl_config_model *m) {
     free(m->name);
     free(m->optimizer);
+    for (int i = 0; i < m->n_fast_fields; i++)
+        free(m->fast_fields[i]);
     memset(m, 0, sizeof *m);
 }
 
@@ -719,8 +730,9 @@ void sl_config_destroy(sl_config *cfg) {
     free(cfg);
 }
 
-/* Cross-field rules that no single row can express. */
-static sl_status check_whole(sl_cf_ctx *c, const sl_config *cfg) {
+/* Cross-field rules that no single row can express, and the names that
+ * resolve against another section (a model's fast_fields to field ids). */
+static sl_status check_whole(sl_cf_ctx *c, sl_config *cfg) {
     if (strcmp(cfg->engine.graph, "full") != 0 && strcmp(cfg->engine.graph, "validate") != 0)
         return bad(c, "engine.graph", "must be full or validate, got \"%s\"", cfg->engine.graph);
     for (int i = 0; i < cfg->features.n_crosses; i++) {
@@ -743,6 +755,21 @@ static sl_status check_whole(sl_cf_ctx *c, const sl_config *cfg) {
         if (m->kind == SL_MODEL_RANK && m->surface != SL_SURFACE_EVENTS)
             return bad(c, path, "a rank model serves the events surface, got %s",
                        sl_surface_str(m->surface));
+        for (int f = 0; f < m->n_fast_fields; f++) { /* a field id: categorical, then crosses */
+            const sl_config_features *fe = &cfg->features;
+            int id = -1;
+            for (int a = 0; a < fe->n_categorical && id < 0; a++)
+                if (!strcmp(fe->categorical[a], m->fast_fields[f]))
+                    id = a;
+            for (int a = 0; a < fe->n_crosses && id < 0; a++)
+                if (!strcmp(fe->crosses[a], m->fast_fields[f]))
+                    id = fe->n_categorical + a;
+            snprintf(path, sizeof path, "models.%s.fast_fields[%d]", m->name, f);
+            if (id < 0)
+                return bad(c, path, "\"%s\" is not in features.categorical or features.crosses",
+                           m->fast_fields[f]);
+            cfg->models[i].fast_field_ids[f] = id;
+        }
         if (m->optimizer && strcmp(m->optimizer, "adam") != 0 &&
             strcmp(m->optimizer, "adagrad") != 0 && strcmp(m->optimizer, "momentum") != 0) {
             snprintf(path, sizeof path, "models.%s.optimizer", m->name);

@@ -109,6 +109,10 @@ typedef struct sl_config_model {
     double beta;  /* FTRL smoothing */
     double l1;    /* L1 strength */
     double l2;    /* L2 strength */
+    char *fast_fields[SL_CONFIG_MAX_FIELDS]; /* features (as configured) learning at fast_alpha */
+    int n_fast_fields;
+    int fast_field_ids[SL_CONFIG_MAX_FIELDS]; /* (n_fast_fields) their field ids, resolved */
+    double fast_alpha;                        /* FTRL learning rate of the fast_fields */
     /* fm */
     int factors;      /* k */
     double factor_lr; /* AdaGrad rate of the factors */

@@ -14,11 +14,25 @@
 #include "model_internal.h"
 #include "sl_rand.h"
 
+/* 8-lane AVX2 forms of the factor kernels, chosen at run time where the
+ * CPU has AVX2 (the build targets baseline x86-64). Each lane does the
+ * same IEEE operations as the SSE2 lanes (no FMA: it is not enabled, and
+ * C11 mode does not contract), and the pairwise sum adds the two 4-lane
+ * halves in the SSE2 order, so both paths give bitwise the same floats. */
+#if defined(MODEL__SSE2) && defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define MODEL_FM__AVX2 1
+#define FM__AVX2       __attribute__((target("avx2")))
+#endif
+
 struct model_fm {
     model_fm_params p; /* hyperparameters, factor_bits resolved */
     model__ftrl_k lin; /* the linear weights' constants in float */
     model__ftrl_k bias; /* the bias's: no L1, no L2 */
     float max_dz;      /* the guard's bound on |Δz| */
+    bool per_field;    /* some field has its own α (lin.fast_fields) */
+    float ia_field[256]; /* 1/α of each field's linear features */
+    _Alignas(16) float ia_same[MODEL_MAX_SPARSE]; /* 1/lin.alpha in every lane */
     float factor_lr;   /* AdaGrad step */
     float factor_l2;   /* L2 on the factors */
     uint32_t bits;     /* log2 D */
@@ -26,6 +40,7 @@ struct model_fm {
     uint32_t k;        /* factors per row */
     uint32_t stride;   /* 2k floats per row of vg */
     bool identity;     /* factor_bits == bits: row = index */
+    bool wide;         /* the AVX2 factor kernels (the CPU has them) */
     float zb[2];       /* (2) the bias's z, n */
     float *zn;         /* (D, 2) linear z, n */
     float *vg;         /* (R, 2k) factors, then their AdaGrad sums, per row */
@@ -52,6 +67,15 @@ void model_fm_params_from_config(const sl_config_model *cm, model_fm_params *p) 
     p->factor_l2 = cm->factor_l2;
     p->init_std = cm->init_std;
     p->seed = cm->seed;
+}
+
+bool model_fm__set_wide(model_fm *m, bool on) {
+#ifdef MODEL_FM__AVX2
+    m->wide = on && __builtin_cpu_supports("avx2");
+#else
+    (void)on;
+#endif
+    return m->wide;
 }
 
 uint32_t model_fm__row(const model_fm *m, uint32_t idx) {
@@ -93,6 +117,7 @@ sl_status model_fm_create(const model_fm_params *p, uint32_t hash_bits, model_fm
     float ia = (float)(1.0 / p->lin.alpha);
     m->lin = (model__ftrl_k){ia, (float)p->lin.beta, (float)p->lin.l1, (float)p->lin.l2};
     m->bias = (model__ftrl_k){ia, (float)p->lin.beta, 0.0f, 0.0f};
+    m->per_field = model__ftrl_ia_fields(&p->lin, m->ia_field, m->ia_same);
     m->max_dz = p->lin.max_dz < FLT_MAX ? (float)p->lin.max_dz : FLT_MAX;
     m->factor_lr = (float)p->factor_lr;
     m->factor_l2 = (float)p->factor_l2;
@@ -101,6 +126,9 @@ sl_status model_fm_create(const model_fm_params *p, uint32_t hash_bits, model_fm
     m->k = p->k;
     m->stride = 2 * p->k;
     m->identity = fbits == hash_bits;
+#ifdef MODEL_FM__AVX2
+    m->wide = __builtin_cpu_supports("avx2");
+#endif
     size_t rows = (size_t)1 << fbits;
     m->zn = model__table_alloc(((size_t)1 << hash_bits) * 2 * sizeof(float));
     m->vg = model__table_alloc(rows * m->stride * sizeof(float));
@@ -160,12 +188,41 @@ static void fm_prefetch(const model_fm *m, const model_example *ex, uint32_t n,
  * pair term sums lane l over f ≡ l (mod 4) in order, then
  * (l0 + l2) + (l1 + l3), then the k mod 4 leftovers: the SSE2 and scalar
  * forms agree bitwise. */
+#ifdef MODEL_FM__AVX2
+/* fm_factor_sums for the groups of 8 factors: OUT: s (k8), acc (4) the
+ * pairwise lanes, added low half then high half as the SSE2 loop would.
+ * Returns k8, where the SSE2 loop goes on. */
+FM__AVX2 static uint32_t fm_factor_sums8(const model_fm *m, const model_example *ex, uint32_t n,
+                                         const float *const *rows, float *s, float *acc) {
+    uint32_t k8 = m->k / 8 * 8, f = 0;
+    __m128 pacc = _mm_loadu_ps(acc);
+    for (; f < k8; f += 8) {
+        __m256 as = _mm256_setzero_ps(), aq = _mm256_setzero_ps();
+        for (uint32_t j = 0; j < n; j++) {
+            __m256 vx = _mm256_mul_ps(_mm256_loadu_ps(rows[j] + f), _mm256_set1_ps(ex->val[j]));
+            as = _mm256_add_ps(as, vx);
+            aq = _mm256_add_ps(aq, _mm256_mul_ps(vx, vx));
+        }
+        _mm256_storeu_ps(s + f, as);
+        __m256 t = _mm256_sub_ps(_mm256_mul_ps(as, as), aq);
+        pacc = _mm_add_ps(pacc, _mm256_castps256_ps128(t));
+        pacc = _mm_add_ps(pacc, _mm256_extractf128_ps(t, 1));
+    }
+    _mm_storeu_ps(acc, pacc);
+    return f;
+}
+#endif
+
 static void fm_factor_sums(const model_fm *m, const model_example *ex, uint32_t n,
                            const float *const *rows, float *s, float *pair) {
     uint32_t k = m->k, k4 = k / 4 * 4, f = 0;
     float acc[4] = {0, 0, 0, 0}; /* lane l: f ≡ l (mod 4) */
+#ifdef MODEL_FM__AVX2
+    if (m->wide)
+        f = fm_factor_sums8(m, ex, n, rows, s, acc);
+#endif
 #ifdef MODEL__SSE2
-    __m128 pacc = _mm_setzero_ps();
+    __m128 pacc = _mm_loadu_ps(acc);
     for (; f < k4; f += 4) {
         __m128 as = _mm_setzero_ps(), aq = _mm_setzero_ps();
         for (uint32_t j = 0; j < n; j++) {
@@ -210,8 +267,11 @@ static float fm_margin(const model_fm *m, const model_example *ex, float *s) {
     const float *rows[MODEL_MAX_SPARSE]; /* (n) */
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
     fm_prefetch(m, ex, n, rows);
+    _Alignas(16) float ia[MODEL_MAX_SPARSE]; /* (n4) */
     uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
-    float lin = model__ftrl_dot(z, q, x, n4, &m->lin), pair;
+    const float *ial =
+        model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
+    float lin = model__ftrl_dot(z, q, x, ial, n4, &m->lin), pair;
     fm_factor_sums(m, ex, n, rows, s, &pair);
     return bias_w(m) + lin + pair;
 }
@@ -253,11 +313,58 @@ void model_fm__gradient(const model_fm *m, const model_example *ex, float label,
  * SSE2 group, the rest scalar: the same operations in the same order.
  * Returns false when a new value is not finite (the row may be partly
  * written: the caller restores it). */
+#ifdef MODEL_FM__AVX2
+FM__AVX2 static inline __m256 fm_rsqrt8(__m256 x) { /* model__rsqrt4, 8 lanes */
+    const __m256 half = _mm256_set1_ps(0.5f), three_halves = _mm256_set1_ps(1.5f);
+    __m256 hx = _mm256_mul_ps(half, x);
+    __m256i i = _mm256_sub_epi32(_mm256_set1_epi32(0x5f375a86),
+                                 _mm256_srli_epi32(_mm256_castps_si256(x), 1));
+    __m256 y = _mm256_castsi256_ps(i);
+    y = _mm256_mul_ps(y, _mm256_sub_ps(three_halves, _mm256_mul_ps(_mm256_mul_ps(hx, y), y)));
+    y = _mm256_mul_ps(y, _mm256_sub_ps(three_halves, _mm256_mul_ps(_mm256_mul_ps(hx, y), y)));
+    return y;
+}
+
+/* fm_row_step for the groups of 8 factors. Returns false when a new value
+ * is not finite; OUT: *f_end = k8, where the SSE2 loop goes on. */
+FM__AVX2 static bool fm_row_step8(const model_fm *m, float *v, float *gs, const float *s,
+                                  float x, float r, float c, uint32_t *f_end) {
+    uint32_t k8 = m->k / 8 * 8, f = 0;
+    float rx = r * x, lr_c = m->factor_lr * c;
+    const __m256 xv = _mm256_set1_ps(x), rxv = _mm256_set1_ps(rx);
+    const __m256 l2v = _mm256_set1_ps(m->factor_l2), cv = _mm256_set1_ps(c);
+    const __m256 lrc = _mm256_set1_ps(lr_c), tiny = _mm256_set1_ps(FLT_MIN);
+    const __m256 big = _mm256_set1_ps(FLT_MAX), sgn = _mm256_set1_ps(-0.0f);
+    __m256 fine = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    for (; f < k8; f += 8) {
+        __m256 vf = _mm256_loadu_ps(v + f), gf = _mm256_loadu_ps(gs + f);
+        __m256 gu = _mm256_add_ps(
+            _mm256_mul_ps(rxv, _mm256_sub_ps(_mm256_loadu_ps(s + f), _mm256_mul_ps(vf, xv))),
+            _mm256_mul_ps(l2v, vf));
+        __m256 g2 = _mm256_add_ps(gf, _mm256_mul_ps(_mm256_mul_ps(cv, gu), gu));
+        __m256 step = _mm256_mul_ps(_mm256_mul_ps(lrc, gu), fm_rsqrt8(g2));
+        __m256 v2 =
+            _mm256_sub_ps(vf, _mm256_and_ps(_mm256_cmp_ps(g2, tiny, _CMP_GE_OQ), step));
+        fine = _mm256_and_ps(fine,
+                             _mm256_cmp_ps(_mm256_andnot_ps(sgn, v2), big, _CMP_LE_OQ));
+        fine = _mm256_and_ps(fine, _mm256_cmp_ps(g2, big, _CMP_LE_OQ));
+        _mm256_storeu_ps(v + f, v2);
+        _mm256_storeu_ps(gs + f, g2);
+    }
+    *f_end = f;
+    return _mm256_movemask_ps(fine) == 0xff;
+}
+#endif
+
 static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, float x, float r,
                         float c) {
     uint32_t k = m->k, f = 0;
     float rx = r * x, lr_c = m->factor_lr * c, l2 = m->factor_l2;
     bool ok = true;
+#ifdef MODEL_FM__AVX2
+    if (m->wide)
+        ok = fm_row_step8(m, v, gs, s, x, r, c, &f);
+#endif
 #ifdef MODEL__SSE2
     uint32_t k4 = k / 4 * 4;
     const __m128 xv = _mm_set1_ps(x), rxv = _mm_set1_ps(rx), l2v = _mm_set1_ps(l2);
@@ -276,7 +383,7 @@ static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, 
         _mm_storeu_ps(v + f, v2);
         _mm_storeu_ps(gs + f, g2);
     }
-    ok = _mm_movemask_ps(fine) == 0xf;
+    ok = ok && _mm_movemask_ps(fine) == 0xf;
 #endif
     for (; f < k; f++) {
         float vf = v[f];
@@ -324,7 +431,8 @@ sl_status model_fm_update(model_fm *m, const model_example *ex, float label, flo
         goto out;
     m->zb[0] = z2;
     m->zb[1] = n2;
-    ok = model__ftrl_update_coords(m->zn, m->mask, ex, r, c_w, m->max_dz, &m->lin);
+    ok = model__ftrl_update_coords(m->zn, m->mask, ex, m->per_field ? m->ia_field : NULL,
+                                   m->ia_same, r, c_w, m->max_dz, &m->lin);
 out:
     if (!ok) {
         while (j-- > 0)
@@ -334,6 +442,58 @@ out:
         m->refused++;
         return SL_ERR_INVALID;
     }
+    m->updates++;
+    return SL_OK;
+}
+
+sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, float *p) {
+    /* model_fm_predict + model_fm_update with one pass: the factor sums s
+     * and the linear weights of the prediction are the update's "before"
+     * values. The same steps in the same order as the two calls (factor
+     * rows, bias, linear part), so the same floats; a repeated linear index
+     * takes the two calls. */
+    _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
+    _Alignas(16) float w[MODEL_MAX_SPARSE], sq[MODEL_MAX_SPARSE];                     /* (n4) */
+    _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */
+    const float *rows[MODEL_MAX_SPARSE]; /* (n) */
+    float s[MODEL_FM_MAX_K], pair;
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    fm_prefetch(m, ex, n, rows);
+    _Alignas(16) float ia[MODEL_MAX_SPARSE]; /* (n4) */
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
+    const float *ial =
+        model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
+    float lin = model__ftrl_dot_keep(z, q, x, ial, n4, &m->lin, w, sq);
+    fm_factor_sums(m, ex, n, rows, s, &pair);
+    *p = model__sigmoidf(bias_w(m) + lin + pair);
+    if (!model__ftrl_mark(m->zn, m->mask, ex, n, q)) /* a repeated index */
+        return model_fm_update(m, ex, label, *p);
+    float c_w = ex->weight, r = *p - label; /* importance weight, residual */
+    bool ok = isfinite(c_w * r) && c_w >= 0;
+    uint32_t j = 0;
+    for (; ok && j < n; j++) {
+        float *row = (float *)rows[j];
+        memcpy(m->undo + (size_t)j * m->stride, row, m->stride * sizeof(float));
+        if (!fm_row_step(m, row, row + m->k, s, ex->val[j], r, c_w))
+            ok = false; /* partly written: restored below (j counts it) */
+    }
+    float zb2 = 0, nb2 = 0;
+    if (ok) {
+        float sqb = sqrtf(m->zb[1]);
+        model__ftrl_step(m->zb[0], m->zb[1], sqb, model__ftrl_w(m->zb[0], sqb, &m->bias), r, c_w,
+                         m->bias.inv_alpha, &zb2, &nb2);
+        ok = fabsf(zb2 - m->zb[0]) <= m->max_dz && fabsf(zb2) <= FLT_MAX && nb2 <= FLT_MAX;
+    }
+    ok = ok && model__ftrl_steps_kept(z, q, x, ial, w, sq, n4, r, c_w, m->max_dz, z2, n2);
+    model__ftrl_scatter(m->zn, m->mask, ex, n, ok, z2, n2, z, q);
+    if (!ok) {
+        while (j-- > 0)
+            memcpy((float *)rows[j], m->undo + (size_t)j * m->stride, m->stride * sizeof(float));
+        m->refused++;
+        return SL_ERR_INVALID;
+    }
+    m->zb[0] = zb2;
+    m->zb[1] = nb2;
     m->updates++;
     return SL_OK;
 }

@@ -80,6 +80,11 @@ float model_fm_predict_calibrated(const model_fm *m, const model_example *ex);
  * SL_OK, or SL_ERR_INVALID when the guard refuses (model unchanged). */
 sl_status model_fm_update(model_fm *m, const model_example *ex, float label, float p);
 
+/* model_fm_predict and then model_fm_update with that prediction, in one
+ * pass (the factor sums and linear weights computed once): bitwise the same
+ * model and status as the two calls. OUT: *p, the prediction. */
+sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, float *p);
+
 /* Raw state for snapshots, valid until destroy (writable: how a load works). */
 float *model_fm_linear_zn(model_fm *m); /* (D, 2): z at [2i], n at [2i+1] */
 float *model_fm_bias_zn(model_fm *m);   /* (2): the bias's z, n */

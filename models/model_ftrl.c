@@ -8,6 +8,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model_internal.h"
 
@@ -15,6 +16,9 @@ struct model_ftrl {
     model_ftrl_params p; /* hyperparameters, copied at create */
     model__ftrl_k k;     /* the weight's constants in float */
     float max_dz;        /* the guard's bound in float */
+    bool per_field;      /* some field has its own α (fast_fields) */
+    float ia_field[256]; /* 1/α of each field's features */
+    _Alignas(16) float ia_same[MODEL_MAX_SPARSE]; /* 1/alpha in every lane */
     uint32_t bits;       /* log2 D */
     uint32_t mask;       /* D − 1 */
     float *zn;           /* (D, 2) z, n interleaved */
@@ -29,6 +33,20 @@ void model_ftrl_params_default(model_ftrl_params *p) {
     p->l2 = 1.0;
     p->neg_weight = 1.0;
     p->max_dz = 1e6;
+    memset(p->fast_fields, 0, sizeof p->fast_fields);
+    p->fast_alpha = 0.2;
+}
+
+bool model__ftrl_ia_fields(const model_ftrl_params *p, float *ia_field, float *same) {
+    bool any = false;
+    for (int f = 0; f < 256; f++) {
+        bool fast = p->fast_fields[f >> 6] >> (f & 63) & 1;
+        ia_field[f] = (float)(1.0 / (fast ? p->fast_alpha : p->alpha));
+        any = any || fast;
+    }
+    for (int j = 0; j < MODEL_MAX_SPARSE; j++)
+        same[j] = (float)(1.0 / p->alpha);
+    return any;
 }
 
 void model_ftrl_params_from_config(const sl_config_model *cm, model_ftrl_params *p) {
@@ -38,6 +56,11 @@ void model_ftrl_params_from_config(const sl_config_model *cm, model_ftrl_params 
     p->l1 = cm->l1;
     p->l2 = cm->l2;
     p->neg_weight = cm->neg_weight;
+    for (int i = 0; i < cm->n_fast_fields; i++) {
+        unsigned f = (unsigned)cm->fast_field_ids[i] & 255;
+        p->fast_fields[f >> 6] |= (uint64_t)1 << (f & 63);
+    }
+    p->fast_alpha = cm->fast_alpha;
 }
 
 sl_status model_ftrl_create(const model_ftrl_params *p, uint32_t hash_bits, model_ftrl **out,
@@ -47,12 +70,13 @@ sl_status model_ftrl_create(const model_ftrl_params *p, uint32_t hash_bits, mode
         return sl_err_set(err, SL_ERR_INVALID, "ftrl: hash_bits must be in 1..%d, got %u",
                           MODEL_FTRL_MAX_BITS, hash_bits);
     if (!(p->alpha > 0) || !(p->beta >= 0) || !(p->l1 >= 0) || !(p->l2 >= 0) ||
-        !(p->neg_weight >= 1) || !(p->max_dz > 0) ||
-        !isfinite(p->alpha + p->beta + p->l1 + p->l2 + p->neg_weight))
+        !(p->neg_weight >= 1) || !(p->max_dz > 0) || !(p->fast_alpha > 0) ||
+        !isfinite(p->alpha + p->beta + p->l1 + p->l2 + p->neg_weight + p->fast_alpha))
         return sl_err_set(err, SL_ERR_INVALID,
                           "ftrl: need alpha > 0, beta, l1, l2 >= 0, neg_weight >= 1, "
-                          "max_dz > 0 (got %g, %g, %g, %g, %g, %g)",
-                          p->alpha, p->beta, p->l1, p->l2, p->neg_weight, p->max_dz);
+                          "max_dz > 0, fast_alpha > 0 (got %g, %g, %g, %g, %g, %g, %g)",
+                          p->alpha, p->beta, p->l1, p->l2, p->neg_weight, p->max_dz,
+                          p->fast_alpha);
     model_ftrl *m = calloc(1, sizeof *m);
     if (!m)
         return sl_err_set(err, SL_ERR_NOMEM, "ftrl: out of memory");
@@ -66,6 +90,7 @@ sl_status model_ftrl_create(const model_ftrl_params *p, uint32_t hash_bits, mode
     m->p = *p;
     m->k = (model__ftrl_k){(float)(1.0 / p->alpha), (float)p->beta, (float)p->l1, (float)p->l2};
     m->max_dz = p->max_dz < FLT_MAX ? (float)p->max_dz : FLT_MAX;
+    m->per_field = model__ftrl_ia_fields(p, m->ia_field, m->ia_same);
     m->bits = hash_bits;
     m->mask = (uint32_t)(d - 1);
     *out = m;
@@ -94,10 +119,13 @@ static inline void ftrl_prefetch(const model_ftrl *m, const model_example *ex, u
 
 static float ftrl_margin(const model_ftrl *m, const model_example *ex) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
+    _Alignas(16) float ia[MODEL_MAX_SPARSE];                                          /* (n4) */
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
     ftrl_prefetch(m, ex, n);
     uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
-    return model__ftrl_dot(z, q, x, n4, &m->k);
+    const float *ial =
+        model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
+    return model__ftrl_dot(z, q, x, ial, n4, &m->k);
 }
 
 double model_ftrl__margin(const model_ftrl *m, const model_example *ex) {
@@ -128,7 +156,8 @@ void model_ftrl__gradient(const model_ftrl *m, const model_example *ex, float la
  * indices see each other's steps, and a refusal restores the old floats
  * bitwise. The fallback of model__ftrl_update_coords. */
 static bool ftrl_update_seq(float *zn, uint32_t mask, const model_example *ex, uint32_t n,
-                            float r, float c_w, float max_dz, const model__ftrl_k *k) {
+                            const float *ia_field, float r, float c_w, float max_dz,
+                            const model__ftrl_k *k) {
     float undo[MODEL_MAX_SPARSE][2]; /* (n, 2) old z, n */
     uint32_t j = 0;
     bool ok = true;
@@ -138,9 +167,10 @@ static bool ftrl_update_seq(float *zn, uint32_t mask, const model_example *ex, u
         undo[j][0] = z;
         undo[j][1] = q;
         float sq = sqrtf(q); /* shared by the weight and σ */
+        float ia = ia_field ? ia_field[ex->field[j]] : k->inv_alpha;
         float z2, n2;
-        model__ftrl_step(z, q, sq, model__ftrl_w(z, sq, k), r * ex->val[j], c_w, k->inv_alpha,
-                         &z2, &n2);
+        model__ftrl_step(z, q, sq, model__ftrl_wa(z, sq, ia, k), r * ex->val[j], c_w, ia, &z2,
+                         &n2);
         /* NaN fails every comparison: one test covers non-finite and too large. */
         if (!(fabsf(z2 - z) <= max_dz && fabsf(z2) <= FLT_MAX && n2 <= FLT_MAX)) {
             ok = false;
@@ -159,40 +189,22 @@ static bool ftrl_update_seq(float *zn, uint32_t mask, const model_example *ex, u
     return ok;
 }
 
-bool model__ftrl_update_coords(float *zn, uint32_t mask, const model_example *ex, float r,
-                               float c_w, float max_dz, const model__ftrl_k *k) {
-    /* Gather, step every coordinate at once (SIMD), scatter. That is only
-     * the sequential update when the indices are distinct, so the gather
-     * marks each coordinate it takes (n = −1; a real n is ≥ 0): meeting a
-     * mark means a duplicate, and the marks are undone and the sequential
-     * update runs instead. The gathered values are the undo log. */
+bool model__ftrl_update_coords(float *zn, uint32_t mask, const model_example *ex,
+                               const float *ia_field, const float *ia_same, float r, float c_w,
+                               float max_dz, const model__ftrl_k *k) {
+    /* Gather (marking, to find duplicates), step every coordinate at once
+     * (SIMD), scatter; the sequential update when an index repeats. The
+     * gathered values are the undo log. */
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */
+    _Alignas(16) float ia[MODEL_MAX_SPARSE];                                          /* (n4) */
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
-    uint32_t j = 0;
-    for (; j < n; j++) {
-        float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
-        z[j] = c[0];
-        q[j] = c[1];
-        x[j] = ex->val[j];
-        if (!(q[j] >= 0.0f)) /* a mark (or a corrupt n: the sequential guard refuses it) */
-            break;
-        c[1] = -1.0f;
-    }
-    if (j < n) { /* undo the marks, then one coordinate after the other */
-        while (j-- > 0)
-            zn[2 * (size_t)(ex->idx[j] & mask) + 1] = q[j];
-        return ftrl_update_seq(zn, mask, ex, n, r, c_w, max_dz, k);
-    }
-    for (j = n; j < n4; j++)
-        z[j] = q[j] = x[j] = 0.0f;
-    bool ok = model__ftrl_steps(z, q, x, n4, r, c_w, max_dz, k, z2, n2);
-    for (j = 0; j < n; j++) {
-        float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
-        c[0] = ok ? z2[j] : z[j];
-        c[1] = ok ? n2[j] : q[j];
-    }
+    uint32_t n4 = model__ftrl_gather_mark(zn, mask, ex, n, z, q, x);
+    if (!n4 && n)
+        return ftrl_update_seq(zn, mask, ex, n, ia_field, r, c_w, max_dz, k);
+    const float *ial = model__ftrl_lanes(ia_field, ia_same, ex, n, n4, ia);
+    bool ok = model__ftrl_steps(z, q, x, ial, n4, r, c_w, max_dz, k, z2, n2);
+    model__ftrl_scatter(zn, mask, ex, n, ok, z2, n2, z, q);
     return ok;
 }
 
@@ -201,8 +213,37 @@ sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label,
     bool ok = isfinite(c_w * r) && c_w >= 0;
     if (ok) {
         ftrl_prefetch(m, ex, ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE);
-        ok = model__ftrl_update_coords(m->zn, m->mask, ex, r, c_w, m->max_dz, &m->k);
+        ok = model__ftrl_update_coords(m->zn, m->mask, ex, m->per_field ? m->ia_field : NULL,
+                                       m->ia_same, r, c_w, m->max_dz, &m->k);
     }
+    if (!ok) {
+        m->refused++;
+        return SL_ERR_INVALID;
+    }
+    m->updates++;
+    return SL_OK;
+}
+
+sl_status model_ftrl_learn(model_ftrl *m, const model_example *ex, float label, float *p) {
+    /* predict + update with one gather: the weights and √n the prediction
+     * computes are the ones the update needs again. Duplicate indices take
+     * the two calls instead (the same floats either way). */
+    _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
+    _Alignas(16) float w[MODEL_MAX_SPARSE], sq[MODEL_MAX_SPARSE];                     /* (n4) */
+    _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */
+    _Alignas(16) float ia[MODEL_MAX_SPARSE];                                          /* (n4) */
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    ftrl_prefetch(m, ex, n);
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
+    const float *ial =
+        model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
+    *p = model__sigmoidf(model__ftrl_dot_keep(z, q, x, ial, n4, &m->k, w, sq));
+    if (!model__ftrl_mark(m->zn, m->mask, ex, n, q)) /* a repeated index */
+        return model_ftrl_update(m, ex, label, *p);
+    float c_w = ex->weight, r = *p - label; /* importance weight, residual */
+    bool ok = isfinite(c_w * r) && c_w >= 0 &&
+              model__ftrl_steps_kept(z, q, x, ial, w, sq, n4, r, c_w, m->max_dz, z2, n2);
+    model__ftrl_scatter(m->zn, m->mask, ex, n, ok, z2, n2, z, q);
     if (!ok) {
         m->refused++;
         return SL_ERR_INVALID;

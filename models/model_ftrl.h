@@ -11,6 +11,12 @@
  * hash_bits 22. Weights are never stored: predict materializes
  *   w_i = 0 if |z_i| ≤ l1, else −(z_i − sgn(z_i)·l1) / ((β + √n_i)/α + l2)
  * for the example's coordinates only, and an update touches only those.
+ * α may differ by field (fast_fields learn at fast_alpha): the features
+ * with many distinct values and few events each — a user, a user × ad pair
+ * — need a bigger step than the shared ones (position, hour, bucketed
+ * counts) to learn from the few clicks they see, while a big step for the
+ * shared ones only adds noise. The feature's field (model_example.field)
+ * picks the α of its coordinate.
  * Float, not double: half the memory and cache misses, and float keeps 24
  * bits of z and n — far below the noise of one online gradient; the
  * arithmetic is float too (SSE2 four coordinates at a time where available,
@@ -22,8 +28,9 @@
  * coordinate's rate by √3 for good). A guard refuses an update that would
  * store a non-finite z or n, has a negative or non-finite weight, or would
  * move any z by more than max_dz: nothing is written, the `refused` counter
- * grows, and the call returns SL_ERR_INVALID. Duplicate indices in one example act as separate
- * features sharing a coordinate (updated one after the other).
+ * grows, and the call returns SL_ERR_INVALID. Duplicate indices in one
+ * example act as separate features sharing a coordinate (updated one after
+ * the other).
  *
  * Deterministic (no clock, no randomness). Not thread-safe: one writer; any
  * number of predicts may run concurrently when no update is running.
@@ -37,7 +44,8 @@
 #include "sl_config.h"
 #include "sl_status.h"
 
-#define MODEL_FTRL_MAX_BITS 30 /* 8 GiB of z and n; more is surely a mistake */
+#define MODEL_FTRL_MAX_BITS    30 /* 8 GiB of z and n; more is surely a mistake */
+#define MODEL_FTRL_FIELD_WORDS 4  /* 64-bit words of a field set: the 256 field ids */
 
 typedef struct model_ftrl_params {
     double alpha;      /* learning rate, > 0 */
@@ -46,12 +54,15 @@ typedef struct model_ftrl_params {
     double l2;         /* L2 strength, ≥ 0 */
     double neg_weight; /* negatives kept 1 in neg_weight (≥ 1); for the calibrated predict */
     double max_dz;     /* guard: the largest |Δz| one update may make, > 0 */
+    uint64_t fast_fields[MODEL_FTRL_FIELD_WORDS]; /* bit f: features of field f learn at
+                                                     fast_alpha instead of alpha */
+    double fast_alpha; /* their learning rate, > 0 (unused when no field is set) */
 } model_ftrl_params;
 
 typedef struct model_ftrl model_ftrl;
 
-/* Defaults: the config's (alpha 0.05, beta 1, l1 1, l2 1, neg_weight 1) and
- * max_dz 1e6. OUT: *p. */
+/* Defaults: the config's (alpha 0.05, beta 1, l1 1, l2 1, neg_weight 1, no
+ * fast fields, fast_alpha 0.2) and max_dz 1e6. OUT: *p. */
 void model_ftrl_params_default(model_ftrl_params *p);
 /* The config's values for one model, defaults for what it does not have. */
 void model_ftrl_params_from_config(const sl_config_model *cm, model_ftrl_params *p);
@@ -82,13 +93,20 @@ float model_ftrl_calibrate(float p, double neg_weight);
  * `refused` counted). */
 sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label, float p);
 
+/* model_ftrl_predict and then model_ftrl_update with that prediction, in
+ * one pass over the example's coordinates: bitwise the same model and the
+ * same status as the two calls (the learner's path: it learns with the
+ * weights as they are when the label arrives). OUT: *p, the prediction. */
+sl_status model_ftrl_learn(model_ftrl *m, const model_example *ex, float label, float *p);
+
 /* Raw state for snapshots: (2^bits, 2) floats, z at [2i], n at [2i+1].
  * Valid until destroy; writing it is how a snapshot loads. */
 float *model_ftrl_zn(model_ftrl *m);
 const float *model_ftrl_zn_const(const model_ftrl *m);
 uint32_t model_ftrl_bits(const model_ftrl *m);
 const model_ftrl_params *model_ftrl_params_get(const model_ftrl *m);
-/* The weight of coordinate i as predict would use it. */
+/* The weight of coordinate i as predict would use it for a feature of a
+ * field that learns at alpha (not one of fast_fields). */
 float model_ftrl_weight(const model_ftrl *m, uint32_t i);
 uint64_t model_ftrl_updates(const model_ftrl *m); /* updates applied */
 uint64_t model_ftrl_refused(const model_ftrl *m); /* updates the guard refused */

@@ -45,18 +45,24 @@ typedef struct model__ftrl_k {
 } model__ftrl_k;
 
 /* The FTRL-Proximal weight of one coordinate (McMahan et al. 2013, eq. 7)
- * from z and √n: 0 inside the L1 band, else
- * (sgn(z)·l1 − z) / ((β + √n)·(1/α) + l2). A NaN z gives 0. Branch-free:
+ * from z, √n and 1/α (a field may have its own α: model_ftrl.h): 0 inside
+ * the L1 band, else (sgn(z)·l1 − z) / ((β + √n)·(1/α) + l2). A NaN z gives 0. Branch-free:
  * whether a rare feature's z sits inside the band is a coin flip to the
  * branch predictor, so the quotient is always computed and masked (a 0/0
  * in the band is masked away too). */
-static inline float model__ftrl_w(float z, float sqrt_n, const model__ftrl_k *k) {
-    float w = (copysignf(k->l1, z) - z) / ((k->beta + sqrt_n) * k->inv_alpha + k->l2);
+static inline float model__ftrl_wa(float z, float sqrt_n, float inv_alpha,
+                                   const model__ftrl_k *k) {
+    float w = (copysignf(k->l1, z) - z) / ((k->beta + sqrt_n) * inv_alpha + k->l2);
     uint32_t bits, keep = -(uint32_t)(fabsf(z) > k->l1);
     memcpy(&bits, &w, sizeof bits);
     bits &= keep;
     memcpy(&w, &bits, sizeof w);
     return w;
+}
+
+/* model__ftrl_wa with the model's own 1/α. */
+static inline float model__ftrl_w(float z, float sqrt_n, const model__ftrl_k *k) {
+    return model__ftrl_wa(z, sqrt_n, k->inv_alpha, k);
 }
 
 /* One FTRL-Proximal step of a coordinate (z, n) with √n known, weight w
@@ -92,21 +98,38 @@ static inline uint32_t model__ftrl_gather(const float *zn, uint32_t mask, const 
     return n4;
 }
 
+/* The 1/α of each lane, for the kernels below. With one α for every field
+ * (ia_field NULL) it is `same`, (MODEL_MAX_SPARSE) copies of 1/α, and
+ * nothing is gathered; else each feature's from ia_field (256, by the
+ * feature's field) into buf (n4), the padding 1. */
+static inline const float *model__ftrl_lanes(const float *ia_field, const float *same,
+                                             const model_example *ex, uint32_t n, uint32_t n4,
+                                             float *buf) {
+    if (!ia_field)
+        return same;
+    for (uint32_t j = 0; j < n; j++)
+        buf[j] = ia_field[ex->field[j]];
+    for (uint32_t j = n; j < n4; j++)
+        buf[j] = 1.0f;
+    return buf;
+}
+
 /* Σ_j w_j·x_j over gathered coordinates: z, q (the n's) and x are (n4)
  * arrays, 16-byte aligned, n4 a multiple of MODEL__PAD (pad with zeros: a
  * zero z is a zero weight). Four lanes, lane l summing j ≡ l (mod 4) in
  * order, then (l0 + l2) + (l1 + l3): the SSE2 and scalar forms agree
  * bitwise. The weights are computed branch-free (both sides, then a mask). */
-static inline float model__ftrl_dot(const float *z, const float *q, const float *x, uint32_t n4,
-                                    const model__ftrl_k *k) {
+static inline float model__ftrl_dot(const float *z, const float *q, const float *x,
+                                    const float *ia, uint32_t n4, const model__ftrl_k *k) {
 #ifdef MODEL__SSE2
-    const __m128 ia = _mm_set1_ps(k->inv_alpha), beta = _mm_set1_ps(k->beta);
+    const __m128 beta = _mm_set1_ps(k->beta);
     const __m128 l1 = _mm_set1_ps(k->l1), l2 = _mm_set1_ps(k->l2), sgn = _mm_set1_ps(-0.0f);
     __m128 acc = _mm_setzero_ps();
     for (uint32_t j = 0; j < n4; j += 4) {
         __m128 zv = _mm_load_ps(z + j), qv = _mm_load_ps(q + j), xv = _mm_load_ps(x + j);
         __m128 num = _mm_sub_ps(_mm_or_ps(_mm_and_ps(sgn, zv), l1), zv); /* sgn(z)·l1 − z */
-        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_add_ps(beta, _mm_sqrt_ps(qv)), ia), l2);
+        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_add_ps(beta, _mm_sqrt_ps(qv)), _mm_load_ps(ia + j)),
+                                l2);
         __m128 w = _mm_and_ps(_mm_cmpgt_ps(_mm_andnot_ps(sgn, zv), l1), _mm_div_ps(num, den));
         acc = _mm_add_ps(acc, _mm_mul_ps(w, xv));
     }
@@ -116,8 +139,78 @@ static inline float model__ftrl_dot(const float *z, const float *q, const float 
 #else
     float acc[4] = {0, 0, 0, 0};
     for (uint32_t j = 0; j < n4; j++)
-        acc[j & 3] += model__ftrl_w(z[j], sqrtf(q[j]), k) * x[j];
+        acc[j & 3] += model__ftrl_wa(z[j], sqrtf(q[j]), ia[j], k) * x[j];
     return (acc[0] + acc[2]) + (acc[1] + acc[3]);
+#endif
+}
+
+/* model__ftrl_dot that also keeps what the update needs again: OUT: w, sq
+ * (n4), each coordinate's weight and √n, 16-byte aligned. The same
+ * operations in the same order as model__ftrl_dot (bitwise the same sum),
+ * so model__ftrl_steps_kept on them is bitwise model__ftrl_steps. */
+static inline float model__ftrl_dot_keep(const float *z, const float *q, const float *x,
+                                         const float *ia, uint32_t n4, const model__ftrl_k *k,
+                                         float *w, float *sq) {
+#ifdef MODEL__SSE2
+    const __m128 beta = _mm_set1_ps(k->beta);
+    const __m128 l1 = _mm_set1_ps(k->l1), l2 = _mm_set1_ps(k->l2), sgn = _mm_set1_ps(-0.0f);
+    __m128 acc = _mm_setzero_ps();
+    for (uint32_t j = 0; j < n4; j += 4) {
+        __m128 zv = _mm_load_ps(z + j), sv = _mm_sqrt_ps(_mm_load_ps(q + j));
+        __m128 num = _mm_sub_ps(_mm_or_ps(_mm_and_ps(sgn, zv), l1), zv); /* sgn(z)·l1 − z */
+        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_add_ps(beta, sv), _mm_load_ps(ia + j)), l2);
+        __m128 wv = _mm_and_ps(_mm_cmpgt_ps(_mm_andnot_ps(sgn, zv), l1), _mm_div_ps(num, den));
+        _mm_store_ps(w + j, wv);
+        _mm_store_ps(sq + j, sv);
+        acc = _mm_add_ps(acc, _mm_mul_ps(wv, _mm_load_ps(x + j)));
+    }
+    __m128 h = _mm_add_ps(acc, _mm_movehl_ps(acc, acc)); /* l0 + l2, l1 + l3 */
+    h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+    return _mm_cvtss_f32(h);
+#else
+    float acc[4] = {0, 0, 0, 0};
+    for (uint32_t j = 0; j < n4; j++) {
+        sq[j] = sqrtf(q[j]);
+        w[j] = model__ftrl_wa(z[j], sq[j], ia[j], k);
+        acc[j & 3] += w[j] * x[j];
+    }
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]);
+#endif
+}
+
+/* model__ftrl_steps with each coordinate's weight w and √n sq already known
+ * (model__ftrl_dot_keep): the same floats, without computing them twice. */
+static inline bool model__ftrl_steps_kept(const float *z, const float *q, const float *x,
+                                          const float *ia, const float *w, const float *sq,
+                                          uint32_t n4, float r, float c, float max_dz,
+                                          float *z2, float *n2) {
+#ifdef MODEL__SSE2
+    const __m128 sgn = _mm_set1_ps(-0.0f);
+    const __m128 rv = _mm_set1_ps(r), cv = _mm_set1_ps(c), dz = _mm_set1_ps(max_dz);
+    const __m128 big = _mm_set1_ps(FLT_MAX);
+    __m128 fine = _mm_castsi128_ps(_mm_set1_epi32(-1));
+    for (uint32_t j = 0; j < n4; j += 4) {
+        __m128 zv = _mm_load_ps(z + j), qv = _mm_load_ps(q + j);
+        __m128 gu = _mm_mul_ps(rv, _mm_load_ps(x + j));
+        __m128 g = _mm_mul_ps(cv, gu);
+        __m128 nv = _mm_add_ps(qv, _mm_mul_ps(g, gu));
+        __m128 sigma =
+            _mm_mul_ps(_mm_sub_ps(_mm_sqrt_ps(nv), _mm_load_ps(sq + j)), _mm_load_ps(ia + j));
+        __m128 zn = _mm_sub_ps(_mm_add_ps(zv, g), _mm_mul_ps(sigma, _mm_load_ps(w + j)));
+        fine = _mm_and_ps(fine, _mm_cmple_ps(_mm_andnot_ps(sgn, _mm_sub_ps(zn, zv)), dz));
+        fine = _mm_and_ps(fine, _mm_cmple_ps(_mm_andnot_ps(sgn, zn), big));
+        fine = _mm_and_ps(fine, _mm_cmple_ps(nv, big));
+        _mm_store_ps(z2 + j, zn);
+        _mm_store_ps(n2 + j, nv);
+    }
+    return _mm_movemask_ps(fine) == 0xf;
+#else
+    bool fine = true;
+    for (uint32_t j = 0; j < n4; j++) {
+        model__ftrl_step(z[j], q[j], sq[j], w[j], r * x[j], c, ia[j], &z2[j], &n2[j]);
+        fine &= fabsf(z2[j] - z[j]) <= max_dz && fabsf(z2[j]) <= FLT_MAX && n2[j] <= FLT_MAX;
+    }
+    return fine;
 #endif
 }
 
@@ -127,25 +220,25 @@ static inline float model__ftrl_dot(const float *z, const float *q, const float 
  * weight. OUT: z2, n2 (n4). Returns false when any new z or n is not finite
  * or a z moves by more than max_dz (the guard). Each lane is exactly the
  * scalar model__ftrl_w + model__ftrl_step. */
-static inline bool model__ftrl_steps(const float *z, const float *q, const float *x, uint32_t n4,
-                                     float r, float c, float max_dz, const model__ftrl_k *k,
-                                     float *z2, float *n2) {
+static inline bool model__ftrl_steps(const float *z, const float *q, const float *x,
+                                     const float *ia, uint32_t n4, float r, float c, float max_dz,
+                                     const model__ftrl_k *k, float *z2, float *n2) {
 #ifdef MODEL__SSE2
-    const __m128 ia = _mm_set1_ps(k->inv_alpha), beta = _mm_set1_ps(k->beta);
+    const __m128 beta = _mm_set1_ps(k->beta);
     const __m128 l1 = _mm_set1_ps(k->l1), l2 = _mm_set1_ps(k->l2), sgn = _mm_set1_ps(-0.0f);
     const __m128 rv = _mm_set1_ps(r), cv = _mm_set1_ps(c), dz = _mm_set1_ps(max_dz);
     const __m128 big = _mm_set1_ps(FLT_MAX);
     __m128 fine = _mm_castsi128_ps(_mm_set1_epi32(-1));
     for (uint32_t j = 0; j < n4; j += 4) {
-        __m128 zv = _mm_load_ps(z + j), qv = _mm_load_ps(q + j);
+        __m128 zv = _mm_load_ps(z + j), qv = _mm_load_ps(q + j), iav = _mm_load_ps(ia + j);
         __m128 sq = _mm_sqrt_ps(qv);
         __m128 num = _mm_sub_ps(_mm_or_ps(_mm_and_ps(sgn, zv), l1), zv);
-        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_add_ps(beta, sq), ia), l2);
+        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_add_ps(beta, sq), iav), l2);
         __m128 w = _mm_and_ps(_mm_cmpgt_ps(_mm_andnot_ps(sgn, zv), l1), _mm_div_ps(num, den));
         __m128 gu = _mm_mul_ps(rv, _mm_load_ps(x + j));
         __m128 g = _mm_mul_ps(cv, gu);
         __m128 nv = _mm_add_ps(qv, _mm_mul_ps(g, gu));
-        __m128 sigma_w = _mm_mul_ps(_mm_mul_ps(_mm_sub_ps(_mm_sqrt_ps(nv), sq), ia), w);
+        __m128 sigma_w = _mm_mul_ps(_mm_mul_ps(_mm_sub_ps(_mm_sqrt_ps(nv), sq), iav), w);
         __m128 zn = _mm_sub_ps(_mm_add_ps(zv, g), sigma_w);
         fine = _mm_and_ps(fine, _mm_cmple_ps(_mm_andnot_ps(sgn, _mm_sub_ps(zn, zv)), dz));
         fine = _mm_and_ps(fine, _mm_cmple_ps(_mm_andnot_ps(sgn, zn), big));
@@ -158,7 +251,7 @@ static inline bool model__ftrl_steps(const float *z, const float *q, const float
     bool fine = true;
     for (uint32_t j = 0; j < n4; j++) {
         float sq = sqrtf(q[j]);
-        model__ftrl_step(z[j], q[j], sq, model__ftrl_w(z[j], sq, k), r * x[j], c, k->inv_alpha,
+        model__ftrl_step(z[j], q[j], sq, model__ftrl_wa(z[j], sq, ia[j], k), r * x[j], c, ia[j],
                          &z2[j], &n2[j]);
         fine &= fabsf(z2[j] - z[j]) <= max_dz && fabsf(z2[j]) <= FLT_MAX && n2[j] <= FLT_MAX;
     }
@@ -166,17 +259,84 @@ static inline bool model__ftrl_steps(const float *z, const float *q, const float
 #endif
 }
 
+/* Marks the example's n coordinates in zn (n = −1; a real n is ≥ 0) after
+ * model__ftrl_gather took their values into q (n): an update can then step
+ * them all at once (SIMD) and scatter, because meeting a mark means an index
+ * repeats. For the one-pass learn, once the prediction has brought the
+ * lines into cache: a store to a line still missing waits in the store
+ * buffer, and 80 of those stall the core. Returns true, the marks in place
+ * (model__ftrl_scatter removes them); or false when an index repeats (or
+ * an n is corrupt: the sequential guard refuses it), the marks undone and
+ * zn as it was. */
+static inline bool model__ftrl_mark(float *zn, uint32_t mask, const model_example *ex, uint32_t n,
+                                    const float *q) {
+    for (uint32_t j = 0; j < n; j++) {
+        float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
+        if (!(c[1] >= 0.0f)) { /* a mark: undo the marks before it */
+            while (j-- > 0)
+                zn[2 * (size_t)(ex->idx[j] & mask) + 1] = q[j];
+            return false;
+        }
+        c[1] = -1.0f;
+    }
+    return true;
+}
+
+/* model__ftrl_gather and model__ftrl_mark in one pass, for an update on its
+ * own (the lines are in cache when it follows a predict; when it does not,
+ * the loads miss either way). Returns n4, or 0 when an index repeats (the
+ * marks undone). */
+static inline uint32_t model__ftrl_gather_mark(float *zn, uint32_t mask, const model_example *ex,
+                                               uint32_t n, float *z, float *q, float *x) {
+    uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
+    for (uint32_t j = 0; j < n; j++) {
+        float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
+        z[j] = c[0];
+        q[j] = c[1];
+        x[j] = ex->val[j];
+        if (!(q[j] >= 0.0f)) { /* a mark (or a corrupt n): undo the marks before it */
+            while (j-- > 0)
+                zn[2 * (size_t)(ex->idx[j] & mask) + 1] = q[j];
+            return 0;
+        }
+        c[1] = -1.0f;
+    }
+    for (uint32_t j = n; j < n4; j++)
+        z[j] = q[j] = x[j] = 0.0f;
+    return n4;
+}
+
+/* Ends model__ftrl_mark: writes z2, n2 (n) back when ok, else the gathered
+ * z, q (the marks removed either way). */
+static inline void model__ftrl_scatter(float *zn, uint32_t mask, const model_example *ex,
+                                       uint32_t n, bool ok, const float *z2, const float *n2,
+                                       const float *z, const float *q) {
+    for (uint32_t j = 0; j < n; j++) {
+        float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
+        c[0] = ok ? z2[j] : z[j];
+        c[1] = ok ? n2[j] : q[j];
+    }
+}
+
+/* OUT: ia_field (256): 1/α of each field's features under p (alpha, or
+ * fast_alpha for the fast_fields); same (MODEL_MAX_SPARSE): 1/alpha.
+ * Returns whether any field has its own α (else ia_field is not needed).
+ * (model_ftrl.c; the FM's linear part uses it too.) */
+struct model_ftrl_params;
+bool model__ftrl_ia_fields(const struct model_ftrl_params *p, float *ia_field, float *same);
+
 /*
  * The FTRL update of an example's coordinates in zn ((D, 2) z, n; index
- * idx & mask) with residual r, importance weight c_w and the guard's
- * max_dz: the SIMD steps of model__ftrl_steps when the indices are
- * distinct, one coordinate after the other (each seeing the previous
- * steps) when one repeats — the same floats either way. Returns false, zn
- * bitwise unchanged, when the guard refuses. (model_ftrl.c; the FM's linear
- * part uses it too.)
+ * idx & mask; 1/α as model__ftrl_lanes gives it) with residual r,
+ * importance weight c_w and the guard's max_dz: the SIMD steps of
+ * model__ftrl_steps when the indices are distinct, one coordinate after
+ * the other (each seeing the previous steps) when one repeats — the same
+ * floats either way. Returns false, zn bitwise unchanged, when the guard
+ * refuses. (model_ftrl.c; the FM's linear part uses it too.)
  */
-bool model__ftrl_update_coords(float *zn, uint32_t mask, const model_example *ex, float r,
-                               float c_w, float max_dz, const model__ftrl_k *k);
+bool model__ftrl_update_coords(float *zn, uint32_t mask, const model_example *ex,
+                               const float *ia_field, const float *ia_same, float r, float c_w,
+                               float max_dz, const model__ftrl_k *k);
 
 /* 1/√x for x ≥ FLT_MIN without sqrt or division: the bit-level first guess
  * 0x5f375a86 − (bits(x) >> 1) and two Newton steps y·(1.5 − ½x·y²), at most
@@ -275,5 +435,8 @@ void model_fm__gradient(const struct model_fm *m, const model_example *ex, float
                         double *g_w, double *g_v);
 /* The factor row a feature index maps to. */
 uint32_t model_fm__row(const struct model_fm *m, uint32_t idx);
+/* Turns the AVX2 factor kernels on (where the CPU has them) or off, so a
+ * test can hold them against the SSE2 ones. Returns whether they are on. */
+bool model_fm__set_wide(struct model_fm *m, bool on);
 
 #endif

@@ -82,8 +82,8 @@ static float ftrl_serve(const void *ctx, uint32_t h, float raw) {
 
 static sl_status ftrl_learn(void *ctx, const model_example *ex) {
     kind_ftrl *k = ctx;
-    float p = model_ftrl_predict(k->m, ex);
-    sl_status st = model_ftrl_update(k->m, ex, ex->label[k->target], p);
+    float p;
+    sl_status st = model_ftrl_learn(k->m, ex, ex->label[k->target], &p);
     if (st)
         return st;
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
@@ -106,6 +106,21 @@ static void put_ftrl_hyper(model_snapshot_writer *w, const model_ftrl_params *p,
     for (int i = 0; i < 6; i++) {
         snprintf(key, sizeof key, "%s%s", prefix, names[i]);
         model_snapshot_put_hyper(w, key, vals[i]);
+    }
+    /* The fast fields only when there are some (so other snapshots keep their
+     * bytes): the field set as 32-bit words (exact in a double), the set ones. */
+    bool any = false;
+    for (int i = 0; i < 8; i++) {
+        uint32_t word = (uint32_t)(p->fast_fields[i / 2] >> (32 * (i % 2)));
+        if (!word)
+            continue;
+        snprintf(key, sizeof key, "%sfast_fields_w%d", prefix, i);
+        model_snapshot_put_hyper(w, key, word);
+        any = true;
+    }
+    if (any) {
+        snprintf(key, sizeof key, "%sfast_alpha", prefix);
+        model_snapshot_put_hyper(w, key, p->fast_alpha);
     }
 }
 
@@ -196,8 +211,8 @@ static float fm_serve(const void *ctx, uint32_t h, float raw) {
 
 static sl_status fm_learn(void *ctx, const model_example *ex) {
     kind_fm *k = ctx;
-    float p = model_fm_predict(k->m, ex);
-    sl_status st = model_fm_update(k->m, ex, ex->label[k->target], p);
+    float p;
+    sl_status st = model_fm_learn(k->m, ex, ex->label[k->target], &p);
     if (st)
         return st;
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;

@@ -132,6 +132,8 @@ static void test_errors_name_the_path(void **state) {
     expect_error(
         "{\"models\":{\"f\":{\"kind\":\"mtl\",\"surface\":\"feed\",\"blend\":{\"clicks\":1}}}}",
         SL_ERR_CONFIG, "models.f.blend.clicks: unknown key");
+    expect_error("{\"models\":{\"c\":{\"fast_fields\":[\"item\",\"nope\"]}}}", SL_ERR_CONFIG,
+                 "models.c.fast_fields[1]: \"nope\" is not in features.categorical");
     expect_error("{\"engine\":{}, \"engine\":{}}", SL_ERR_PARSE, "duplicate");
     expect_error("{\"engine\":", SL_ERR_PARSE, "t.json: line 1");
     expect_error("[]", SL_ERR_CONFIG, "must be a JSON object");
@@ -155,6 +157,15 @@ static void test_overrides_and_props(void **state) {
     assert_int_equal(cfg->n_models, 1);
     assert_int_equal(cfg->models[0].factors, 4);
     assert_true(cfg->models[0].factor_lr == 0.05); /* default for the rest */
+    sl_config_destroy(cfg);
+    /* fast_fields resolve to field ids: categorical first, then crosses. */
+    j = "{\"features\":{\"categorical\":[\"user\",\"item\"],\"crosses\":[\"user*item\"]},"
+        "\"models\":{\"c\":{\"fast_fields\":[\"user*item\",\"user\"],\"fast_alpha\":0.3}}}";
+    assert_int_equal(sl_config_load_string(j, strlen(j), "t", &cfg, &err), SL_OK);
+    assert_int_equal(cfg->models[0].n_fast_fields, 2);
+    assert_int_equal(cfg->models[0].fast_field_ids[0], 2);
+    assert_int_equal(cfg->models[0].fast_field_ids[1], 0);
+    assert_true(cfg->models[0].fast_alpha == 0.3);
     sl_config_destroy(cfg);
 }
 

@@ -2,8 +2,9 @@
  * test_fm.c — the online factorization machine: the O(n·k) margin against
  * the naive O(n²·k) pairwise sum, gradients by finite differences (factor
  * entries, linear weights, bias), learning a pairwise interaction that LR
- * cannot, importance weights, the guard, the factor table's size,
- * determinism.
+ * cannot, importance weights, the guard, the factor table's size, the
+ * one-pass learn against predict + update, the AVX2 kernels against the
+ * SSE2 ones, determinism.
  *
  * Legend: D = 2^bits coordinates, R = 2^factor_bits rows, k = factors,
  * n = features of one example. Every random stream has a fixed seed.
@@ -448,6 +449,80 @@ static void test_factor_table_size(void **state) {
     model_fm_destroy(m);
 }
 
+/* ---- learn = predict + update ------------------------------------------ */
+
+/* model_fm_learn (the learner's one-pass path) against the two calls on the
+ * same stream: bitwise the same prediction, status, factors, linear part
+ * and bias after every example, with factor rows shared by hashing, a
+ * repeated linear index (the two-call fallback), empty examples and the
+ * guard's refusals (a huge value, a NaN weight). */
+static void test_learn_is_predict_then_update(void **state) {
+    (void)state;
+    model_fm *a = make(10, 6, 8, 0.05, 35), *b = make(10, 6, 8, 0.05, 35);
+    size_t v_bytes = 64 * 16 * sizeof(float), lin_bytes = 1024 * 2 * sizeof(float);
+    sl_rand rng;
+    sl_rand_seed(&rng, 36);
+    for (int t = 0; t < 3000; t++) {
+        model_example ex;
+        random_example(&rng, 1024, 0.03, &ex);
+        float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f;
+        if (t % 97 == 5 && ex.n > 2)
+            model_example_add(&ex, ex.idx[1], 0.5f, 0);
+        if (t % 101 == 7)
+            model_example_add(&ex, 1001, 1e20f, 0);
+        if (t % 103 == 9)
+            ex.weight = NAN;
+        if (t % 211 == 11)
+            model_example_reset(&ex);
+        float pa, pb = model_fm_predict(b, &ex);
+        sl_status sa = model_fm_learn(a, &ex, y, &pa);
+        sl_status sb = model_fm_update(b, &ex, y, pb);
+        assert_memory_equal(&pa, &pb, sizeof pa);
+        assert_int_equal(sa, sb);
+    }
+    assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
+    assert_memory_equal(model_fm_linear_zn_const(a), model_fm_linear_zn_const(b), lin_bytes);
+    assert_memory_equal(model_fm_bias_zn(a), model_fm_bias_zn(b), 2 * sizeof(float));
+    assert_int_equal(model_fm_updates(a), model_fm_updates(b));
+    assert_int_equal(model_fm_refused(a), model_fm_refused(b));
+    assert_true(model_fm_refused(a) > 40);
+    model_fm_destroy(a);
+    model_fm_destroy(b);
+}
+
+/* The AVX2 factor kernels (where the CPU has them) against the SSE2 ones
+ * on the same stream, k = 8 (one 8-lane group), 12 (8 + an SSE2 group of 4)
+ * and 19 (8 + 8, 0, and a scalar tail of 3): bitwise the same predictions
+ * and tables. Skipped (passes) where there is no AVX2. */
+static void test_wide_kernels_match_bitwise(void **state) {
+    (void)state;
+    const uint32_t ks[3] = {8, 12, 19};
+    for (int c = 0; c < 3; c++) {
+        model_fm *a = make(10, 7, ks[c], 0.05, 37), *b = make(10, 7, ks[c], 0.05, 37);
+        if (!model_fm__set_wide(a, true)) {
+            model_fm_destroy(a);
+            model_fm_destroy(b);
+            return;
+        }
+        model_fm__set_wide(b, false);
+        sl_rand rng;
+        sl_rand_seed(&rng, 38);
+        for (int t = 0; t < 2000; t++) {
+            model_example ex;
+            random_example(&rng, 1024, 0.03, &ex);
+            float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f, pa, pb;
+            assert_int_equal(model_fm_learn(a, &ex, y, &pa), model_fm_learn(b, &ex, y, &pb));
+            assert_memory_equal(&pa, &pb, sizeof pa);
+        }
+        size_t v_bytes = ((size_t)128 * 2 * ks[c]) * sizeof(float);
+        assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
+        assert_memory_equal(model_fm_linear_zn_const(a), model_fm_linear_zn_const(b),
+                            1024 * 2 * sizeof(float));
+        model_fm_destroy(a);
+        model_fm_destroy(b);
+    }
+}
+
 /* ---- determinism -------------------------------------------------------- */
 
 static void test_deterministic(void **state) {
@@ -486,6 +561,8 @@ int main(void) {
         cmocka_unit_test(test_weight_scales_the_gradient),
         cmocka_unit_test(test_guard_refuses_and_leaves_model_unchanged),
         cmocka_unit_test(test_factor_table_size),
+        cmocka_unit_test(test_learn_is_predict_then_update),
+        cmocka_unit_test(test_wide_kernels_match_bitwise),
         cmocka_unit_test(test_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

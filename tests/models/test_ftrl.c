@@ -2,7 +2,8 @@
  * test_ftrl.c — FTRL-Proximal logistic regression: against a naive dense
  * reference, gradients by finite differences, learning a known logistic
  * model to within 2 % of the Bayes-optimal loss, L1 sparsity, importance
- * weights, down-sampling recalibration, the guard, determinism.
+ * weights, down-sampling recalibration, the guard, fast fields, the
+ * one-pass learn against predict + update, determinism.
  *
  * Legend: D = coordinates (2^bits), n = features of one example.
  * Every random stream has a fixed seed.
@@ -136,11 +137,13 @@ static void test_matches_dense_reference(void **state) {
 
 /* ---- the SIMD kernels against their scalar form ------------------------ */
 
-/* model__ftrl_dot and model__ftrl_steps (SSE2 where the compiler targets
- * it) against model__ftrl_w and model__ftrl_step one lane at a time, in the
- * documented order: bitwise equal, so a model learns the same floats on
- * every machine. Values cover the L1 band, fresh coordinates (z = n = 0),
- * and β = l1 = l2 = 0, where a fresh one is a 0/0 the mask must hide. */
+/* model__ftrl_dot and model__ftrl_steps, and their _keep/_kept forms
+ * (SSE2 where the compiler targets it), with a per-lane 1/α (some lanes of
+ * a fast field), against model__ftrl_wa and model__ftrl_step one lane at a
+ * time, in the documented order: bitwise equal, so a model learns the same
+ * floats on every machine. Values cover the L1 band, fresh coordinates
+ * (z = n = 0), and β = l1 = l2 = 0, where a fresh one is a 0/0 the mask
+ * must hide. */
 static void test_kernels_match_scalar_bitwise(void **state) {
     (void)state;
     sl_rand rng;
@@ -148,28 +151,36 @@ static void test_kernels_match_scalar_bitwise(void **state) {
     model__ftrl_k ks[2] = {{1.0f / 0.05f, 1.0f, 0.5f, 1.0f}, {1.0f / 0.1f, 0.0f, 0.0f, 0.0f}};
     for (int t = 0; t < 2000; t++) {
         const model__ftrl_k *k = &ks[t & 1];
-        _Alignas(16) float z[64], q[64], x[64], z2[64], n2[64];
+        _Alignas(16) float z[64], q[64], x[64], ia[64], z2[64], n2[64];
         uint32_t n4 = 4 * (1 + (uint32_t)sl_rand_below(&rng, 16));
         for (uint32_t j = 0; j < n4; j++) {
             z[j] = sl_rand_bernoulli(&rng, 0.2) ? 0.0f : (float)(2 * sl_rand_normal(&rng));
             q[j] = sl_rand_bernoulli(&rng, 0.2) ? 0.0f : (float)(10 * sl_rand_double(&rng));
             x[j] = (float)sl_rand_normal(&rng);
+            ia[j] = sl_rand_bernoulli(&rng, 0.3) ? 1.0f / 0.3f : k->inv_alpha; /* a fast field */
             if (q[j] == 0.0f) /* z moves only with a gradient, which grows n */
                 z[j] = 0.0f;
         }
         float r = (float)(sl_rand_double(&rng) - 0.5), c = (float)(2 * sl_rand_double(&rng));
         float acc[4] = {0, 0, 0, 0};
         for (uint32_t j = 0; j < n4; j++)
-            acc[j & 3] += model__ftrl_w(z[j], sqrtf(q[j]), k) * x[j];
-        float dot = (acc[0] + acc[2]) + (acc[1] + acc[3]), fast = model__ftrl_dot(z, q, x, n4, k);
+            acc[j & 3] += model__ftrl_wa(z[j], sqrtf(q[j]), ia[j], k) * x[j];
+        float dot = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+        float fast = model__ftrl_dot(z, q, x, ia, n4, k);
         assert_memory_equal(&dot, &fast, sizeof dot);
-        assert_true(model__ftrl_steps(z, q, x, n4, r, c, 1e6f, k, z2, n2));
+        _Alignas(16) float w[64], sqk[64], z3[64], n3[64];
+        float kept = model__ftrl_dot_keep(z, q, x, ia, n4, k, w, sqk);
+        assert_memory_equal(&dot, &kept, sizeof dot);
+        assert_true(model__ftrl_steps(z, q, x, ia, n4, r, c, 1e6f, k, z2, n2));
+        assert_true(model__ftrl_steps_kept(z, q, x, ia, w, sqk, n4, r, c, 1e6f, z3, n3));
         for (uint32_t j = 0; j < n4; j++) {
             float sq = sqrtf(q[j]), zs, ns;
-            model__ftrl_step(z[j], q[j], sq, model__ftrl_w(z[j], sq, k), r * x[j], c, k->inv_alpha,
-                             &zs, &ns);
+            model__ftrl_step(z[j], q[j], sq, model__ftrl_wa(z[j], sq, ia[j], k), r * x[j], c,
+                             ia[j], &zs, &ns);
             assert_memory_equal(&zs, &z2[j], sizeof zs);
             assert_memory_equal(&ns, &n2[j], sizeof ns);
+            assert_memory_equal(&zs, &z3[j], sizeof zs);
+            assert_memory_equal(&ns, &n3[j], sizeof ns);
         }
     }
 }
@@ -517,6 +528,91 @@ static void test_create_refuses_bad_params(void **state) {
     model_ftrl_destroy(NULL);
 }
 
+/* ---- fast fields ---------------------------------------------------------- */
+
+/* A field in fast_fields learns exactly as a model whose alpha is
+ * fast_alpha, and the other fields as the base alpha: on examples from one
+ * field only, the tables match those two models bitwise; on mixed ones, the
+ * model is not either of them. */
+static void test_fast_fields_learn_at_their_alpha(void **state) {
+    (void)state;
+    model_ftrl_params p;
+    model_ftrl_params_default(&p);
+    p.alpha = 0.05;
+    p.fast_alpha = 0.3;
+    p.fast_fields[0] = (uint64_t)1 << 3; /* field 3 */
+    model_ftrl *m = NULL, *slow = make(0.05, 1.0, 1.0, 1.0, 10);
+    model_ftrl *fast = make(0.3, 1.0, 1.0, 1.0, 10);
+    sl_err err = {{0}};
+    assert_int_equal(model_ftrl_create(&p, 10, &m, &err), SL_OK);
+    sl_rand rng;
+    sl_rand_seed(&rng, 21);
+    for (int t = 0; t < 3000; t++) {
+        uint8_t field = t & 1 ? 3 : 5; /* 3 is fast */
+        model_example ex;
+        model_example_reset(&ex);
+        for (int j = 0; j < 6; j++) /* field 3 on even coordinates, 5 on odd ones */
+            model_example_add(&ex, 2 * (uint32_t)sl_rand_below(&rng, 256) + (field == 5), 1.0f,
+                              field);
+        if (t % 7 == 0) /* a repeated index: the sequential path */
+            model_example_add(&ex, ex.idx[0], 1.0f, field);
+        float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f, pm, pr;
+        model_ftrl *ref = field == 3 ? fast : slow;
+        assert_int_equal(model_ftrl_learn(m, &ex, y, &pm), SL_OK);
+        assert_int_equal(model_ftrl_learn(ref, &ex, y, &pr), SL_OK);
+        assert_memory_equal(&pm, &pr, sizeof pm);
+    }
+    const float *a = model_ftrl_zn_const(m), *f = model_ftrl_zn_const(fast);
+    const float *s = model_ftrl_zn_const(slow);
+    for (uint32_t i = 0; i < 1024; i++) /* even: field 3's, odd: field 5's */
+        assert_memory_equal(a + 2 * i, (i & 1 ? s : f) + 2 * i, 2 * sizeof(float));
+    model_ftrl_destroy(m);
+    model_ftrl_destroy(slow);
+    model_ftrl_destroy(fast);
+    p.fast_alpha = 0;
+    assert_int_equal(model_ftrl_create(&p, 10, &m, &err), SL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "fast_alpha"));
+}
+
+/* ---- learn = predict + update ------------------------------------------ */
+
+/* model_ftrl_learn (the learner's one-pass path) against the two calls on
+ * the same stream: bitwise the same prediction, status and table after
+ * every example, through repeated indices (the two-call fallback), empty
+ * examples and the guard's refusals. */
+static void test_learn_is_predict_then_update(void **state) {
+    (void)state;
+    model_ftrl *a = make(0.1, 1.0, 0.5, 0.5, 10), *b = make(0.1, 1.0, 0.5, 0.5, 10);
+    size_t bytes = ((size_t)1 << 10) * 2 * sizeof(float);
+    world wd;
+    world_init(&wd, 19);
+    for (int t = 0; t < 5000; t++) {
+        model_example ex;
+        float y;
+        double pt;
+        world_draw(&wd, &ex, &y, &pt);
+        if (t % 97 == 5) /* a repeated index */
+            model_example_add(&ex, ex.idx[3], 0.5f, 0);
+        if (t % 101 == 7) /* a step the guard refuses */
+            model_example_add(&ex, 77, 1e30f, 0);
+        if (t % 103 == 9)
+            ex.weight = NAN;
+        if (t % 211 == 11)
+            model_example_reset(&ex);
+        float pa, pb = model_ftrl_predict(b, &ex);
+        sl_status sa = model_ftrl_learn(a, &ex, y, &pa);
+        sl_status sb = model_ftrl_update(b, &ex, y, pb);
+        assert_memory_equal(&pa, &pb, sizeof pa);
+        assert_int_equal(sa, sb);
+    }
+    assert_memory_equal(model_ftrl_zn_const(a), model_ftrl_zn_const(b), bytes);
+    assert_int_equal(model_ftrl_updates(a), model_ftrl_updates(b));
+    assert_int_equal(model_ftrl_refused(a), model_ftrl_refused(b));
+    assert_true(model_ftrl_refused(a) > 40);
+    model_ftrl_destroy(a);
+    model_ftrl_destroy(b);
+}
+
 /* ---- determinism -------------------------------------------------------- */
 
 static void test_deterministic(void **state) {
@@ -553,6 +649,8 @@ int main(void) {
         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_guard_refuses_and_leaves_model_unchanged),
         cmocka_unit_test(test_create_refuses_bad_params),
+        cmocka_unit_test(test_fast_fields_learn_at_their_alpha),
+        cmocka_unit_test(test_learn_is_predict_then_update),
         cmocka_unit_test(test_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

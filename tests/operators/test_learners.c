@@ -30,8 +30,10 @@
 
 static const char CONFIG[] =
     "{\"features\":{\"hash_bits\":16},"
-    "\"models\":{\"lr\":{\"kind\":\"ftrl_lr\",\"surface\":\"ads\",\"l1\":0.1},"
-    "\"fm\":{\"kind\":\"fm\",\"surface\":\"ads\",\"factors\":4},"
+    "\"models\":{\"lr\":{\"kind\":\"ftrl_lr\",\"surface\":\"ads\",\"l1\":0.1,"
+    "\"fast_fields\":[\"item\"]},"
+    "\"fm\":{\"kind\":\"fm\",\"surface\":\"ads\",\"factors\":4,"
+    "\"fast_fields\":[\"item\",\"ctx.device\"],\"fast_alpha\":0.3},"
     "\"lr_sampled\":{\"kind\":\"ftrl_lr\",\"surface\":\"ads\",\"neg_weight\":3},"
     "\"feed\":{\"kind\":\"mtl\",\"surface\":\"feed\",\"hidden\":[8],\"emb_bits\":8,"
     "\"embed_dim\":4,\"mini_batch\":5}}}";
