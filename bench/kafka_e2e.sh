@@ -17,6 +17,8 @@
 # SL_PRODUCER_PROPS='{"linger.ms":"1"}' passes producer properties to the engine.
 # SL_BUILD=DIR takes the binaries from DIR (default build/release).
 # SL_STATE_PROPS='"cache_mb":64' adds members to the engine's "state" section.
+# SL_E2E_MODELS='{"click":{"kind":"ftrl_lr","surface":"ads"}}' replaces the engine's
+#   models (default: the config defaults, docs/CONFIG.md: two ads models, the feed model).
 # SL_E2E_ONLY=latency skips the throughput runs (a) and (b);
 # SL_E2E_LAT="mem dur relay" picks the latency runs (default: all three).
 set -euo pipefail
@@ -41,11 +43,14 @@ if ! scripts/kafka.sh status >/dev/null 2>&1; then
 fi
 b=$(scripts/kafka.sh bootstrap)
 id=$$
+models_member=
+if [ -n "${SL_E2E_MODELS:-}" ]; then models_member=",\"models\":$SL_E2E_MODELS"; fi
 cfg() { # cfg INPUT SCORES GROUP [GRAPH [STATE_DIR]] -> config path
   cat > "$work/$3.json" <<JSON
 {"kafka":{"brokers":"$b","group_id":"$3","input_topics":["$1"],"scores_topic":"$2",
  "deadletter_topic":"dl-$id","examples_topic":"ex-$id","producer":${SL_PRODUCER_PROPS:-{\}}},
- "engine":{"graph":"${4:-full}"},"state":{"dir":"${5:-}"${SL_STATE_PROPS:+,$SL_STATE_PROPS}}}
+ "engine":{"graph":"${4:-full}"},"state":{"dir":"${5:-}"${SL_STATE_PROPS:+,$SL_STATE_PROPS}}
+ $models_member}
 JSON
   echo "$work/$3.json"
 }
