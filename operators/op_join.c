@@ -133,6 +133,8 @@ typedef struct op_join {
     uint32_t mbase[SL_CONFIG_MAX_MODELS];    /* first mmetrics entry of each model */
     uint32_t n_mm;                           /* mmetrics entries */
     int64_t snap_bucket[SL_CONFIG_MAX_MODELS]; /* max_ts / interval at the last snapshot */
+    int64_t snap_due_at; /* the earliest max_ts at which a snapshot may come due (derived
+                            from snap_bucket; INT64_MIN: work it out at the next record) */
     uint64_t stale_preds;                    /* views closed with another model set's predictions */
 } op_join;
 
@@ -481,6 +483,9 @@ static sl_status emit_snapshot(op_join *j, op_batch *b, uint32_t src, uint32_t i
 /* Snapshots every models.*.snapshot_interval_ms of event time: when max_ts
  * enters a new interval (the first interval seen only starts the count). */
 static sl_status snapshots_due(op_join *j, op_batch *b, uint32_t src, sl_err *err) {
+    if (j->max_ts < j->snap_due_at)
+        return SL_OK; /* the common case: no boundary crossed, no division */
+    int64_t next = INT64_MAX;
     for (uint32_t id = 0; id < op_learners_count(j->learn); id++) {
         int64_t every = op_learners_cfg(j->learn, id)->snapshot_interval_ms;
         if (every <= 0)
@@ -494,7 +499,11 @@ static sl_status snapshots_due(op_join *j, op_batch *b, uint32_t src, sl_err *er
             if (st)
                 return st;
         }
+        int64_t at = bucket < INT64_MAX / every - 1 ? (bucket + 1) * every : INT64_MAX;
+        if (at < next)
+            next = at;
     }
+    j->snap_due_at = next;
     return SL_OK;
 }
 
@@ -1025,6 +1034,7 @@ static sl_status join_create(const op_env *env, void **ctx, sl_err *err) {
         if (st != SL_OK && st != SL_ERR_NOT_FOUND)
             goto fail;
     }
+    j->snap_due_at = INT64_MIN;
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
         if ((st = metrics_load(j, &j->metrics[s], metrics_key(key, sizeof key, j, s, -1, 0), err)))
             goto fail;
