@@ -60,6 +60,7 @@
 #define REF_OFF_BITS (SLAB_SHIFT - UNIT_SHIFT)
 #define MAX_SLABS    ((size_t)1 << (32 - REF_OFF_BITS)) /* 131072 slabs = 32 GiB */
 #define MIN_SLOTS    4096                               /* initial table: 32 KiB */
+#define SECOND_CHANCE_SLABS 4 /* slabs one allocation compacts with the second chance */
 #define REF_NONE     UINT32_MAX /* an empty slot: no entry starts 8 bytes before a slab's end */
 #define MIN_CACHE    ((size_t)1 << 20)                  /* room for a few slabs and the table */
 
@@ -365,13 +366,14 @@ static bool make_room(state_store *st, size_t size) {
     }
     if (st->full || !st->n_slabs)
         return false;
-    /* The second chance only for the first slab: when everything was used
-     * lately (right after the cache filled, or a working set larger than
-     * the cap) it would keep every clean entry, and honouring it for every
-     * slab would cost a whole cycle before anything is dropped. */
+    /* The second chance only for the first SECOND_CHANCE_SLABS slabs: when
+     * everything was used lately (a working set larger than the cap) it
+     * would keep every clean entry, and honouring it for every slab would
+     * cost a whole cycle before anything is dropped. */
     for (size_t k = 0; k < st->n_slabs; k++) {
-        size_t room = evict_oldest(st, k == 0);
-        if (room >= size && (k > 0 || room >= SLAB / 4))
+        bool chance = k < SECOND_CHANCE_SLABS;
+        size_t room = evict_oldest(st, chance);
+        if (room >= size && (!chance || room >= SLAB / 4))
             return true;
     }
     st->full = true; /* no more eviction until a checkpoint */
@@ -464,7 +466,10 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
     e->vcap = (uint32_t)(size - sizeof(entry) - klen);
     e->klen = (uint16_t)klen;
     e->cf = (uint8_t)cf;
-    e->flags = (uint8_t)(E_LIVE | E_REF | (flags & E_TOMB));
+    /* Born unmarked: only a later use (a hit, a rewrite) earns the second
+     * chance, so what is written once and never read again (a pending view)
+     * leaves at its slab's first compaction once it is clean. */
+    e->flags = (uint8_t)(E_LIVE | (flags & E_TOMB));
     memcpy(e->data, k, klen);
     if (vlen)
         memcpy(e_val(e), val, vlen);
