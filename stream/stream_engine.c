@@ -796,17 +796,18 @@ static sl_status checkpoint_begin(engine *e, bool hand_over, sl_err *err) {
     return SL_OK;
 }
 
-/* A checkpoint comes due every state.checkpoint_interval_ms (state.dir
- * only: without it nothing resumes from the offsets, and checkpoints only
- * move dirty entries out of the cache), every state.checkpoint_events
- * records, or when the store's cache asks. */
+/* A checkpoint comes due every state.checkpoint_interval_ms, every
+ * state.checkpoint_events records, or when the store's cache asks. In
+ * memory nothing resumes from a checkpoint, but the interval still keeps
+ * each one small: its begin copies the dirty entries on this thread, so a
+ * checkpoint of 100 k events' worth stopped the loop for ~80 ms where one
+ * a second at 20 k events/s costs a fraction of that. */
 static bool checkpoint_due(engine *e) {
     const op_stats *s = op_graph_stats(e->graph);
     if (s->records - e->ckpt_records >= (uint64_t)e->cfg->state.checkpoint_events ||
         state_store_want_checkpoint(e->store))
         return true;
-    return e->durable &&
-           (now_s() - e->last_ckpt) * 1000.0 >= e->cfg->state.checkpoint_interval_ms;
+    return (now_s() - e->last_ckpt) * 1000.0 >= e->cfg->state.checkpoint_interval_ms;
 }
 
 /* Writes the checkpoint in flight on this thread and finishes it. */
