@@ -16,7 +16,8 @@
 # Usage: bench/kafka_e2e.sh [EVENTS] [RATE]   (defaults 1000000, 50000)
 # SL_PRODUCER_PROPS='{"linger.ms":"1"}' passes producer properties to the engine.
 # SL_BUILD=DIR takes the binaries from DIR (default build/release).
-# SL_STATE_PROPS='"cache_mb":64' adds members to the engine's "state" section.
+# SL_STATE_PROPS='"cache_mb":64' adds members to the engine's "state" section,
+# SL_ENGINE_PROPS='"batch_size":512' to its "engine" section.
 # SL_E2E_MODELS='{"click":{"kind":"ftrl_lr","surface":"ads"}}' replaces the engine's
 #   models (default: the config defaults, docs/CONFIG.md: two ads models, the feed model).
 # SL_E2E_ONLY=latency skips the throughput runs (a) and (b);
@@ -49,7 +50,7 @@ cfg() { # cfg INPUT SCORES GROUP [GRAPH [STATE_DIR]] -> config path
   cat > "$work/$3.json" <<JSON
 {"kafka":{"brokers":"$b","group_id":"$3","input_topics":["$1"],"scores_topic":"$2",
  "deadletter_topic":"dl-$id","examples_topic":"ex-$id","producer":${SL_PRODUCER_PROPS:-{\}}},
- "engine":{"graph":"${4:-full}"},"state":{"dir":"${5:-}"${SL_STATE_PROPS:+,$SL_STATE_PROPS}}
+ "engine":{"graph":"${4:-full}"${SL_ENGINE_PROPS:+,$SL_ENGINE_PROPS}},"state":{"dir":"${5:-}"${SL_STATE_PROPS:+,$SL_STATE_PROPS}}
  $models_member}
 JSON
   echo "$work/$3.json"
