@@ -117,14 +117,25 @@ static inline void ftrl_prefetch(const model_ftrl *m, const model_example *ex, u
         __builtin_prefetch(m->zn + 2 * (size_t)(ex->idx[j] & m->mask));
 }
 
+/* The example's coordinates, gathered: OUT: z, q, x, ia (n4, 16-byte
+ * aligned), *n the features used, *ial the 1/α lanes (ia or a constant
+ * array). Returns n4. The first step of both the prediction and the
+ * one-pass learn. */
+static uint32_t ftrl_load(const model_ftrl *m, const model_example *ex, float *z, float *q,
+                          float *x, float *ia, uint32_t *n, const float **ial) {
+    *n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    ftrl_prefetch(m, ex, *n);
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, *n, z, q, x);
+    *ial = model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, *n, n4, ia);
+    return n4;
+}
+
 static float ftrl_margin(const model_ftrl *m, const model_example *ex) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     _Alignas(16) float ia[MODEL_MAX_SPARSE];                                          /* (n4) */
-    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    ftrl_prefetch(m, ex, n);
-    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
-    const float *ial =
-        model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
+    uint32_t n;
+    const float *ial;
+    uint32_t n4 = ftrl_load(m, ex, z, q, x, ia, &n, &ial);
     return model__ftrl_dot(z, q, x, ial, n4, &m->k);
 }
 
@@ -232,11 +243,9 @@ sl_status model_ftrl_learn(model_ftrl *m, const model_example *ex, float label, 
     _Alignas(16) float w[MODEL_MAX_SPARSE], sq[MODEL_MAX_SPARSE];                     /* (n4) */
     _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */
     _Alignas(16) float ia[MODEL_MAX_SPARSE];                                          /* (n4) */
-    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    ftrl_prefetch(m, ex, n);
-    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
-    const float *ial =
-        model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
+    uint32_t n;
+    const float *ial;
+    uint32_t n4 = ftrl_load(m, ex, z, q, x, ia, &n, &ial);
     *p = model__sigmoidf(model__ftrl_dot_keep(z, q, x, ial, n4, &m->k, w, sq));
     if (!model__ftrl_mark(m->zn, m->mask, ex, n, q)) /* a repeated index */
         return model_ftrl_update(m, ex, label, *p);
