@@ -30,16 +30,25 @@
  * pointer across cache_alloc() or table_reserve(), it looks the key up
  * again.
  *
- * The checkpoint in two halves. checkpoint_begin copies every dirty entry
- * into the checkpoint's own buffer and turns it clean and PINNED (E_PIN);
- * checkpoint_write, on any thread, sorts that copy, builds the WriteBatch
- * and writes it; checkpoint_finish, back on the owner's thread, publishes
- * the id and offsets, or on failure makes the pinned entries dirty again.
- * Pinned means compaction keeps the entry: until the write lands, RocksDB
- * still holds the previous value, and a get that missed the cache would
- * read it. E_PIN bits are only meaningful while st->ck is set; finish does
- * not walk the cache to clear them (begin and the failure path do), so a
- * stale bit after a committed checkpoint is ignored.
+ * The checkpoint in two halves, copy on write. checkpoint_begin records
+ * where every dirty entry's key and value are (16 bytes each, no copy of
+ * the data) and turns the entry clean and PINNED (E_PIN);
+ * checkpoint_write, on any thread, sorts those records, builds the
+ * WriteBatch from the slabs themselves and writes it; checkpoint_finish,
+ * back on the owner's thread, publishes the id and offsets, or on failure
+ * makes the pinned entries dirty again. While a checkpoint is in flight a
+ * pinned entry's bytes belong to the writer:
+ *   - a write to it makes a new entry (the copy on write), and the old one
+ *     dies but stays pinned, its bytes untouched;
+ *   - compaction never moves or reuses it, live or dead: the entries
+ *     around it slide as usual, stopping in front of it (the gap before it
+ *     becomes a dead filler, at least 16 bytes since every entry is);
+ *   - reads use it in place, and a get never reaches RocksDB for it,
+ *     which still holds the previous value until the write lands.
+ * So begin costs a walk over the slabs with dirty entries, not a copy of
+ * the dirty bytes. E_PIN bits are only meaningful while st->ck is set;
+ * finish does not walk the cache to clear them (begin and the failure path
+ * do), so a stale bit after a committed checkpoint is ignored.
  */
 #include "sl_bytes.h"
 #include "state_store.h"
@@ -68,7 +77,8 @@
 #define E_DIRTY 2u /* differs from RocksDB: the next checkpoint writes it */
 #define E_TOMB  4u /* deleted (dirty) or known absent (clean) */
 #define E_REF   8u /* used since the last compaction */
-#define E_PIN   16u /* in the checkpoint being written: kept while st->ck is set */
+#define E_PIN   16u /* in the checkpoint being written: its bytes are the writer's while
+                       st->ck is set (never written in place, never moved) */
 
 /* A cache entry, 8-byte aligned in a slab, followed by its key and value. */
 typedef struct entry {
@@ -109,9 +119,10 @@ struct state_store {
     /* the cache */
     unsigned char **slab; /* slabs by index (the index is in every reference) */
     uint32_t *slab_used;  /* bytes handed out per slab */
-    uint32_t *slab_marked; /* live entries per slab that are dirty or pinned (pins of a
-                              committed checkpoint included until begin clears them):
-                              begin and unpin visit only slabs where it is > 0 */
+    uint32_t *slab_marked; /* entries per slab that are dirty or pinned (pins of a
+                              committed checkpoint included until begin clears them, dead
+                              pinned ones too): begin and unpin visit only slabs where it
+                              is > 0 */
     uint32_t *order;      /* ring of slab indexes, oldest first, from order[head] */
     size_t head;          /* position of the oldest slab in order[] */
     size_t n_slabs;       /* slabs allocated (= indexes 0 .. n_slabs - 1); the newest
@@ -131,8 +142,8 @@ struct state_store {
     /* checkpoint and sweep */
     uint64_t ckpt_id;       /* last committed checkpoint id, 0 = none */
     state_ckpt *ck;         /* the checkpoint begun and not finished, or NULL */
-    unsigned char *spare;   /* the last checkpoint's copy buffer, kept for the next */
-    size_t spare_cap;       /* its bytes */
+    struct ck_rec *spare;   /* the last checkpoint's record array, kept for the next */
+    size_t spare_cap;       /* its records */
     bool fail_next_write;   /* test hook: the next checkpoint's write fails */
     unsigned char *offsets; /* its offsets blob (malloc'd), or NULL */
     size_t offsets_len;     /* bytes in offsets */
@@ -209,6 +220,12 @@ static unsigned char *e_val(entry *e) { return e->data + e->klen; }
 
 static bool key_eq(const entry *e, unsigned cf, const unsigned char *k, size_t klen) {
     return e->cf == cf && e->klen == klen && memcmp(e->data, k, klen) == 0;
+}
+
+/* True if e's bytes belong to the checkpoint in flight: not to be written
+ * in place, moved or reused. */
+static bool pinned(const state_store *st, const entry *e) {
+    return st->ck && (e->flags & E_PIN);
 }
 
 /* ----------------------------------------------------------------- table */
@@ -302,11 +319,12 @@ static void table_delete(state_store *st, size_t i) {
 
 /*
  * Compacts the oldest slab in place and makes it the newest: the entries
- * to keep (dirty, pinned while a checkpoint is in flight, and with
- * second_chance clean ones used since the slab's last compaction) slide
- * to its front, in address order so a memmove never overwrites an entry
- * not yet visited; the others leave the table. O(SLAB). Returns the bytes
- * the slab has free afterwards.
+ * to keep (dirty, and with second_chance clean ones used since the slab's
+ * last compaction) slide to its front, in address order so a memmove never
+ * overwrites an entry not yet visited; the others leave the table. An
+ * entry pinned by the checkpoint in flight, live or dead, stays where it
+ * is: what slides stops in front of it, and the gap becomes a dead filler.
+ * O(SLAB). Returns the bytes the slab has free afterwards.
  */
 static size_t evict_oldest(state_store *st, bool second_chance) {
     uint32_t s = st->order[st->head];
@@ -315,11 +333,18 @@ static size_t evict_oldest(state_store *st, bool second_chance) {
     for (size_t off = 0; off < used;) {
         entry *e = (entry *)(base + off);
         size_t size = e->size;
-        if (e->flags & E_LIVE) {
+        if (pinned(st, e)) {
+            if (w < off) { /* the gap is dropped entries' bytes: >= 16 */
+                assert(off - w >= sizeof(entry));
+                entry *f = (entry *)(base + w);
+                memset(f, 0, sizeof *f);
+                f->size = (uint32_t)(off - w);
+            }
+            w = off + size;
+        } else if (e->flags & E_LIVE) {
             uint32_t tag = hash_tag(entry_hash(st, e));
             size_t i = table_slot_of(st, tag, make_ref(s, off));
-            bool keep = (e->flags & E_DIRTY) || (second_chance && (e->flags & E_REF)) ||
-                        (st->ck && (e->flags & E_PIN));
+            bool keep = (e->flags & E_DIRTY) || (second_chance && (e->flags & E_REF));
             if (keep) {
                 entry *d = (entry *)(base + w);
                 if (d != e)
@@ -333,6 +358,8 @@ static size_t evict_oldest(state_store *st, bool second_chance) {
                     st->slab_marked[s]--;
                 table_delete(st, i);
             }
+        } else if (e->flags & E_PIN) { /* dead, pinned by a committed checkpoint */
+            st->slab_marked[s]--;
         }
         off += size;
     }
@@ -441,7 +468,7 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
     size_t i = table_find(st, h, cf, k, klen, &found);
     if (found) {
         entry *e = ref_entry(st, st->table[i].ref);
-        if (vlen <= e->vcap) {
+        if (vlen <= e->vcap && !pinned(st, e)) {
             if (vlen)
                 memcpy(e_val(e), val, vlen);
             e->vlen = (uint32_t)vlen;
@@ -452,8 +479,10 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
             return SL_OK;
         }
         /* The old entry must survive the allocation below (which may
-         * evict): mark it used. */
+         * evict): mark it used. A pinned one would anyway. */
         e->flags |= E_REF;
+        if (pinned(st, e))
+            st->stats.pinned_copies++;
     } else if (!table_reserve(st)) {
         return SL_ERR_LIMIT;
     }
@@ -479,13 +508,16 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
     i = table_find(st, h, cf, k, klen, &found);
     if (found) {
         entry *old = ref_entry(st, st->table[i].ref);
+        bool keep_pin = pinned(st, old); /* never dirty: writes to it copy */
         if (old->flags & E_DIRTY) {
             st->n_dirty--;
             st->dirty_bytes -= old->size;
         }
-        if (old->flags & (E_DIRTY | E_PIN))
+        if ((old->flags & (E_DIRTY | E_PIN)) && !keep_pin)
             st->slab_marked[ref_slab(st->table[i].ref)]--;
-        old->flags = 0; /* dead space until its slab is compacted */
+        /* Dead space until its slab is compacted, after the checkpoint in
+         * flight if it is the writer's. */
+        old->flags = keep_pin ? E_PIN : 0;
         st->table[i].ref = ref;
     } else {
         st->table[i].tag = hash_tag(h);
@@ -870,7 +902,7 @@ sl_status state_store_update(state_store *st, state_cf cf, const void *key, size
         st->stats.hits++;
         if (!(e->flags & E_TOMB))
             old = e->vlen;
-        if (vlen <= e->vcap) { /* the common case: in place */
+        if (vlen <= e->vcap && !pinned(st, e)) { /* the common case: in place */
             unsigned char *v = e_val(e);
             size_t keep = old == STATE_STORE_ABSENT ? 0 : old < vlen ? old : vlen;
             if (keep < vlen)
@@ -882,7 +914,8 @@ sl_status state_store_update(state_store *st, state_cf cf, const void *key, size
             *old_len = old;
             return SL_OK;
         }
-        /* Growing: build the value aside, the old entry may move. */
+        /* Growing, or pinned (copy on write): build the value aside, the
+         * old entry may move. */
         size_t keep = old == STATE_STORE_ABSENT ? 0 : old < vlen ? old : vlen;
         memcpy(st->scratch, e_val(e), keep);
         memset(st->scratch + keep, 0, vlen - keep);
@@ -949,9 +982,10 @@ static int entry_cmp(const void *pa, const void *pb) {
 }
 
 /*
- * A checkpoint between begin and finish. It owns copies of everything it
- * writes, so checkpoint_write (on any thread) touches only this struct and
- * RocksDB, never the cache.
+ * A checkpoint between begin and finish. Its records point at the pinned
+ * entries' keys and values in the slabs, which the owner leaves untouched
+ * until finish; checkpoint_write (on any thread) reads those bytes, this
+ * struct and RocksDB, never the cache's table or headers.
  */
 struct state_ckpt {
     rocksdb_t *db;                             /* borrowed from the store */
@@ -959,10 +993,9 @@ struct state_ckpt {
     rocksdb_column_family_handle_t *const *cf; /* borrowed: the store's handles */
     const char *path;                          /* borrowed: for messages */
     size_t switch_bytes;                       /* see state_store.switch_bytes */
-    unsigned char *buf;   /* the dirty entries: ck_rec headers, key, value, 8-aligned */
-    size_t cap;           /* bytes allocated in buf */
-    size_t len;           /* bytes used in buf */
-    size_t n;             /* entries in buf */
+    struct ck_rec *rec_v; /* the dirty entries, one record each */
+    size_t cap;           /* records allocated in rec_v */
+    size_t n;             /* records used */
     unsigned char *rec;   /* the meta/checkpoint record */
     size_t rec_len;       /* its bytes */
     unsigned char *offsets; /* the offsets blob, published by finish */
@@ -974,29 +1007,28 @@ struct state_ckpt {
     sl_err err;             /* its message, for finish */
 };
 
-/* One dirty entry in a checkpoint's buffer, followed by key and value. */
+/* One dirty entry of a checkpoint: its key (in a slab, pinned), its value
+ * right after the key. */
 typedef struct ck_rec {
-    uint32_t vlen; /* value bytes */
-    uint16_t klen; /* key bytes */
-    uint8_t cf;    /* state_cf */
-    uint8_t tomb;  /* 1: delete the key */
+    const unsigned char *key; /* key[klen], then value[vlen] */
+    uint32_t vlen;            /* value bytes */
+    uint16_t klen;            /* key bytes */
+    uint8_t cf;               /* state_cf */
+    uint8_t tomb;             /* 1: delete the key */
 } ck_rec;
 
-static const unsigned char *rec_key(const ck_rec *r) { return (const unsigned char *)(r + 1); }
-
-/* qsort order of ck_rec pointers: column family, then key bytes. */
+/* qsort order of ck_recs: column family, then key bytes. */
 static int rec_cmp(const void *pa, const void *pb) {
-    const ck_rec *a = *(const ck_rec *const *)pa;
-    const ck_rec *b = *(const ck_rec *const *)pb;
+    const ck_rec *a = pa, *b = pb;
     if (a->cf != b->cf)
         return a->cf < b->cf ? -1 : 1;
-    return key_cmp(rec_key(a), a->klen, rec_key(b), b->klen);
+    return key_cmp(a->key, a->klen, b->key, b->klen);
 }
 
 static void ckpt_free(state_ckpt *ck) {
     if (!ck)
         return;
-    free(ck->buf);
+    free(ck->rec_v);
     free(ck->rec);
     free(ck->offsets);
     free(ck);
@@ -1049,23 +1081,20 @@ sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, siz
     ck->rec = malloc(ck->rec_len);
     ck->offsets_len = offsets_len;
     ck->offsets = offsets_len ? malloc(offsets_len) : NULL;
-    /* A record takes at most its entry's slab bytes: the header is smaller
-     * and the value is vlen <= vcap. The previous checkpoint's buffer is
-     * reused when big enough: its pages are mapped already, while a fresh
-     * one of tens of MB costs the loop as much in page faults as the copy
-     * itself (measured 2-4x the begin time). */
-    size_t need = st->dirty_bytes ? st->dirty_bytes : 8;
+    /* One record per dirty entry. The previous checkpoint's array is
+     * reused when big enough: its pages are mapped already. */
+    size_t need = st->n_dirty ? st->n_dirty : 1;
     if (st->spare && st->spare_cap >= need) {
-        ck->buf = st->spare;
+        ck->rec_v = st->spare;
         ck->cap = st->spare_cap;
         st->spare = NULL;
     } else {
         free(st->spare);
         st->spare = NULL;
         ck->cap = need + need / 4; /* room to grow a little */
-        ck->buf = malloc(ck->cap);
+        ck->rec_v = malloc(ck->cap * sizeof *ck->rec_v);
     }
-    if (!ck->rec || (offsets_len && !ck->offsets) || !ck->buf) {
+    if (!ck->rec || (offsets_len && !ck->offsets) || !ck->rec_v) {
         ckpt_free(ck);
         return sl_err_set(err, SL_ERR_NOMEM, "state: checkpoint of %zu entries (%zu MiB)",
                           st->n_dirty, st->dirty_bytes >> 20);
@@ -1079,18 +1108,16 @@ sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, siz
         memcpy(ck->rec + RECORD_HEAD, offsets, offsets_len);
         memcpy(ck->offsets, offsets, offsets_len);
     }
-    /* One pass over the slabs with marked entries: copy each dirty entry,
-     * make it clean and pinned; clear the pins a committed checkpoint left
-     * behind. */
-    size_t pinned = 0;
+    /* One pass over the slabs with marked entries: record each dirty
+     * entry, make it clean and pinned; clear the pins a committed
+     * checkpoint left behind (on dead entries too). No data is copied. */
+    size_t pinned_b = 0;
     for (size_t i = 0; i < st->n_slabs; i++) {
         if (!st->slab_marked[i])
             continue;
         for (size_t off = 0; off < st->slab_used[i];) {
             entry *e = (entry *)(st->slab[i] + off);
             off += e->size;
-            if (!(e->flags & E_LIVE))
-                continue;
             if (!(e->flags & E_DIRTY)) {
                 if (e->flags & E_PIN) {
                     e->flags &= (uint8_t)~E_PIN;
@@ -1098,25 +1125,20 @@ sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, siz
                 }
                 continue;
             }
-            ck_rec *r = (ck_rec *)(ck->buf + ck->len);
+            ck_rec *r = &ck->rec_v[ck->n++];
+            r->key = e_key(e);
             r->vlen = (e->flags & E_TOMB) ? 0 : e->vlen;
             r->klen = e->klen;
             r->cf = e->cf;
             r->tomb = (e->flags & E_TOMB) ? 1 : 0;
-            unsigned char *p = (unsigned char *)(r + 1);
-            memcpy(p, e_key(e), e->klen);
-            if (r->vlen)
-                memcpy(p + e->klen, e_val(e), r->vlen);
-            ck->len += round8(sizeof *r + e->klen + r->vlen);
-            ck->n++;
             e->flags = (uint8_t)((e->flags & ~E_DIRTY) | E_PIN);
-            pinned += e->size;
+            pinned_b += e->size;
         }
     }
-    assert(ck->n == st->n_dirty && ck->len <= need);
+    assert(ck->n == st->n_dirty && ck->n <= ck->cap);
     st->n_dirty = 0;
     st->dirty_bytes = 0;
-    st->pinned_bytes = pinned;
+    st->pinned_bytes = pinned_b;
     st->ck = ck;
     *out = ck;
     return SL_OK;
@@ -1130,17 +1152,9 @@ sl_status state_store_checkpoint_write(state_ckpt *ck, sl_err *err) {
     /* In key order: RocksDB's memtable (a skip list) inserts sorted keys
      * faster than random ones, and this insert is most of a checkpoint's
      * time (bench_state: 2.7 -> 1.6 us a key, docs/STATE.md). */
-    const ck_rec **v = malloc((ck->n ? ck->n : 1) * sizeof *v);
-    if (!v) {
-        rc = sl_err_set(&ck->err, SL_ERR_NOMEM, "state: checkpoint of %zu entries", ck->n);
-        goto out;
-    }
-    size_t n = 0;
-    for (size_t off = 0; off < ck->len; n++) {
-        v[n] = (const ck_rec *)(ck->buf + off);
-        off += round8(sizeof(ck_rec) + v[n]->klen + v[n]->vlen);
-    }
-    qsort(v, n, sizeof *v, rec_cmp);
+    const ck_rec *v = ck->rec_v;
+    size_t n = ck->n;
+    qsort(ck->rec_v, n, sizeof *ck->rec_v, rec_cmp);
     /* A family receiving a big checkpoint gets a fresh memtable first (its
      * old one is flushed in the background): sorted keys into an empty
      * skip list are appends, into last second's full one they interleave
@@ -1148,14 +1162,14 @@ sl_status state_store_checkpoint_write(state_ckpt *ck, sl_err *err) {
      * appending to theirs, or every checkpoint would make a tiny file. */
     size_t cf_bytes[STATE_CF_COUNT] = {0};
     for (size_t i = 0; i < n; i++)
-        cf_bytes[v[i]->cf] += v[i]->klen + v[i]->vlen + 16;
+        cf_bytes[v[i].cf] += v[i].klen + v[i].vlen + 16;
     for (unsigned c = 0; c < STATE_CF_COUNT; c++)
         if (cf_bytes[c] >= ck->switch_bytes)
             switch_memtable(ck->db, ck->cf[c + 1]);
     wb = rocksdb_writebatch_create();
     for (size_t i = 0; i < n; i++) {
-        const ck_rec *r = v[i];
-        const char *k = (const char *)rec_key(r);
+        const ck_rec *r = &v[i];
+        const char *k = (const char *)r->key;
         if (r->tomb)
             rocksdb_writebatch_delete_cf(wb, ck->cf[r->cf + 1], k, r->klen);
         else
@@ -1163,8 +1177,6 @@ sl_status state_store_checkpoint_write(state_ckpt *ck, sl_err *err) {
     }
     rocksdb_writebatch_put_cf(wb, ck->cf[STATE_CF_META + 1], STATE_META_CHECKPOINT,
                               strlen(STATE_META_CHECKPOINT), (const char *)ck->rec, ck->rec_len);
-    free(v);
-    v = NULL;
     if (ck->fail) {
         rc = sl_err_set(&ck->err, SL_ERR_STATE, "state.dir %s: checkpoint write: injected failure",
                         ck->path);
@@ -1180,24 +1192,29 @@ sl_status state_store_checkpoint_write(state_ckpt *ck, sl_err *err) {
 out:
     if (wb)
         rocksdb_writebatch_destroy(wb);
-    free(v);
     ck->rc = rc;
     if (rc && err)
         *err = ck->err;
     return rc;
 }
 
-/* The write did not land: every entry it carried that is still pinned
- * becomes dirty again, so the next checkpoint writes it (or a newer value,
- * for the ones rewritten meanwhile, which are dirty already). */
+/* The write did not land: every live entry it carried (never rewritten
+ * since: a rewrite copies) becomes dirty again, so the next checkpoint
+ * writes it; the dead ones it carried were rewritten, and their new
+ * entries are dirty already. */
 static void unpin_to_dirty(state_store *st) {
     for (size_t i = 0; i < st->n_slabs; i++)
         for (size_t off = 0; st->slab_marked[i] && off < st->slab_used[i];) {
             entry *e = (entry *)(st->slab[i] + off);
             off += e->size;
-            if ((e->flags & (E_LIVE | E_PIN)) == (E_LIVE | E_PIN)) {
+            if (!(e->flags & E_PIN))
+                continue;
+            if (e->flags & E_LIVE) {
                 set_dirty(st, e, (uint32_t)i); /* still marked: PIN until the next line */
                 e->flags &= (uint8_t)~E_PIN;
+            } else {
+                e->flags = 0;
+                st->slab_marked[i]--;
             }
         }
 }
@@ -1230,10 +1247,10 @@ sl_status state_store_checkpoint_finish(state_store *st, state_ckpt *ck, uint64_
     }
     st->pinned_bytes = 0;
     st->ck = NULL;
-    if (!st->spare) { /* keep the buffer for the next checkpoint */
-        st->spare = ck->buf;
+    if (!st->spare) { /* keep the array for the next checkpoint */
+        st->spare = ck->rec_v;
         st->spare_cap = ck->cap;
-        ck->buf = NULL;
+        ck->rec_v = NULL;
     }
     ckpt_free(ck);
     return rc;

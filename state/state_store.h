@@ -273,6 +273,8 @@ typedef struct state_store_stats {
     uint64_t checkpoint_id;        /* last committed id */
     uint64_t last_checkpoint_keys; /* entries the last checkpoint wrote */
     uint64_t swept;                /* keys the sweep deleted since open */
+    uint64_t pinned_copies;        /* writes to an entry pinned by the checkpoint in flight,
+                                      which made a new entry (copy on write) */
 } state_store_stats;
 
 void state_store_stats_get(const state_store *st, state_store_stats *out);

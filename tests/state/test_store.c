@@ -968,6 +968,85 @@ static void test_async_pressure_keeps_pinned(void **state) {
     test_rm_rf(dir);
 }
 
+/* The checkpoint copies nothing at begin: it writes the pinned entries'
+ * bytes from the slabs. So while it is in flight, a write to a pinned
+ * entry (put of any size, delete, update in place) makes a new entry and
+ * compaction moves nothing pinned, and the write, run only after all of
+ * that, still holds exactly the values at begin. */
+static void test_async_copy_on_write(void **state) {
+    (void)state;
+    const size_t cap = 1 << 20;
+    char dir[512], k[32], v[200], w[200];
+    make_tmpdir_(dir, sizeof dir);
+    state_store *st = open_store(dir, cap);
+    for (int i = 0; i < 1500; i++) { /* ~300 KiB, spread over several slabs */
+        snprintf(k, sizeof k, "p%04d", i);
+        snprintf(v, sizeof v, "begin-%04d-%0120d", i, i);
+        put_s(st, STATE_CF_PENDING, k, v);
+    }
+    state_ckpt *ck = NULL;
+    assert_int_equal(state_store_checkpoint_begin(st, "cow", 3, &ck, NULL), SL_OK);
+    /* Every pinned key written again: the same size (in place before),
+     * shorter, longer, deleted, or updated through update(). */
+    int copies = 0;
+    for (int i = 0; i < 1500; i++) {
+        snprintf(k, sizeof k, "p%04d", i);
+        snprintf(w, sizeof w, "after-%04d-%0120d", i, i);
+        switch (i % 5) {
+        case 0: put_s(st, STATE_CF_PENDING, k, w); break;
+        case 1: put_s(st, STATE_CF_PENDING, k, "short"); break;
+        case 2: strcat(w, "-and-longer-than-its-entry"); put_s(st, STATE_CF_PENDING, k, w); break;
+        case 3: del_s(st, STATE_CF_PENDING, k); break;
+        default: {
+            void *val = NULL;
+            size_t old = 0;
+            assert_int_equal(state_store_update(st, STATE_CF_PENDING, k, strlen(k), 5, &val,
+                                                &old, NULL),
+                             SL_OK);
+            assert_int_equal(old, 131);
+            memcpy(val, "UPD", 3); /* "UPDin": the old first 5 bytes, 3 of them new */
+        }
+        }
+        copies++;
+    }
+    /* Pressure: several caches' worth of known-absent keys compacts every
+     * slab, around the pinned entries. */
+    state_store_stats s0, s;
+    state_store_stats_get(st, &s0);
+    for (int i = 0; i < 60000; i++) {
+        snprintf(k, sizeof k, "absent-%d", i);
+        expect(st, STATE_CF_PENDING, k, NULL);
+    }
+    state_store_stats_get(st, &s);
+    assert_int_equal(s.pinned_copies, (uint64_t)copies);
+    assert_true(s.compactions > s0.compactions + 5);
+    assert_true(s.cache_held <= cap);
+    /* The cache answers with the newest values. */
+    for (int i = 0; i < 1500; i++) {
+        snprintf(k, sizeof k, "p%04d", i);
+        snprintf(w, sizeof w, "after-%04d-%0120d", i, i);
+        if (i % 5 == 2)
+            strcat(w, "-and-longer-than-its-entry");
+        expect(st, STATE_CF_PENDING, k,
+               i % 5 == 0 || i % 5 == 2 ? w
+               : i % 5 == 1             ? "short"
+               : i % 5 == 3             ? NULL
+                                        : "UPDin");
+    }
+    /* Only now the write: it reads the pinned bytes, untouched. */
+    assert_int_equal(state_store_checkpoint_write(ck, NULL), SL_OK);
+    assert_int_equal(state_store_checkpoint_finish(st, ck, NULL, NULL), SL_OK);
+    state_store_close(st); /* drops every write after begin */
+    st = open_store(dir, cap);
+    for (int i = 0; i < 1500; i++) {
+        snprintf(k, sizeof k, "p%04d", i);
+        snprintf(v, sizeof v, "begin-%04d-%0120d", i, i);
+        expect(st, STATE_CF_PENDING, k, v);
+    }
+    state_store_close(st);
+    test_rm_rf(dir);
+}
+
 /* A write that fails (injected) or never runs leaves RocksDB at the
  * previous checkpoint, the id where it was, and the entries dirty again
  * (or newer, if rewritten meanwhile), so the next checkpoint writes them. */
@@ -1324,6 +1403,7 @@ int main(void) {
         cmocka_unit_test(test_sweep_removes_decayed),
         cmocka_unit_test(test_async_reads_newest),
         cmocka_unit_test(test_async_pressure_keeps_pinned),
+        cmocka_unit_test(test_async_copy_on_write),
         cmocka_unit_test(test_async_failed_write),
         cmocka_unit_test(test_async_close_in_flight),
         cmocka_unit_test(test_async_crash_any_moment),
