@@ -45,10 +45,13 @@
  *     becomes a dead filler, at least 16 bytes since every entry is);
  *   - reads use it in place, and a get never reaches RocksDB for it,
  *     which still holds the previous value until the write lands.
- * So begin costs a walk over the slabs with dirty entries, not a copy of
- * the dirty bytes. E_PIN bits are only meaningful while st->ck is set;
- * finish does not walk the cache to clear them (begin and the failure path
- * do), so a stale bit after a committed checkpoint is ignored.
+ * Begin finds the dirty entries in the dirty list (st->dlist: the
+ * reference of each entry made dirty since the last begin; an entry knows
+ * its position, so compaction moving it updates the list, and one dying
+ * leaves a hole), so begin and finish each cost one visit per dirty entry
+ * (prefetched), with no walk over the slabs and no copy of the data.
+ * Finish ends the pins through the checkpoint's records, which still point
+ * at the pinned entries since those never moved.
  */
 #include "sl_bytes.h"
 #include "state_store.h"
@@ -56,6 +59,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <rocksdb/c.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,11 +88,11 @@
 typedef struct entry {
     uint32_t size;        /* slab bytes, header included, multiple of 8 */
     uint32_t vlen;        /* value bytes (0 for a tombstone) */
-    uint32_t vcap;        /* value bytes that fit in place */
+    uint32_t didx;        /* while E_DIRTY: its position in st->dlist */
     uint16_t klen;        /* key bytes */
     uint8_t cf;           /* state_cf */
     uint8_t flags;        /* E_* */
-    unsigned char data[]; /* key[klen], then value[vcap] */
+    unsigned char data[]; /* key[klen], then value[e_vcap(e)] */
 } entry;
 
 typedef struct slot {
@@ -114,15 +118,19 @@ struct state_store {
                                                                in memory no WAL at all */
     char *path;                                             /* directory, or "(memory)" */
     bool read_only;                                         /* writes refused */
+    bool broken;                                            /* out of memory after a failed
+                                                               checkpoint: writes refused */
     size_t switch_bytes;                                    /* checkpoint bytes to one family that
                                                                start it a fresh memtable */
     /* the cache */
     unsigned char **slab; /* slabs by index (the index is in every reference) */
     uint32_t *slab_used;  /* bytes handed out per slab */
-    uint32_t *slab_marked; /* entries per slab that are dirty or pinned (pins of a
-                              committed checkpoint included until begin clears them, dead
-                              pinned ones too): begin and unpin visit only slabs where it
-                              is > 0 */
+    uint32_t *dlist;      /* references of the entries made dirty since the last begin,
+                             in order; REF_NONE where one died since (a rewrite moved it);
+                             an entry knows its position (didx), so compaction updates it */
+    size_t dlist_n;       /* positions used */
+    size_t dlist_cap;     /* positions allocated */
+    size_t dlist_dead;    /* positions that are REF_NONE */
     uint32_t *order;      /* ring of slab indexes, oldest first, from order[head] */
     size_t head;          /* position of the oldest slab in order[] */
     size_t n_slabs;       /* slabs allocated (= indexes 0 .. n_slabs - 1); the newest
@@ -198,8 +206,6 @@ static entry *ref_entry(const state_store *st, uint32_t ref) {
                      ((size_t)(ref & ((1u << REF_OFF_BITS) - 1)) << UNIT_SHIFT));
 }
 
-static uint32_t ref_slab(uint32_t ref) { return ref >> REF_OFF_BITS; }
-
 static uint32_t make_ref(size_t slab, size_t off) {
     return (uint32_t)(slab << REF_OFF_BITS) | (uint32_t)(off >> UNIT_SHIFT);
 }
@@ -217,6 +223,12 @@ static uint32_t newest(const state_store *st) { return slab_at(st, st->n_slabs -
 
 static const unsigned char *e_key(const entry *e) { return e->data; }
 static unsigned char *e_val(entry *e) { return e->data + e->klen; }
+/* Value bytes that fit in place. */
+static uint32_t e_vcap(const entry *e) { return e->size - (uint32_t)sizeof(entry) - e->klen; }
+/* The entry whose key is at k (a checkpoint record's key). */
+static entry *key_entry(const unsigned char *k) {
+    return (entry *)(uintptr_t)(k - offsetof(entry, data));
+}
 
 static bool key_eq(const entry *e, unsigned cf, const unsigned char *k, size_t klen) {
     return e->cf == cf && e->klen == klen && memcmp(e->data, k, klen) == 0;
@@ -351,15 +363,13 @@ static size_t evict_oldest(state_store *st, bool second_chance) {
                     memmove(d, e, size);
                 if (!(d->flags & E_DIRTY))
                     d->flags &= (uint8_t)~E_REF;
+                else
+                    st->dlist[d->didx] = make_ref(s, w);
                 st->table[i].ref = make_ref(s, w);
                 w += size;
             } else {
-                if (e->flags & E_PIN) /* a committed checkpoint's (st->ck is NULL) */
-                    st->slab_marked[s]--;
                 table_delete(st, i);
             }
-        } else if (e->flags & E_PIN) { /* dead, pinned by a committed checkpoint */
-            st->slab_marked[s]--;
         }
         off += size;
     }
@@ -387,7 +397,6 @@ static bool make_room(state_store *st, size_t size) {
         uint32_t s = (uint32_t)st->n_slabs++;
         st->slab[s] = p;
         st->slab_used[s] = 0;
-        st->slab_marked[s] = 0;
         st->order[(st->head + st->n_slabs - 1) % st->max_slabs] = s;
         return true;
     }
@@ -445,11 +454,42 @@ static bool table_reserve(state_store *st) {
     return false;
 }
 
-/* Marks e (in slab s) dirty. */
-static void set_dirty(state_store *st, entry *e, uint32_t s) {
+/* Makes sure the dirty list has room for `more` positions: drops the dead
+ * ones when they are half of it (each live entry is told its new
+ * position), else doubles it. false on NOMEM. */
+static bool dlist_room(state_store *st, size_t more) {
+    if (st->dlist_n + more <= st->dlist_cap)
+        return true;
+    if (st->dlist_dead >= st->dlist_n / 2 && st->dlist_n - st->dlist_dead + more <= st->dlist_cap) {
+        size_t w = 0;
+        for (size_t i = 0; i < st->dlist_n; i++) {
+            uint32_t ref = st->dlist[i];
+            if (ref == REF_NONE)
+                continue;
+            ref_entry(st, ref)->didx = (uint32_t)w;
+            st->dlist[w++] = ref;
+        }
+        st->dlist_n = w;
+        st->dlist_dead = 0;
+        return true;
+    }
+    size_t cap = st->dlist_cap ? st->dlist_cap : 4096;
+    while (cap < st->dlist_n + more)
+        cap *= 2;
+    uint32_t *d = realloc(st->dlist, cap * sizeof *d);
+    if (!d)
+        return false;
+    st->dlist = d;
+    st->dlist_cap = cap;
+    return true;
+}
+
+/* Marks e (at ref) dirty. The caller made room in the dirty list. */
+static void set_dirty(state_store *st, entry *e, uint32_t ref) {
     if (!(e->flags & E_DIRTY)) {
-        if (!(e->flags & E_PIN))
-            st->slab_marked[s]++;
+        assert(st->dlist_n < st->dlist_cap);
+        e->didx = (uint32_t)st->dlist_n;
+        st->dlist[st->dlist_n++] = ref;
         e->flags |= E_DIRTY;
         st->n_dirty++;
         st->dirty_bytes += e->size;
@@ -464,18 +504,20 @@ static void set_dirty(state_store *st, entry *e, uint32_t s) {
 static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k, size_t klen,
                            const void *val, size_t vlen, unsigned flags) {
     uint64_t h = key_hash(st->seed, cf, k, klen);
+    if ((flags & E_DIRTY) && !dlist_room(st, 1))
+        return SL_ERR_NOMEM;
     bool found;
     size_t i = table_find(st, h, cf, k, klen, &found);
     if (found) {
         entry *e = ref_entry(st, st->table[i].ref);
-        if (vlen <= e->vcap && !pinned(st, e)) {
+        if (vlen <= e_vcap(e) && !pinned(st, e)) {
             if (vlen)
                 memcpy(e_val(e), val, vlen);
             e->vlen = (uint32_t)vlen;
             e->flags =
                 (uint8_t)((e->flags & (E_LIVE | E_DIRTY | E_PIN)) | E_REF | (flags & E_TOMB));
             if (flags & E_DIRTY)
-                set_dirty(st, e, ref_slab(st->table[i].ref));
+                set_dirty(st, e, st->table[i].ref);
             return SL_OK;
         }
         /* The old entry must survive the allocation below (which may
@@ -492,7 +534,7 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
     if (!e)
         return SL_ERR_LIMIT;
     e->vlen = (uint32_t)vlen;
-    e->vcap = (uint32_t)(size - sizeof(entry) - klen);
+    e->didx = 0;
     e->klen = (uint16_t)klen;
     e->cf = (uint8_t)cf;
     /* Born unmarked: only a later use (a hit, a rewrite) earns the second
@@ -503,21 +545,20 @@ static sl_status cache_set(state_store *st, unsigned cf, const unsigned char *k,
     if (vlen)
         memcpy(e_val(e), val, vlen);
     if (flags & E_DIRTY)
-        set_dirty(st, e, ref_slab(ref));
+        set_dirty(st, e, ref);
     /* The allocation may have moved entries: find the slot again. */
     i = table_find(st, h, cf, k, klen, &found);
     if (found) {
         entry *old = ref_entry(st, st->table[i].ref);
-        bool keep_pin = pinned(st, old); /* never dirty: writes to it copy */
-        if (old->flags & E_DIRTY) {
+        if (old->flags & E_DIRTY) { /* never pinned: writes to a pinned entry copy */
             st->n_dirty--;
             st->dirty_bytes -= old->size;
+            st->dlist[old->didx] = REF_NONE;
+            st->dlist_dead++;
         }
-        if ((old->flags & (E_DIRTY | E_PIN)) && !keep_pin)
-            st->slab_marked[ref_slab(st->table[i].ref)]--;
         /* Dead space until its slab is compacted, after the checkpoint in
          * flight if it is the writer's. */
-        old->flags = keep_pin ? E_PIN : 0;
+        old->flags = pinned(st, old) ? E_PIN : 0;
         st->table[i].ref = ref;
     } else {
         st->table[i].tag = hash_tag(h);
@@ -653,13 +694,12 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
     st->slab = calloc(st->max_slabs, sizeof *st->slab);
     st->slab_used = calloc(st->max_slabs, sizeof *st->slab_used);
     st->order = calloc(st->max_slabs, sizeof *st->order);
-    st->slab_marked = calloc(st->max_slabs, sizeof *st->slab_marked);
     st->n_slots = MIN_SLOTS;
     st->table = malloc(st->n_slots * sizeof *st->table);
     if (st->table)
         table_clear(st->table, st->n_slots);
     st->scratch = malloc(STATE_STORE_MAX_VALUE);
-    if (!st->path || !st->slab || !st->slab_used || !st->order || !st->slab_marked || !st->table || !st->scratch) {
+    if (!st->path || !st->slab || !st->slab_used || !st->order || !st->table || !st->scratch) {
         rc = sl_err_set(err, SL_ERR_NOMEM, "state: cache");
         goto fail;
     }
@@ -779,7 +819,7 @@ void state_store_close(state_store *st) {
     free(st->slab);
     free(st->slab_used);
     free(st->order);
-    free(st->slab_marked);
+    free(st->dlist);
     free(st->table);
     free(st->offsets);
     free(st->spare);
@@ -806,6 +846,11 @@ static sl_status check_write(const state_store *st, state_cf cf, const void *key
         return rc;
     if (st->read_only)
         return sl_err_set(err, SL_ERR_INVALID, "state.dir %s: opened read-only", st->path);
+    if (st->broken)
+        return sl_err_set(err, SL_ERR_NOMEM,
+                          "state.dir %s: out of memory after a failed checkpoint: restart "
+                          "(the last committed checkpoint is intact)",
+                          st->path);
     if (cf == STATE_CF_META && klen == strlen(STATE_META_CHECKPOINT) &&
         memcmp(key, STATE_META_CHECKPOINT, klen) == 0)
         return sl_err_set(err, SL_ERR_INVALID, "state: meta/%s is the store's own record",
@@ -902,14 +947,16 @@ sl_status state_store_update(state_store *st, state_cf cf, const void *key, size
         st->stats.hits++;
         if (!(e->flags & E_TOMB))
             old = e->vlen;
-        if (vlen <= e->vcap && !pinned(st, e)) { /* the common case: in place */
+        if (vlen <= e_vcap(e) && !pinned(st, e)) { /* the common case: in place */
+            if (!dlist_room(st, 1))
+                return sl_err_set(err, SL_ERR_NOMEM, "state: dirty list");
             unsigned char *v = e_val(e);
             size_t keep = old == STATE_STORE_ABSENT ? 0 : old < vlen ? old : vlen;
             if (keep < vlen)
                 memset(v + keep, 0, vlen - keep);
             e->vlen = (uint32_t)vlen;
             e->flags = (uint8_t)((e->flags & ~E_TOMB) | E_REF);
-            set_dirty(st, e, ref_slab(st->table[slot_i].ref));
+            set_dirty(st, e, st->table[slot_i].ref);
             *val = v;
             *old_len = old;
             return SL_OK;
@@ -1011,6 +1058,7 @@ struct state_ckpt {
  * right after the key. */
 typedef struct ck_rec {
     const unsigned char *key; /* key[klen], then value[vlen] */
+    uint32_t ref;             /* its entry's reference (pinned: it does not move) */
     uint32_t vlen;            /* value bytes */
     uint16_t klen;            /* key bytes */
     uint8_t cf;               /* state_cf */
@@ -1051,6 +1099,9 @@ static sl_status check_checkpoint(const state_store *st, size_t offsets_len, sl_
         return sl_err_set(err, SL_ERR_INVALID, "state: the store was used inside a scan callback");
     if (st->read_only)
         return sl_err_set(err, SL_ERR_INVALID, "state.dir %s: opened read-only", st->path);
+    if (st->broken)
+        return sl_err_set(err, SL_ERR_NOMEM,
+                          "state.dir %s: out of memory after a failed checkpoint: restart", st->path);
     if (st->ck)
         return sl_err_set(err, SL_ERR_INVALID,
                           "state: checkpoint %llu is still in flight: finish it first",
@@ -1108,25 +1159,21 @@ sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, siz
         memcpy(ck->rec + RECORD_HEAD, offsets, offsets_len);
         memcpy(ck->offsets, offsets, offsets_len);
     }
-    /* One pass over the slabs with marked entries: record each dirty
-     * entry, make it clean and pinned; clear the pins a committed
-     * checkpoint left behind (on dead entries too). No data is copied. */
+    /* One pass over the dirty list: record each dirty entry, make it
+     * clean and pinned. No data is copied, no slab walked. */
     size_t pinned_b = 0;
-    for (size_t i = 0; i < st->n_slabs; i++) {
-        if (!st->slab_marked[i])
+    for (size_t i = 0; i < st->dlist_n; i++) {
+        if (i + 8 < st->dlist_n && st->dlist[i + 8] != REF_NONE)
+            __builtin_prefetch(ref_entry(st, st->dlist[i + 8]), 1);
+        uint32_t ref = st->dlist[i];
+        if (ref == REF_NONE)
             continue;
-        for (size_t off = 0; off < st->slab_used[i];) {
-            entry *e = (entry *)(st->slab[i] + off);
-            off += e->size;
-            if (!(e->flags & E_DIRTY)) {
-                if (e->flags & E_PIN) {
-                    e->flags &= (uint8_t)~E_PIN;
-                    st->slab_marked[i]--;
-                }
-                continue;
-            }
+        entry *e = ref_entry(st, ref);
+        assert((e->flags & (E_LIVE | E_DIRTY | E_PIN)) == (E_LIVE | E_DIRTY));
+        {
             ck_rec *r = &ck->rec_v[ck->n++];
             r->key = e_key(e);
+            r->ref = ref;
             r->vlen = (e->flags & E_TOMB) ? 0 : e->vlen;
             r->klen = e->klen;
             r->cf = e->cf;
@@ -1136,6 +1183,8 @@ sl_status state_store_checkpoint_begin(state_store *st, const void *offsets, siz
         }
     }
     assert(ck->n == st->n_dirty && ck->n <= ck->cap);
+    st->dlist_n = 0;
+    st->dlist_dead = 0;
     st->n_dirty = 0;
     st->dirty_bytes = 0;
     st->pinned_bytes = pinned_b;
@@ -1198,25 +1247,29 @@ out:
     return rc;
 }
 
-/* The write did not land: every live entry it carried (never rewritten
- * since: a rewrite copies) becomes dirty again, so the next checkpoint
- * writes it; the dead ones it carried were rewritten, and their new
- * entries are dirty already. */
-static void unpin_to_dirty(state_store *st) {
-    for (size_t i = 0; i < st->n_slabs; i++)
-        for (size_t off = 0; st->slab_marked[i] && off < st->slab_used[i];) {
-            entry *e = (entry *)(st->slab[i] + off);
-            off += e->size;
-            if (!(e->flags & E_PIN))
-                continue;
-            if (e->flags & E_LIVE) {
-                set_dirty(st, e, (uint32_t)i); /* still marked: PIN until the next line */
-                e->flags &= (uint8_t)~E_PIN;
-            } else {
-                e->flags = 0;
-                st->slab_marked[i]--;
-            }
+/* Ends the pins of ck, whose entries never moved while it was in flight.
+ * With to_dirty (the write did not land), every live entry it carried
+ * (never rewritten since: a rewrite copies) becomes dirty again, so the
+ * next checkpoint writes it; the dead ones were rewritten, and their new
+ * entries are dirty already. Returns false if the dirty list could not
+ * grow (nothing changed). */
+static bool unpin(state_store *st, state_ckpt *ck, bool to_dirty) {
+    if (to_dirty && !dlist_room(st, ck->n))
+        return false;
+    for (size_t i = 0; i < ck->n; i++) {
+        if (i + 8 < ck->n)
+            __builtin_prefetch(key_entry(ck->rec_v[i + 8].key), 1);
+        entry *e = key_entry(ck->rec_v[i].key);
+        assert(e->flags & E_PIN);
+        if (!(e->flags & E_LIVE)) {
+            e->flags = 0;
+            continue;
         }
+        e->flags &= (uint8_t)~E_PIN;
+        if (to_dirty)
+            set_dirty(st, e, ck->rec_v[i].ref);
+    }
+    return true;
 }
 
 sl_status state_store_checkpoint_finish(state_store *st, state_ckpt *ck, uint64_t *id,
@@ -1224,15 +1277,20 @@ sl_status state_store_checkpoint_finish(state_store *st, state_ckpt *ck, uint64_
     assert(ck && ck == st->ck);
     sl_status rc = ck->ran ? ck->rc : SL_ERR_STOPPED;
     if (rc) {
-        unpin_to_dirty(st);
+        if (!unpin(st, ck, true)) {
+            /* No memory to list them as dirty again: the next checkpoint
+             * would leave them out. Refuse every write from now on. */
+            (void)unpin(st, ck, false);
+            st->broken = true;
+        }
         if (ck->ran && err)
             *err = ck->err;
         else if (!ck->ran)
             sl_err_set(err, SL_ERR_STOPPED, "state: checkpoint %llu abandoned before its write",
                        (unsigned long long)ck->id);
     } else {
-        /* Committed: the pins may go (lazily: the bits are ignored once
-         * st->ck is NULL), and so may the "full" mark. */
+        /* Committed: the pins go, and so does the "full" mark. */
+        (void)unpin(st, ck, false);
         st->full = false;
         st->ckpt_id = ck->id;
         free(st->offsets);

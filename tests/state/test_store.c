@@ -1047,6 +1047,43 @@ static void test_async_copy_on_write(void **state) {
     test_rm_rf(dir);
 }
 
+/* Keys rewritten again and again between checkpoints, each time longer
+ * (every rewrite a new entry, the old one dead): the checkpoint writes
+ * each key once, with its last value, and a dirty entry's place in the
+ * store's bookkeeping survives both its moves and the others' deaths. */
+static void test_rewrites_between_checkpoints(void **state) {
+    (void)state;
+    char dir[512], k[32], v[2048];
+    make_tmpdir_(dir, sizeof dir);
+    state_store *st = open_store(dir, 2 << 20);
+    for (int round = 0; round < 3; round++) {
+        for (int n = 1; n <= 1200; n++)
+            for (int i = 0; i < 10; i++) {
+                snprintf(k, sizeof k, "g%d", i);
+                memset(v, 'a' + (char)((n + i) % 26), (size_t)n);
+                v[n] = '\0';
+                put_s(st, STATE_CF_PROFILES, k, v);
+            }
+        state_store_stats s;
+        state_store_stats_get(st, &s);
+        assert_int_equal(s.dirty, 10);
+        assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+        state_store_stats_get(st, &s);
+        assert_int_equal(s.last_checkpoint_keys, 10);
+        assert_int_equal(s.dirty, 0);
+    }
+    state_store_close(st);
+    st = open_store(dir, 2 << 20);
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof k, "g%d", i);
+        memset(v, 'a' + (char)((1200 + i) % 26), 1200);
+        v[1200] = '\0';
+        expect(st, STATE_CF_PROFILES, k, v);
+    }
+    state_store_close(st);
+    test_rm_rf(dir);
+}
+
 /* A write that fails (injected) or never runs leaves RocksDB at the
  * previous checkpoint, the id where it was, and the entries dirty again
  * (or newer, if rewritten meanwhile), so the next checkpoint writes them. */
@@ -1404,6 +1441,7 @@ int main(void) {
         cmocka_unit_test(test_async_reads_newest),
         cmocka_unit_test(test_async_pressure_keeps_pinned),
         cmocka_unit_test(test_async_copy_on_write),
+        cmocka_unit_test(test_rewrites_between_checkpoints),
         cmocka_unit_test(test_async_failed_write),
         cmocka_unit_test(test_async_close_in_flight),
         cmocka_unit_test(test_async_crash_any_moment),
