@@ -25,21 +25,24 @@
  * buffers and max_open_files (docs/STATE.md has the arithmetic).
  *
  * The checkpoint comes whole (state_store_checkpoint) or in three steps,
- * so that its synced write can leave the caller's thread: _begin copies the
- * dirty entries and turns them clean but PINNED (kept in the cache, never
- * re-read from RocksDB, until the write lands, since RocksDB still holds
- * their previous values); _write does the one synced WriteBatch, on any
- * thread; _finish publishes the new id and offsets, or, if the write
- * failed or never ran, makes the pinned entries dirty again. Between begin
- * and finish the store is fully usable: reads see the newest values, and
- * entries written again are simply dirty for the next checkpoint. One
+ * so that its synced write can leave the caller's thread: _begin records
+ * where the dirty entries are and turns them clean but PINNED (kept in the
+ * cache, unmoved, never re-read from RocksDB, until the write lands, since
+ * RocksDB still holds their previous values); _write does the one synced
+ * WriteBatch from the pinned bytes, on any thread; _finish publishes the
+ * new id and offsets, or, if the write failed or never ran, makes the
+ * pinned entries dirty again. Between begin and finish the store is fully
+ * usable: reads see the newest values, and an entry written again is
+ * copied (the pinned bytes stay the writer's) and dirty for the next
+ * checkpoint. One
  * checkpoint at a time. Offsets the caller derives from a checkpoint (a
  * Kafka commit) must wait for _finish to return SL_OK.
  *
  * Threading: one store belongs to one thread (the owner); nothing here
  * locks. The one exception is state_store_checkpoint_write(), which may run
  * on another thread concurrently with the owner's calls: it touches only
- * the state_ckpt (its own copies) and RocksDB, which is thread-safe. RocksDB
+ * the state_ckpt, the pinned entries' keys and values (which the owner
+ * leaves alone until _finish) and RocksDB, which is thread-safe. RocksDB
  * runs its own background flush/compaction threads, invisible to callers.
  * Ownership: keys and values passed in are copied; pointers handed out are
  * borrowed and valid only as the function documents.
@@ -174,12 +177,12 @@ sl_status state_store_checkpoint(state_store *st, const void *offsets, size_t of
                                  uint64_t *id, sl_err *err);
 
 /*
- * The checkpoint's first step, on the owner's thread: copies every dirty
- * entry, the offsets blob and the record of id = last id + 1 into a new
- * checkpoint *ck (OUT:, owned by the store until finish), and marks the
- * entries clean and pinned. Costs one pass over the cache and a copy of
- * the dirty bytes; the sort, the WriteBatch and the synced write are in
- * _write. Until _finish, state_store_last_checkpoint() still names the
+ * The checkpoint's first step, on the owner's thread: records where every
+ * dirty entry's key and value are, copies the offsets blob and the record
+ * of id = last id + 1 into a new checkpoint *ck (OUT:, owned by the store
+ * until finish), and marks the entries clean and pinned. Costs one visit
+ * per dirty entry (no copy of the data); the sort, the WriteBatch and the
+ * synced write are in _write. Until _finish, state_store_last_checkpoint() still names the
  * previous checkpoint, other calls work as usual, and no other checkpoint
  * may begin. Returns SL_OK, SL_ERR_INVALID (blob too long, read-only, one
  * in flight, inside a scan), SL_ERR_NOMEM (nothing changed).
