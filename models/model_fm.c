@@ -79,10 +79,7 @@ bool model_fm__set_wide(model_fm *m, bool on) {
 }
 
 uint32_t model_fm__row(const model_fm *m, uint32_t idx) {
-    idx &= m->mask;
-    if (m->identity)
-        return idx;
-    return (uint32_t)(idx * 0x9E3779B1u) >> (32 - m->p.factor_bits);
+    return model__fm_row(idx & m->mask, 32 - m->p.factor_bits, m->identity);
 }
 
 sl_status model_fm_create(const model_fm_params *p, uint32_t hash_bits, model_fm **out,
@@ -169,17 +166,28 @@ static inline const float *fm_row(const model_fm *m, uint32_t i) {
 
 /* Issues the loads of the example's linear coordinates and factor rows
  * before any is used (the tables are 96 MiB at bits 22, k 8: two random
- * accesses per feature). OUT: rows (n), each feature's factor row. */
-static void fm_prefetch(const model_fm *m, const model_example *ex, uint32_t n,
-                        const float **rows) {
+ * accesses per feature). */
+MODEL__PREFETCH_FN void fm_prefetch(const model_fm *m, const model_example *ex) {
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
     size_t row_bytes = m->stride * sizeof(float);
     for (uint32_t j = 0; j < n; j++) {
         uint32_t i = ex->idx[j] & m->mask;
         __builtin_prefetch(m->zn + 2 * (size_t)i);
-        rows[j] = fm_row(m, i);
+        const char *row = (const char *)fm_row(m, i);
         for (size_t off = 0; off < row_bytes; off += 64)
-            __builtin_prefetch((const char *)rows[j] + off);
+            __builtin_prefetch(row + off);
     }
+}
+
+/* OUT: rows (n), each feature's factor row. pf: the example whose lines to
+ * prefetch first (fm_prefetch): ex itself, or in a batch one further on
+ * (ex's were prefetched while an earlier example was learned), or NULL. */
+static void fm_rows(const model_fm *m, const model_example *ex, const model_example *pf,
+                    uint32_t n, const float **rows) {
+    if (pf)
+        fm_prefetch(m, pf);
+    for (uint32_t j = 0; j < n; j++)
+        rows[j] = fm_row(m, ex->idx[j]);
 }
 
 /* OUT: s (k) = Σ_j v_{r(j)} x_j and, when pair is not NULL, *pair =
@@ -266,9 +274,9 @@ static float fm_margin(const model_fm *m, const model_example *ex, float *s) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     const float *rows[MODEL_MAX_SPARSE]; /* (n) */
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    fm_prefetch(m, ex, n, rows);
+    fm_rows(m, ex, ex, n, rows);
     _Alignas(16) float ia[MODEL_MAX_SPARSE]; /* (n4) */
-    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x, NULL);
     const float *ial =
         model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
     float lin = model__ftrl_dot(z, q, x, ial, n4, &m->lin), pair;
@@ -412,7 +420,7 @@ sl_status model_fm_update(model_fm *m, const model_example *ex, float label, flo
     uint32_t j = 0;
     if (!ok)
         goto out;
-    fm_prefetch(m, ex, n, rows);
+    fm_rows(m, ex, ex, n, rows);
     fm_factor_sums(m, ex, n, rows, s, NULL); /* from before the update */
     for (; j < n; j++) {
         float *row = (float *)rows[j];
@@ -446,27 +454,32 @@ out:
     return SL_OK;
 }
 
-sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, float *p) {
-    /* model_fm_predict + model_fm_update with one pass: the factor sums s
-     * and the linear weights of the prediction are the update's "before"
-     * values. The same steps in the same order as the two calls (factor
-     * rows, bias, linear part), so the same floats; a repeated linear index
-     * takes the two calls. */
+/* model_fm_learn, prefetching pf's lines first (fm_rows) and a's one
+ * feature per factor row stepped, then per four linear coordinates
+ * (model__ahead; either may be NULL): the row steps are most of the time,
+ * and issued from the passes before them the prefetches crowded together
+ * (bench/MODELS.md). Predict + update in one pass: the factor sums s and
+ * the linear weights of the prediction are the update's "before" values.
+ * The same steps in the same order as the two calls (factor rows, bias,
+ * linear part), so the same floats; a repeated linear index takes the two
+ * calls. */
+static sl_status fm_learn(model_fm *m, const model_example *ex, const model_example *pf,
+                          model__ahead *a, float label, float *p) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     _Alignas(16) float w[MODEL_MAX_SPARSE], sq[MODEL_MAX_SPARSE];                     /* (n4) */
     _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */
     const float *rows[MODEL_MAX_SPARSE]; /* (n) */
     float s[MODEL_FM_MAX_K], pair;
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    fm_prefetch(m, ex, n, rows);
+    fm_rows(m, ex, pf, n, rows);
     _Alignas(16) float ia[MODEL_MAX_SPARSE]; /* (n4) */
-    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x);
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x, NULL);
     const float *ial =
         model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
-    float lin = model__ftrl_dot_keep(z, q, x, ial, n4, &m->lin, w, sq);
+    float lin = model__ftrl_dot_keep(z, q, x, ial, n4, &m->lin, w, sq, NULL);
     fm_factor_sums(m, ex, n, rows, s, &pair);
     *p = model__sigmoidf(bias_w(m) + lin + pair);
-    if (!model__ftrl_mark(m->zn, m->mask, ex, n, q)) /* a repeated index */
+    if (!model__ftrl_mark(m->zn, m->mask, ex, n, q, NULL)) /* a repeated index */
         return model_fm_update(m, ex, label, *p);
     float c_w = ex->weight, r = *p - label; /* importance weight, residual */
     bool ok = isfinite(c_w * r) && c_w >= 0;
@@ -476,6 +489,7 @@ sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, floa
         memcpy(m->undo + (size_t)j * m->stride, row, m->stride * sizeof(float));
         if (!fm_row_step(m, row, row + m->k, s, ex->val[j], r, c_w))
             ok = false; /* partly written: restored below (j counts it) */
+        model__ahead_issue(a);
     }
     float zb2 = 0, nb2 = 0;
     if (ok) {
@@ -484,8 +498,8 @@ sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, floa
                          m->bias.inv_alpha, &zb2, &nb2);
         ok = fabsf(zb2 - m->zb[0]) <= m->max_dz && fabsf(zb2) <= FLT_MAX && nb2 <= FLT_MAX;
     }
-    ok = ok && model__ftrl_steps_kept(z, q, x, ial, w, sq, n4, r, c_w, m->max_dz, z2, n2);
-    model__ftrl_scatter(m->zn, m->mask, ex, n, ok, z2, n2, z, q);
+    ok = ok && model__ftrl_steps_kept(z, q, x, ial, w, sq, n4, r, c_w, m->max_dz, z2, n2, a);
+    model__ftrl_scatter(m->zn, m->mask, ex, n, ok, z2, n2, z, q, a);
     if (!ok) {
         while (j-- > 0)
             memcpy((float *)rows[j], m->undo + (size_t)j * m->stride, m->stride * sizeof(float));
@@ -496,6 +510,41 @@ sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, floa
     m->zb[1] = nb2;
     m->updates++;
     return SL_OK;
+}
+
+sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, float *p) {
+    return fm_learn(m, ex, ex, NULL, label, p);
+}
+
+uint32_t model_fm_learn_batch(model_fm *m, const model_example *const *exs, const float *labels,
+                              uint32_t n, float *p, sl_status *st) {
+    /* As model_ftrl_learn_batch: example i + MODEL__LEARN_AHEAD's linear
+     * coordinates and factor rows are prefetched while example i is
+     * learned (fm_learn says where). */
+    model__ahead a = {.zn = m->zn,
+                      .vg = (const char *)m->vg,
+                      .mask = m->mask,
+                      .row_shift = 32 - m->p.factor_bits,
+                      .identity = m->identity,
+                      .row_bytes = m->stride * (uint32_t)sizeof(float)};
+    uint32_t refused = 0;
+    for (uint32_t i = 0; i < n && i < MODEL__LEARN_AHEAD; i++)
+        fm_prefetch(m, exs[i]);
+    for (uint32_t i = 0; i < n; i++) {
+        model__ahead *ap = NULL;
+        if (i + 2 * MODEL__LEARN_AHEAD < n)
+            model__example_prefetch(exs[i + 2 * MODEL__LEARN_AHEAD]);
+        if (i + MODEL__LEARN_AHEAD < n) {
+            model__ahead_start(&a, exs[i + MODEL__LEARN_AHEAD]);
+            ap = &a;
+        }
+        sl_status s = fm_learn(m, exs[i], NULL, ap, labels[i], &p[i]);
+        model__ahead_rest(ap);
+        refused += s != SL_OK;
+        if (st)
+            st[i] = s;
+    }
+    return refused;
 }
 
 float *model_fm_linear_zn(model_fm *m) { return m->zn; }

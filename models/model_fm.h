@@ -85,6 +85,14 @@ sl_status model_fm_update(model_fm *m, const model_example *ex, float label, flo
  * model and status as the two calls. OUT: *p, the prediction. */
 sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, float *p);
 
+/* model_fm_learn on exs[0], …, exs[n − 1] in order, with labels (n):
+ * bitwise the same model, predictions, statuses and counters as the n
+ * calls, the next examples' linear coordinates and factor rows prefetched
+ * while one is learned (as model_ftrl_learn_batch). OUT: p (n); st (n) or
+ * NULL. Returns the number the guard refused. */
+uint32_t model_fm_learn_batch(model_fm *m, const model_example *const *exs, const float *labels,
+                              uint32_t n, float *p, sl_status *st);
+
 /* Raw state for snapshots, valid until destroy (writable: how a load works). */
 float *model_fm_linear_zn(model_fm *m); /* (D, 2): z at [2i], n at [2i+1] */
 float *model_fm_bias_zn(model_fm *m);   /* (2): the bias's z, n */

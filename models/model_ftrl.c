@@ -112,7 +112,8 @@ static inline float ftrl_w(const model_ftrl *m, uint32_t i) {
 /* Issues the loads of the example's coordinates before any is used: the
  * table is 32 MiB and the accesses random, so each would otherwise be a
  * cache miss waiting its turn. */
-static inline void ftrl_prefetch(const model_ftrl *m, const model_example *ex, uint32_t n) {
+MODEL__PREFETCH_FN void ftrl_prefetch(const model_ftrl *m, const model_example *ex) {
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
     for (uint32_t j = 0; j < n; j++)
         __builtin_prefetch(m->zn + 2 * (size_t)(ex->idx[j] & m->mask));
 }
@@ -120,12 +121,16 @@ static inline void ftrl_prefetch(const model_ftrl *m, const model_example *ex, u
 /* The example's coordinates, gathered: OUT: z, q, x, ia (n4, 16-byte
  * aligned), *n the features used, *ial the 1/α lanes (ia or a constant
  * array). Returns n4. The first step of both the prediction and the
- * one-pass learn. */
-static uint32_t ftrl_load(const model_ftrl *m, const model_example *ex, float *z, float *q,
-                          float *x, float *ia, uint32_t *n, const float **ial) {
+ * one-pass learn. pf is the example whose coordinates to prefetch first:
+ * ex itself, or in a batch one further on (ex's were prefetched while an
+ * earlier example was learned), or NULL. */
+static uint32_t ftrl_load(const model_ftrl *m, const model_example *ex, const model_example *pf,
+                          model__ahead *a, float *z, float *q, float *x, float *ia, uint32_t *n,
+                          const float **ial) {
     *n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    ftrl_prefetch(m, ex, *n);
-    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, *n, z, q, x);
+    if (pf)
+        ftrl_prefetch(m, pf);
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, *n, z, q, x, a);
     *ial = model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, *n, n4, ia);
     return n4;
 }
@@ -135,7 +140,7 @@ static float ftrl_margin(const model_ftrl *m, const model_example *ex) {
     _Alignas(16) float ia[MODEL_MAX_SPARSE];                                          /* (n4) */
     uint32_t n;
     const float *ial;
-    uint32_t n4 = ftrl_load(m, ex, z, q, x, ia, &n, &ial);
+    uint32_t n4 = ftrl_load(m, ex, ex, NULL, z, q, x, ia, &n, &ial);
     return model__ftrl_dot(z, q, x, ial, n4, &m->k);
 }
 
@@ -215,7 +220,7 @@ bool model__ftrl_update_coords(float *zn, uint32_t mask, const model_example *ex
         return ftrl_update_seq(zn, mask, ex, n, ia_field, r, c_w, max_dz, k);
     const float *ial = model__ftrl_lanes(ia_field, ia_same, ex, n, n4, ia);
     bool ok = model__ftrl_steps(z, q, x, ial, n4, r, c_w, max_dz, k, z2, n2);
-    model__ftrl_scatter(zn, mask, ex, n, ok, z2, n2, z, q);
+    model__ftrl_scatter(zn, mask, ex, n, ok, z2, n2, z, q, NULL);
     return ok;
 }
 
@@ -223,7 +228,7 @@ sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label,
     float c_w = ex->weight, r = p - label; /* importance weight, residual */
     bool ok = isfinite(c_w * r) && c_w >= 0;
     if (ok) {
-        ftrl_prefetch(m, ex, ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE);
+        ftrl_prefetch(m, ex);
         ok = model__ftrl_update_coords(m->zn, m->mask, ex, m->per_field ? m->ia_field : NULL,
                                        m->ia_same, r, c_w, m->max_dz, &m->k);
     }
@@ -235,30 +240,65 @@ sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label,
     return SL_OK;
 }
 
-sl_status model_ftrl_learn(model_ftrl *m, const model_example *ex, float label, float *p) {
-    /* predict + update with one gather: the weights and √n the prediction
-     * computes are the ones the update needs again. Duplicate indices take
-     * the two calls instead (the same floats either way). */
+/* model_ftrl_learn, prefetching pf's coordinates first (ftrl_load) and a's
+ * a few at a time (model__ahead; either may be NULL): predict + update
+ * with one gather, the weights and √n the prediction computes are the ones
+ * the update needs again. Duplicate indices take the two calls instead
+ * (the same floats either way). */
+static sl_status ftrl_learn(model_ftrl *m, const model_example *ex, const model_example *pf,
+                            model__ahead *a, float label, float *p) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     _Alignas(16) float w[MODEL_MAX_SPARSE], sq[MODEL_MAX_SPARSE];                     /* (n4) */
     _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */
     _Alignas(16) float ia[MODEL_MAX_SPARSE];                                          /* (n4) */
     uint32_t n;
     const float *ial;
-    uint32_t n4 = ftrl_load(m, ex, z, q, x, ia, &n, &ial);
-    *p = model__sigmoidf(model__ftrl_dot_keep(z, q, x, ial, n4, &m->k, w, sq));
-    if (!model__ftrl_mark(m->zn, m->mask, ex, n, q)) /* a repeated index */
+    uint32_t n4 = ftrl_load(m, ex, pf, a, z, q, x, ia, &n, &ial);
+    *p = model__sigmoidf(model__ftrl_dot_keep(z, q, x, ial, n4, &m->k, w, sq, a));
+    if (!model__ftrl_mark(m->zn, m->mask, ex, n, q, a)) /* a repeated index */
         return model_ftrl_update(m, ex, label, *p);
     float c_w = ex->weight, r = *p - label; /* importance weight, residual */
     bool ok = isfinite(c_w * r) && c_w >= 0 &&
-              model__ftrl_steps_kept(z, q, x, ial, w, sq, n4, r, c_w, m->max_dz, z2, n2);
-    model__ftrl_scatter(m->zn, m->mask, ex, n, ok, z2, n2, z, q);
+              model__ftrl_steps_kept(z, q, x, ial, w, sq, n4, r, c_w, m->max_dz, z2, n2, a);
+    model__ftrl_scatter(m->zn, m->mask, ex, n, ok, z2, n2, z, q, a);
     if (!ok) {
         m->refused++;
         return SL_ERR_INVALID;
     }
     m->updates++;
     return SL_OK;
+}
+
+sl_status model_ftrl_learn(model_ftrl *m, const model_example *ex, float label, float *p) {
+    return ftrl_learn(m, ex, ex, NULL, label, p);
+}
+
+uint32_t model_ftrl_learn_batch(model_ftrl *m, const model_example *const *exs,
+                                const float *labels, uint32_t n, float *p, sl_status *st) {
+    /* Example i + MODEL__LEARN_AHEAD's coordinates are prefetched while
+     * example i is learned, one per four coordinates of each pass over i's
+     * (model__ahead), so the misses overlap i's arithmetic; the indices of
+     * the example after it are prefetched too. The first examples are
+     * prefetched here, at once. */
+    model__ahead a = {.zn = m->zn, .mask = m->mask};
+    uint32_t refused = 0;
+    for (uint32_t i = 0; i < n && i < MODEL__LEARN_AHEAD; i++)
+        ftrl_prefetch(m, exs[i]);
+    for (uint32_t i = 0; i < n; i++) {
+        model__ahead *ap = NULL;
+        if (i + 2 * MODEL__LEARN_AHEAD < n)
+            model__example_prefetch(exs[i + 2 * MODEL__LEARN_AHEAD]);
+        if (i + MODEL__LEARN_AHEAD < n) {
+            model__ahead_start(&a, exs[i + MODEL__LEARN_AHEAD]);
+            ap = &a;
+        }
+        sl_status s = ftrl_learn(m, exs[i], NULL, ap, labels[i], &p[i]);
+        model__ahead_rest(ap);
+        refused += s != SL_OK;
+        if (st)
+            st[i] = s;
+    }
+    return refused;
 }
 
 float *model_ftrl_zn(model_ftrl *m) { return m->zn; }

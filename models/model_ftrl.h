@@ -99,6 +99,17 @@ sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label,
  * weights as they are when the label arrives). OUT: *p, the prediction. */
 sl_status model_ftrl_learn(model_ftrl *m, const model_example *ex, float label, float *p);
 
+/* model_ftrl_learn on exs[0], …, exs[n − 1] in order, with labels (n):
+ * bitwise the same model, predictions, statuses and counters as the n
+ * calls. It differs in timing only: the coordinates of an example further
+ * on are prefetched while one is learned, so the cache misses of a large
+ * table overlap the arithmetic (bench/MODELS.md). OUT: p (n) the
+ * predictions; st (n) each example's status (SL_OK or SL_ERR_INVALID: the
+ * guard refused it and counted it), or NULL. Returns the number refused.
+ * The examples are borrowed for the call. */
+uint32_t model_ftrl_learn_batch(model_ftrl *m, const model_example *const *exs,
+                                const float *labels, uint32_t n, float *p, sl_status *st);
+
 /* Raw state for snapshots: (2^bits, 2) floats, z at [2i], n at [2i+1].
  * Valid until destroy; writing it is how a snapshot loads. */
 float *model_ftrl_zn(model_ftrl *m);

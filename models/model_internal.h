@@ -36,6 +36,85 @@
 #define MODEL__MARGIN_CLAMP 35.0 /* |margin| beyond this: σ is 0 or 1 in float */
 #define MODEL__PAD          4    /* SIMD lanes: gathered arrays are padded to this */
 
+/* How many examples ahead the batch learns (model_ftrl_learn_batch,
+ * model_fm_learn_batch) prefetch: example i + AHEAD's parameters are
+ * loaded while example i is learned. bench/MODELS.md has the measurement;
+ * -DMODEL__LEARN_AHEAD=N to try another distance. */
+#ifndef MODEL__LEARN_AHEAD
+#define MODEL__LEARN_AHEAD 2
+#endif
+
+/* For a function that only prefetches: GCC's IPA sees no side effect in
+ * __builtin_prefetch, marks such a function const when it is not inlined
+ * early, and deletes its calls (gcc 12 -O2 did, silently). Inlined
+ * always, the prefetches stay in the caller, which has side effects. */
+#define MODEL__PREFETCH_FN static inline __attribute__((always_inline))
+
+/*
+ * The parameters of a later example, prefetched a few at a time from
+ * inside the learn of the current one (the batch learns). Issued all at
+ * once, 80–160 prefetches fill the core's miss buffers, the ones behind
+ * wait, and the arithmetic behind them waits too: no overlap. A few per
+ * loop step keep the misses in flight while the arithmetic runs
+ * (bench/MODELS.md, "Prefetch across examples"). Only timing: nothing read
+ * through it is used. NULL everywhere else (a kernel given NULL issues
+ * nothing).
+ */
+typedef struct model__ahead {
+    const model_example *ex; /* the later example (borrowed) */
+    const float *zn;         /* (D, 2) the linear table */
+    const char *vg;          /* (R, row_bytes) the factor rows (FM), or NULL */
+    uint32_t mask;           /* D − 1 */
+    uint32_t row_shift;      /* 32 − log2 R (model__fm_row) */
+    bool identity;           /* R = D: row = index */
+    uint32_t row_bytes;      /* bytes of a factor row */
+    uint32_t next;           /* the first feature not issued yet */
+    uint32_t n;              /* features */
+} model__ahead;
+
+/* The factor row of linear coordinate i (< D): i itself when R = D, else
+ * a multiplicative hash to log2 R = 32 − shift bits. */
+static inline uint32_t model__fm_row(uint32_t i, uint32_t shift, bool identity) {
+    return identity ? i : (uint32_t)(i * 0x9E3779B1u) >> shift;
+}
+
+/* Starts a on ex (its next feature first). */
+static inline void model__ahead_start(model__ahead *a, const model_example *ex) {
+    a->ex = ex;
+    a->next = 0;
+    a->n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+}
+
+/* Prefetches the lines of a's next feature (its linear z, n and its factor
+ * row); nothing when a is NULL or done. */
+MODEL__PREFETCH_FN void model__ahead_issue(model__ahead *a) {
+    if (!a || a->next >= a->n)
+        return;
+    uint32_t i = a->ex->idx[a->next++] & a->mask;
+    __builtin_prefetch(a->zn + 2 * (size_t)i);
+    if (!a->vg)
+        return;
+    const char *row = a->vg + (size_t)model__fm_row(i, a->row_shift, a->identity) * a->row_bytes;
+    for (uint32_t off = 0; off < a->row_bytes; off += 64)
+        __builtin_prefetch(row + off);
+}
+
+/* Issues what is left of a (a learn that took the repeated-index path or
+ * was refused early issued less); NULL is fine. */
+MODEL__PREFETCH_FN void model__ahead_rest(model__ahead *a) {
+    while (a && a->next < a->n)
+        model__ahead_issue(a);
+}
+
+/* Prefetches the example's indices (what a batch learn reads to find its
+ * lines, a further example ahead): the examples of a batch may be
+ * anywhere, and cold. */
+MODEL__PREFETCH_FN void model__example_prefetch(const model_example *ex) {
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    for (uint32_t off = 0; off < n * sizeof ex->idx[0]; off += 64)
+        __builtin_prefetch((const char *)ex->idx + off);
+}
+
 /* The FTRL constants of one model, as float. */
 typedef struct model__ftrl_k {
     float inv_alpha; /* 1/α, so a weight costs one division */
@@ -83,15 +162,19 @@ static inline void model__ftrl_step(float z, float n, float sqrt_n, float w, flo
 /* Gathers the example's n linear coordinates from zn ((D, 2) z, n
  * interleaved; mask = D − 1) into z, q, x ((n4) each, 16-byte aligned),
  * padding to n4 = n rounded up to MODEL__PAD with zeros (a zero z is a zero
- * weight). Returns n4. Shared by FTRL-LR and the FM's linear part. */
+ * weight). Returns n4. Shared by FTRL-LR and the FM's linear part. One
+ * model__ahead_issue per four features (a may be NULL). */
 static inline uint32_t model__ftrl_gather(const float *zn, uint32_t mask, const model_example *ex,
-                                          uint32_t n, float *z, float *q, float *x) {
+                                          uint32_t n, float *z, float *q, float *x,
+                                          model__ahead *a) {
     uint32_t n4 = (n + MODEL__PAD - 1) / MODEL__PAD * MODEL__PAD;
     for (uint32_t j = 0; j < n; j++) {
         const float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
         z[j] = c[0];
         q[j] = c[1];
         x[j] = ex->val[j];
+        if ((j & 3) == 3)
+            model__ahead_issue(a);
     }
     for (uint32_t j = n; j < n4; j++)
         z[j] = q[j] = x[j] = 0.0f;
@@ -147,10 +230,11 @@ static inline float model__ftrl_dot(const float *z, const float *q, const float 
 /* model__ftrl_dot that also keeps what the update needs again: OUT: w, sq
  * (n4), each coordinate's weight and √n, 16-byte aligned. The same
  * operations in the same order as model__ftrl_dot (bitwise the same sum),
- * so model__ftrl_steps_kept on them is bitwise model__ftrl_steps. */
+ * so model__ftrl_steps_kept on them is bitwise model__ftrl_steps. One
+ * model__ahead_issue per four coordinates (a may be NULL). */
 static inline float model__ftrl_dot_keep(const float *z, const float *q, const float *x,
                                          const float *ia, uint32_t n4, const model__ftrl_k *k,
-                                         float *w, float *sq) {
+                                         float *w, float *sq, model__ahead *a) {
 #ifdef MODEL__SSE2
     const __m128 beta = _mm_set1_ps(k->beta);
     const __m128 l1 = _mm_set1_ps(k->l1), l2 = _mm_set1_ps(k->l2), sgn = _mm_set1_ps(-0.0f);
@@ -163,6 +247,7 @@ static inline float model__ftrl_dot_keep(const float *z, const float *q, const f
         _mm_store_ps(w + j, wv);
         _mm_store_ps(sq + j, sv);
         acc = _mm_add_ps(acc, _mm_mul_ps(wv, _mm_load_ps(x + j)));
+        model__ahead_issue(a);
     }
     __m128 h = _mm_add_ps(acc, _mm_movehl_ps(acc, acc)); /* l0 + l2, l1 + l3 */
     h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
@@ -173,17 +258,20 @@ static inline float model__ftrl_dot_keep(const float *z, const float *q, const f
         sq[j] = sqrtf(q[j]);
         w[j] = model__ftrl_wa(z[j], sq[j], ia[j], k);
         acc[j & 3] += w[j] * x[j];
+        if ((j & 3) == 3)
+            model__ahead_issue(a);
     }
     return (acc[0] + acc[2]) + (acc[1] + acc[3]);
 #endif
 }
 
 /* model__ftrl_steps with each coordinate's weight w and √n sq already known
- * (model__ftrl_dot_keep): the same floats, without computing them twice. */
+ * (model__ftrl_dot_keep): the same floats, without computing them twice.
+ * One model__ahead_issue per four coordinates (a may be NULL). */
 static inline bool model__ftrl_steps_kept(const float *z, const float *q, const float *x,
                                           const float *ia, const float *w, const float *sq,
                                           uint32_t n4, float r, float c, float max_dz,
-                                          float *z2, float *n2) {
+                                          float *z2, float *n2, model__ahead *a) {
 #ifdef MODEL__SSE2
     const __m128 sgn = _mm_set1_ps(-0.0f);
     const __m128 rv = _mm_set1_ps(r), cv = _mm_set1_ps(c), dz = _mm_set1_ps(max_dz);
@@ -202,6 +290,7 @@ static inline bool model__ftrl_steps_kept(const float *z, const float *q, const 
         fine = _mm_and_ps(fine, _mm_cmple_ps(nv, big));
         _mm_store_ps(z2 + j, zn);
         _mm_store_ps(n2 + j, nv);
+        model__ahead_issue(a);
     }
     return _mm_movemask_ps(fine) == 0xf;
 #else
@@ -209,6 +298,8 @@ static inline bool model__ftrl_steps_kept(const float *z, const float *q, const 
     for (uint32_t j = 0; j < n4; j++) {
         model__ftrl_step(z[j], q[j], sq[j], w[j], r * x[j], c, ia[j], &z2[j], &n2[j]);
         fine &= fabsf(z2[j] - z[j]) <= max_dz && fabsf(z2[j]) <= FLT_MAX && n2[j] <= FLT_MAX;
+        if ((j & 3) == 3)
+            model__ahead_issue(a);
     }
     return fine;
 #endif
@@ -267,9 +358,9 @@ static inline bool model__ftrl_steps(const float *z, const float *q, const float
  * buffer, and 80 of those stall the core. Returns true, the marks in place
  * (model__ftrl_scatter removes them); or false when an index repeats (or
  * an n is corrupt: the sequential guard refuses it), the marks undone and
- * zn as it was. */
+ * zn as it was. One model__ahead_issue per four features (a may be NULL). */
 static inline bool model__ftrl_mark(float *zn, uint32_t mask, const model_example *ex, uint32_t n,
-                                    const float *q) {
+                                    const float *q, model__ahead *a) {
     for (uint32_t j = 0; j < n; j++) {
         float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
         if (!(c[1] >= 0.0f)) { /* a mark: undo the marks before it */
@@ -278,6 +369,8 @@ static inline bool model__ftrl_mark(float *zn, uint32_t mask, const model_exampl
             return false;
         }
         c[1] = -1.0f;
+        if ((j & 3) == 3)
+            model__ahead_issue(a);
     }
     return true;
 }
@@ -307,14 +400,17 @@ static inline uint32_t model__ftrl_gather_mark(float *zn, uint32_t mask, const m
 }
 
 /* Ends model__ftrl_mark: writes z2, n2 (n) back when ok, else the gathered
- * z, q (the marks removed either way). */
+ * z, q (the marks removed either way). One model__ahead_issue per four
+ * features (a may be NULL). */
 static inline void model__ftrl_scatter(float *zn, uint32_t mask, const model_example *ex,
                                        uint32_t n, bool ok, const float *z2, const float *n2,
-                                       const float *z, const float *q) {
+                                       const float *z, const float *q, model__ahead *a) {
     for (uint32_t j = 0; j < n; j++) {
         float *c = zn + 2 * (size_t)(ex->idx[j] & mask);
         c[0] = ok ? z2[j] : z[j];
         c[1] = ok ? n2[j] : q[j];
+        if ((j & 3) == 3)
+            model__ahead_issue(a);
     }
 }
 

@@ -3,8 +3,9 @@
  * the naive O(n²·k) pairwise sum, gradients by finite differences (factor
  * entries, linear weights, bias), learning a pairwise interaction that LR
  * cannot, importance weights, the guard, the factor table's size, the
- * one-pass learn against predict + update, the AVX2 kernels against the
- * SSE2 ones, determinism.
+ * one-pass learn against predict + update, the batch learn against the
+ * one-pass learn in order, the AVX2 kernels against the SSE2 ones,
+ * determinism.
  *
  * Legend: D = 2^bits coordinates, R = 2^factor_bits rows, k = factors,
  * n = features of one example. Every random stream has a fixed seed.
@@ -449,45 +450,111 @@ static void test_factor_table_size(void **state) {
     model_fm_destroy(m);
 }
 
-/* ---- learn = predict + update ------------------------------------------ */
+/* ---- learn = predict + update = the batch learn --------------------------- */
+
+/* Two models bitwise the same: factors and their sums, linear part, bias,
+ * and the counters. */
+static void assert_fm_same(model_fm *a, model_fm *b) {
+    assert_int_equal(model_fm_bits(a), model_fm_bits(b));
+    assert_int_equal(model_fm_factor_bits(a), model_fm_factor_bits(b));
+    assert_int_equal(model_fm_k(a), model_fm_k(b));
+    size_t v_bytes = ((size_t)1 << model_fm_factor_bits(a)) * 2 * model_fm_k(a) * sizeof(float);
+    size_t lin_bytes = ((size_t)1 << model_fm_bits(a)) * 2 * sizeof(float);
+    assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
+    assert_memory_equal(model_fm_linear_zn_const(a), model_fm_linear_zn_const(b), lin_bytes);
+    assert_memory_equal(model_fm_bias_zn(a), model_fm_bias_zn(b), 2 * sizeof(float));
+    assert_int_equal(model_fm_updates(a), model_fm_updates(b));
+    assert_int_equal(model_fm_refused(a), model_fm_refused(b));
+}
+
+/* random_example over [0, 1024) and a label, with, at example t of a
+ * stream, the cases the fast paths must get right: a repeated linear index
+ * (the two-call fallback), a step the guard refuses (a huge value), a NaN
+ * importance weight, an empty example. */
+static void draw_hard(sl_rand *rng, int t, model_example *ex, float *y) {
+    random_example(rng, 1024, 0.03, ex);
+    *y = sl_rand_bernoulli(rng, 0.3) ? 1.0f : 0.0f;
+    if (t % 97 == 5 && ex->n > 2)
+        model_example_add(ex, ex->idx[1], 0.5f, 0);
+    if (t % 101 == 7)
+        model_example_add(ex, 1001, 1e20f, 0);
+    if (t % 103 == 9)
+        ex->weight = NAN;
+    if (t % 211 == 11)
+        model_example_reset(ex);
+}
 
 /* model_fm_learn (the learner's one-pass path) against the two calls on the
  * same stream: bitwise the same prediction, status, factors, linear part
- * and bias after every example, with factor rows shared by hashing, a
- * repeated linear index (the two-call fallback), empty examples and the
- * guard's refusals (a huge value, a NaN weight). */
+ * and bias after every example, with factor rows shared by hashing and
+ * draw_hard's repeated indices, empty examples and refusals. */
 static void test_learn_is_predict_then_update(void **state) {
     (void)state;
     model_fm *a = make(10, 6, 8, 0.05, 35), *b = make(10, 6, 8, 0.05, 35);
-    size_t v_bytes = 64 * 16 * sizeof(float), lin_bytes = 1024 * 2 * sizeof(float);
     sl_rand rng;
     sl_rand_seed(&rng, 36);
     for (int t = 0; t < 3000; t++) {
         model_example ex;
-        random_example(&rng, 1024, 0.03, &ex);
-        float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f;
-        if (t % 97 == 5 && ex.n > 2)
-            model_example_add(&ex, ex.idx[1], 0.5f, 0);
-        if (t % 101 == 7)
-            model_example_add(&ex, 1001, 1e20f, 0);
-        if (t % 103 == 9)
-            ex.weight = NAN;
-        if (t % 211 == 11)
-            model_example_reset(&ex);
+        float y;
+        draw_hard(&rng, t, &ex, &y);
         float pa, pb = model_fm_predict(b, &ex);
         sl_status sa = model_fm_learn(a, &ex, y, &pa);
         sl_status sb = model_fm_update(b, &ex, y, pb);
         assert_memory_equal(&pa, &pb, sizeof pa);
         assert_int_equal(sa, sb);
     }
-    assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
-    assert_memory_equal(model_fm_linear_zn_const(a), model_fm_linear_zn_const(b), lin_bytes);
-    assert_memory_equal(model_fm_bias_zn(a), model_fm_bias_zn(b), 2 * sizeof(float));
-    assert_int_equal(model_fm_updates(a), model_fm_updates(b));
-    assert_int_equal(model_fm_refused(a), model_fm_refused(b));
+    assert_fm_same(a, b);
     assert_true(model_fm_refused(a) > 40);
     model_fm_destroy(a);
     model_fm_destroy(b);
+}
+
+/* model_fm_learn_batch against model_fm_learn called in order, on batches
+ * of 0 to 64 examples (shorter and longer than the prefetch distance) over
+ * draw_hard's stream, with hashed factor rows (factor_bits 6) and with one
+ * row per coordinate (factor_bits = bits), k 8 and 5: bitwise the same
+ * predictions, statuses, parameters and counters after every batch. The
+ * guard's refusals fall at the start, middle and end of batches; each is
+ * refused and counted where the sequential learn refuses it. */
+static void test_batch_is_sequential(void **state) {
+    (void)state;
+    static const uint32_t sizes[] = {1, 64, 2, 0, 3, 17, 5, 33};
+    static const uint32_t fbits[2] = {6, 10}, ks[2] = {8, 5};
+    model_example exs[64];
+    const model_example *ptrs[64];
+    float ys[64], pa[64], pb[64];
+    sl_status sa[64], sb[64];
+    for (int c = 0; c < 2; c++) {
+        model_fm *a = make(10, fbits[c], ks[c], 0.05, 39), *b = make(10, fbits[c], ks[c], 0.05, 39);
+        int inside = 0; /* refusals with examples before and after them in their batch */
+        sl_rand rng;
+        sl_rand_seed(&rng, 40);
+        for (int t = 0, k = 0; t < 3000; k++) {
+            uint32_t n = sizes[k % (sizeof sizes / sizeof sizes[0])];
+            for (uint32_t i = 0; i < n; i++, t++) {
+                draw_hard(&rng, t, &exs[i], &ys[i]);
+                ptrs[i] = &exs[i];
+            }
+            uint32_t refused = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                sa[i] = model_fm_learn(a, &exs[i], ys[i], &pa[i]);
+                refused += sa[i] != SL_OK;
+            }
+            sl_status *st = k % 4 == 3 ? NULL : sb; /* the count alone */
+            assert_int_equal(model_fm_learn_batch(b, ptrs, ys, n, pb, st), refused);
+            for (uint32_t i = 0; i < n; i++) {
+                assert_memory_equal(&pa[i], &pb[i], sizeof pa[i]);
+                if (st)
+                    assert_int_equal(sa[i], sb[i]);
+                inside += sa[i] != SL_OK && i > 0 && i + 1 < n;
+            }
+            assert_fm_same(a, b);
+        }
+        assert_true(model_fm_refused(a) > 40);
+        assert_true(inside > 10);
+        model_fm_destroy(a);
+        model_fm_destroy(b);
+    }
 }
 
 /* The AVX2 factor kernels (where the CPU has them) against the SSE2 ones
@@ -514,10 +581,7 @@ static void test_wide_kernels_match_bitwise(void **state) {
             assert_int_equal(model_fm_learn(a, &ex, y, &pa), model_fm_learn(b, &ex, y, &pb));
             assert_memory_equal(&pa, &pb, sizeof pa);
         }
-        size_t v_bytes = ((size_t)128 * 2 * ks[c]) * sizeof(float);
-        assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
-        assert_memory_equal(model_fm_linear_zn_const(a), model_fm_linear_zn_const(b),
-                            1024 * 2 * sizeof(float));
+        assert_fm_same(a, b);
         model_fm_destroy(a);
         model_fm_destroy(b);
     }
@@ -529,7 +593,7 @@ static void test_deterministic(void **state) {
     (void)state;
     model_fm *a = make(10, 8, 8, 0.05, 32), *b = make(10, 8, 8, 0.05, 32);
     model_fm *c = make(10, 8, 8, 0.05, 33);
-    size_t v_bytes = 256 * 16 * sizeof(float), lin_bytes = 1024 * 2 * sizeof(float);
+    size_t v_bytes = 256 * 16 * sizeof(float);
     assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
     assert_memory_not_equal(model_fm_factors_const(a), model_fm_factors_const(c), v_bytes);
     model_fm *ms[2] = {a, b};
@@ -543,9 +607,7 @@ static void test_deterministic(void **state) {
             assert_int_equal(model_fm_update(ms[r], &ex, y, model_fm_predict(ms[r], &ex)), SL_OK);
         }
     }
-    assert_memory_equal(model_fm_factors_const(a), model_fm_factors_const(b), v_bytes);
-    assert_memory_equal(model_fm_linear_zn_const(a), model_fm_linear_zn_const(b), lin_bytes);
-    assert_memory_equal(model_fm_bias_zn(a), model_fm_bias_zn(b), 2 * sizeof(float));
+    assert_fm_same(a, b);
     model_fm_destroy(a);
     model_fm_destroy(b);
     model_fm_destroy(c);
@@ -562,6 +624,7 @@ int main(void) {
         cmocka_unit_test(test_guard_refuses_and_leaves_model_unchanged),
         cmocka_unit_test(test_factor_table_size),
         cmocka_unit_test(test_learn_is_predict_then_update),
+        cmocka_unit_test(test_batch_is_sequential),
         cmocka_unit_test(test_wide_kernels_match_bitwise),
         cmocka_unit_test(test_deterministic),
     };

@@ -3,7 +3,8 @@
  * reference, gradients by finite differences, learning a known logistic
  * model to within 2 % of the Bayes-optimal loss, L1 sparsity, importance
  * weights, down-sampling recalibration, the guard, fast fields, the
- * one-pass learn against predict + update, determinism.
+ * one-pass learn against predict + update, the batch learn against the
+ * one-pass learn in order, determinism.
  *
  * Legend: D = coordinates (2^bits), n = features of one example.
  * Every random stream has a fixed seed.
@@ -169,10 +170,10 @@ static void test_kernels_match_scalar_bitwise(void **state) {
         float fast = model__ftrl_dot(z, q, x, ia, n4, k);
         assert_memory_equal(&dot, &fast, sizeof dot);
         _Alignas(16) float w[64], sqk[64], z3[64], n3[64];
-        float kept = model__ftrl_dot_keep(z, q, x, ia, n4, k, w, sqk);
+        float kept = model__ftrl_dot_keep(z, q, x, ia, n4, k, w, sqk, NULL);
         assert_memory_equal(&dot, &kept, sizeof dot);
         assert_true(model__ftrl_steps(z, q, x, ia, n4, r, c, 1e6f, k, z2, n2));
-        assert_true(model__ftrl_steps_kept(z, q, x, ia, w, sqk, n4, r, c, 1e6f, z3, n3));
+        assert_true(model__ftrl_steps_kept(z, q, x, ia, w, sqk, n4, r, c, 1e6f, z3, n3, NULL));
         for (uint32_t j = 0; j < n4; j++) {
             float sq = sqrtf(q[j]), zs, ns;
             model__ftrl_step(z[j], q[j], sq, model__ftrl_wa(z[j], sq, ia[j], k), r * x[j], c,
@@ -574,41 +575,100 @@ static void test_fast_fields_learn_at_their_alpha(void **state) {
     assert_non_null(strstr(err.msg, "fast_alpha"));
 }
 
-/* ---- learn = predict + update ------------------------------------------ */
+/* ---- learn = predict + update = the batch learn --------------------------- */
+
+/* Two models bitwise the same: every z and n, and the counters. */
+static void assert_ftrl_same(const model_ftrl *a, const model_ftrl *b) {
+    assert_int_equal(model_ftrl_bits(a), model_ftrl_bits(b));
+    assert_memory_equal(model_ftrl_zn_const(a), model_ftrl_zn_const(b),
+                        ((size_t)1 << model_ftrl_bits(a)) * 2 * sizeof(float));
+    assert_int_equal(model_ftrl_updates(a), model_ftrl_updates(b));
+    assert_int_equal(model_ftrl_refused(a), model_ftrl_refused(b));
+}
+
+/* world_draw with, at example t of a stream, the cases the fast paths must
+ * get right: a repeated index (the two-call fallback), a step the guard
+ * refuses (a huge value), a NaN importance weight, an empty example. */
+static void draw_hard(world *wd, int t, model_example *ex, float *y) {
+    double pt;
+    world_draw(wd, ex, y, &pt);
+    if (t % 97 == 5) /* a repeated index */
+        model_example_add(ex, ex->idx[3], 0.5f, 0);
+    if (t % 101 == 7) /* a step the guard refuses */
+        model_example_add(ex, 77, 1e30f, 0);
+    if (t % 103 == 9)
+        ex->weight = NAN;
+    if (t % 211 == 11)
+        model_example_reset(ex);
+}
 
 /* model_ftrl_learn (the learner's one-pass path) against the two calls on
  * the same stream: bitwise the same prediction, status and table after
- * every example, through repeated indices (the two-call fallback), empty
- * examples and the guard's refusals. */
+ * every example, through repeated indices, empty examples and the guard's
+ * refusals (draw_hard). */
 static void test_learn_is_predict_then_update(void **state) {
     (void)state;
     model_ftrl *a = make(0.1, 1.0, 0.5, 0.5, 10), *b = make(0.1, 1.0, 0.5, 0.5, 10);
-    size_t bytes = ((size_t)1 << 10) * 2 * sizeof(float);
     world wd;
     world_init(&wd, 19);
     for (int t = 0; t < 5000; t++) {
         model_example ex;
         float y;
-        double pt;
-        world_draw(&wd, &ex, &y, &pt);
-        if (t % 97 == 5) /* a repeated index */
-            model_example_add(&ex, ex.idx[3], 0.5f, 0);
-        if (t % 101 == 7) /* a step the guard refuses */
-            model_example_add(&ex, 77, 1e30f, 0);
-        if (t % 103 == 9)
-            ex.weight = NAN;
-        if (t % 211 == 11)
-            model_example_reset(&ex);
+        draw_hard(&wd, t, &ex, &y);
         float pa, pb = model_ftrl_predict(b, &ex);
         sl_status sa = model_ftrl_learn(a, &ex, y, &pa);
         sl_status sb = model_ftrl_update(b, &ex, y, pb);
         assert_memory_equal(&pa, &pb, sizeof pa);
         assert_int_equal(sa, sb);
     }
-    assert_memory_equal(model_ftrl_zn_const(a), model_ftrl_zn_const(b), bytes);
-    assert_int_equal(model_ftrl_updates(a), model_ftrl_updates(b));
-    assert_int_equal(model_ftrl_refused(a), model_ftrl_refused(b));
+    assert_ftrl_same(a, b);
     assert_true(model_ftrl_refused(a) > 40);
+    model_ftrl_destroy(a);
+    model_ftrl_destroy(b);
+}
+
+/* model_ftrl_learn_batch against model_ftrl_learn called in order, on
+ * batches of 0 to 64 examples (shorter and longer than the prefetch
+ * distance) over draw_hard's stream: bitwise the same predictions,
+ * statuses, table and counters after every batch. The guard's refusals
+ * fall at the start, middle and end of batches; each is refused and
+ * counted where the sequential learn refuses it, and the examples after it
+ * in its batch are learned as they are there. */
+static void test_batch_is_sequential(void **state) {
+    (void)state;
+    static const uint32_t sizes[] = {1, 64, 2, 0, 3, 17, 5, 33};
+    model_ftrl *a = make(0.1, 1.0, 0.5, 0.5, 10), *b = make(0.1, 1.0, 0.5, 0.5, 10);
+    model_example exs[64];
+    const model_example *ptrs[64];
+    float ys[64], pa[64], pb[64];
+    sl_status sa[64], sb[64];
+    int inside = 0; /* refusals with examples before and after them in their batch */
+    world wd;
+    world_init(&wd, 23);
+    for (int t = 0, k = 0; t < 6000; k++) {
+        uint32_t n = sizes[k % (sizeof sizes / sizeof sizes[0])];
+        for (uint32_t i = 0; i < n; i++, t++) {
+            draw_hard(&wd, t, &exs[i], &ys[i]);
+            ptrs[i] = &exs[i];
+        }
+        uint32_t refused = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            sa[i] = model_ftrl_learn(a, &exs[i], ys[i], &pa[i]);
+            refused += sa[i] != SL_OK;
+        }
+        /* Without st every fourth batch: the count alone. */
+        sl_status *st = k % 4 == 3 ? NULL : sb;
+        assert_int_equal(model_ftrl_learn_batch(b, ptrs, ys, n, pb, st), refused);
+        for (uint32_t i = 0; i < n; i++) {
+            assert_memory_equal(&pa[i], &pb[i], sizeof pa[i]);
+            if (st)
+                assert_int_equal(sa[i], sb[i]);
+            inside += sa[i] != SL_OK && i > 0 && i + 1 < n;
+        }
+        assert_ftrl_same(a, b);
+    }
+    assert_true(model_ftrl_refused(a) > 40);
+    assert_true(inside > 10);
     model_ftrl_destroy(a);
     model_ftrl_destroy(b);
 }
@@ -631,8 +691,7 @@ static void test_deterministic(void **state) {
                              SL_OK);
         }
     }
-    assert_memory_equal(model_ftrl_zn_const(a), model_ftrl_zn_const(b),
-                        ((size_t)1 << 12) * 2 * sizeof(float));
+    assert_ftrl_same(a, b);
     model_ftrl_destroy(a);
     model_ftrl_destroy(b);
 }
@@ -651,6 +710,7 @@ int main(void) {
         cmocka_unit_test(test_create_refuses_bad_params),
         cmocka_unit_test(test_fast_fields_learn_at_their_alpha),
         cmocka_unit_test(test_learn_is_predict_then_update),
+        cmocka_unit_test(test_batch_is_sequential),
         cmocka_unit_test(test_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
