@@ -10,13 +10,16 @@
  * examples is generated first and cycled, so generation is not timed.
  *
  * Usage: bench_models [examples (default 2000000)] [skewed|uniform|both]
- *                     [ftrl|fm|both] [split|fused|both]
+ *                     [ftrl|fm|both] [split|fused|batch|both|all]
  *
  * split: model_*_predict then model_*_update, as two calls (nothing carried
  * from one to the other: a score made at view time and an update at label
  * time); fused: model_*_learn, the learner's path (op_learners learns with
  * the weights as they are when the label arrives: predict and update back
- * to back, one pass over the coordinates). The same floats either way.
+ * to back, one pass over the coordinates); batch: model_*_learn_batch on
+ * BATCH examples a call (the next examples' parameters prefetched while one
+ * is learned). The same floats every way. both = split and fused (the
+ * earlier runs' default); all (the default) = the three.
  */
 #include <math.h>
 #include <stdio.h>
@@ -34,6 +37,10 @@
 #ifndef BITS
 #define BITS 22 /* -DBITS=12 for a table that fits in cache */
 #endif
+#define BATCH 256 /* examples per model_*_learn_batch call */
+
+enum { PATH_SPLIT, PATH_FUSED, PATH_BATCH, PATH_COUNT };
+static const char *const path_names[PATH_COUNT] = {"split", "fused", "batch"};
 
 static double clock_s(clockid_t id) {
     struct timespec ts;
@@ -86,8 +93,17 @@ static double logloss(double p, double y) {
     return y > 0.5 ? -log(p) : -log(1 - p);
 }
 
+/* OUT: exs (c) pointers to the c examples from i on, ys (c) their labels. */
+static void batch_of(const model_example *pool, const float *labels, long i, long c,
+                     const model_example **exs, float *ys) {
+    for (long b = 0; b < c; b++) {
+        exs[b] = &pool[(i + b) % POOL];
+        ys[b] = labels[(i + b) % POOL];
+    }
+}
+
 static int run_ftrl(const model_example *pool, const float *labels, long n, const char *dist,
-                    int fused) {
+                    int path) {
     sl_err err = {{0}};
     model_ftrl_params lp;
     model_ftrl_params_default(&lp);
@@ -97,11 +113,20 @@ static int run_ftrl(const model_example *pool, const float *labels, long n, cons
         return 1;
     }
     double loss = 0;
+    const model_example *exs[BATCH];
+    float ys[BATCH], ps[BATCH];
     bench_clock t0 = bench_now();
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < n && path == PATH_BATCH; i += BATCH) {
+        long c = n - i < BATCH ? n - i : BATCH;
+        batch_of(pool, labels, i, c, exs, ys);
+        model_ftrl_learn_batch(lr, exs, ys, (uint32_t)c, ps, NULL);
+        for (long b = 0; b < c; b++)
+            loss += logloss(ps[b], ys[b]);
+    }
+    for (long i = 0; i < n && path != PATH_BATCH; i++) {
         const model_example *ex = &pool[i % POOL];
         float p;
-        if (fused) {
+        if (path == PATH_FUSED) {
             model_ftrl_learn(lr, ex, labels[i % POOL], &p);
         } else {
             p = model_ftrl_predict(lr, ex);
@@ -109,13 +134,14 @@ static int run_ftrl(const model_example *pool, const float *labels, long n, cons
         }
         loss += logloss(p, labels[i % POOL]);
     }
-    report(dist, fused ? "ftrl learn" : "ftrl_lr", n, t0, loss, "");
+    static const char *const what[PATH_COUNT] = {"ftrl_lr", "ftrl learn", "ftrl batch"};
+    report(dist, what[path], n, t0, loss, "");
     model_ftrl_destroy(lr);
     return 0;
 }
 
 static int run_fm(const model_example *pool, const float *labels, long n, const char *dist,
-                  int fused) {
+                  int path) {
     sl_err err = {{0}};
     model_fm_params fp;
     model_fm_params_default(&fp);
@@ -126,11 +152,20 @@ static int run_fm(const model_example *pool, const float *labels, long n, const 
         return 1;
     }
     double loss = 0;
+    const model_example *exs[BATCH];
+    float ys[BATCH], ps[BATCH];
     bench_clock t0 = bench_now();
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < n && path == PATH_BATCH; i += BATCH) {
+        long c = n - i < BATCH ? n - i : BATCH;
+        batch_of(pool, labels, i, c, exs, ys);
+        model_fm_learn_batch(fm, exs, ys, (uint32_t)c, ps, NULL);
+        for (long b = 0; b < c; b++)
+            loss += logloss(ps[b], ys[b]);
+    }
+    for (long i = 0; i < n && path != PATH_BATCH; i++) {
         const model_example *ex = &pool[i % POOL];
         float p;
-        if (fused) {
+        if (path == PATH_FUSED) {
             model_fm_learn(fm, ex, labels[i % POOL], &p);
         } else {
             p = model_fm_predict(fm, ex);
@@ -140,7 +175,8 @@ static int run_fm(const model_example *pool, const float *labels, long n, const 
     }
     char extra[32];
     snprintf(extra, sizeof extra, ", factor_bits %u", model_fm_factor_bits(fm));
-    report(dist, fused ? "fm learn" : "fm k=8", n, t0, loss, extra);
+    static const char *const what[PATH_COUNT] = {"fm k=8", "fm learn", "fm batch"};
+    report(dist, what[path], n, t0, loss, extra);
     model_fm_destroy(fm);
     return 0;
 }
@@ -149,8 +185,17 @@ int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 2000000;
     const char *only = argc > 2 && strcmp(argv[2], "both") != 0 ? argv[2] : NULL;
     const char *model = argc > 3 ? argv[3] : "both";
-    const char *path = argc > 4 ? argv[4] : "both"; /* split, fused or both */
-    int split = strcmp(path, "fused") != 0, fused = strcmp(path, "split") != 0;
+    const char *path = argc > 4 ? argv[4] : "all";
+    int run[PATH_COUNT], any = 0;
+    for (int k = 0; k < PATH_COUNT; k++) {
+        run[k] = !strcmp(path, path_names[k]) || !strcmp(path, "all") ||
+                 (!strcmp(path, "both") && k != PATH_BATCH);
+        any |= run[k];
+    }
+    if (!any) {
+        fprintf(stderr, "bench_models: path must be split, fused, batch, both or all\n");
+        return 2;
+    }
     model_example *pool = malloc(POOL * sizeof *pool);
     float *labels = malloc(POOL * sizeof *labels);
     if (!pool || !labels || n < 1)
@@ -162,11 +207,13 @@ int main(int argc, char **argv) {
         if (only && strcmp(only, dist) != 0)
             continue;
         make_pool(pool, labels, uniform);
-        for (int f = !split; f <= fused && !rc; f++) {
+        for (int k = 0; k < PATH_COUNT && !rc; k++) {
+            if (!run[k])
+                continue;
             if (strcmp(model, "fm") != 0)
-                rc = run_ftrl(pool, labels, n, dist, f);
+                rc = run_ftrl(pool, labels, n, dist, k);
             if (!rc && strcmp(model, "ftrl") != 0)
-                rc = run_fm(pool, labels, n, dist, f);
+                rc = run_fm(pool, labels, n, dist, k);
         }
     }
     free(pool);

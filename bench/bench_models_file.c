@@ -1,9 +1,10 @@
 /*
  * bench_models_file.c — the click models over an examples file, in order:
  * progressive log loss (each example is predicted before it is learned) and
- * learning throughput (predict + update per example, one core), for the
- * peer comparison of bench/models_peers.sh (VW and River read the same
- * examples through bench/peers_convert.py).
+ * learning throughput (predict + update per example, one core, through the
+ * batch learns, model_*_learn_batch, on each batch read), for the peer
+ * comparison of bench/models_peers.sh (VW and River read the same examples
+ * through bench/peers_convert.py).
  *
  * Input: JSON Lines as `streamlearn replay` writes DIR/examples.jsonl (one
  * object per closed view: "labels", "weight", "idx", "val", "field"), or as
@@ -174,21 +175,25 @@ static long read_truth(const char *path, float **p) {
 
 /* ---- the run ----------------------------------------------------------- */
 
+/* Learns exs (n ≤ BATCH) in order with the model's batch learn (the next
+ * examples' parameters prefetched while one is learned: bitwise the same
+ * as learning them one by one). ptrs, ps: (BATCH) scratch. */
 static void learn_batch(learner *l, const model_example *exs, const float *ys, long n,
-                        long seen, const long *at, int n_at) {
+                        long seen, const long *at, int n_at, const model_example **ptrs,
+                        float *ps) {
     double loss = 0;
     bench_clock t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        ptrs[i] = &exs[i];
+    /* ps: each prediction made before its update (progressive) */
+    l->refused += l->lr ? model_ftrl_learn_batch(l->lr, ptrs, ys, (uint32_t)n, ps, NULL)
+                        : model_fm_learn_batch(l->fm, ptrs, ys, (uint32_t)n, ps, NULL);
     for (long i = 0; i < n; i++) {
-        const model_example *ex = &exs[i];
-        float p; /* predicted before the update: progressive */
-        sl_status st = l->lr ? model_ftrl_learn(l->lr, ex, ys[i], &p)
-                             : model_fm_learn(l->fm, ex, ys[i], &p);
-        double li = ex->weight * logloss(p, ys[i]);
+        double li = exs[i].weight * logloss(ps[i], ys[i]);
         loss += li;
         for (int a = 0; a < n_at; a++)
             if (seen + i < at[a])
                 l->loss_at[a] += li;
-        l->refused += st != SL_OK;
     }
     bench_clock t1 = bench_now();
     l->loss += loss;
@@ -301,8 +306,9 @@ int main(int argc, char **argv) {
     FILE *f = fopen(path, "r");
     char *line = malloc(LINE_MAX);
     model_example *exs = malloc(BATCH * sizeof *exs);
-    float *ys = malloc(BATCH * sizeof *ys);
-    if (!f || !line || !exs || !ys) {
+    float *ys = malloc(BATCH * sizeof *ys), *ps = malloc(BATCH * sizeof *ps);
+    const model_example **ptrs = malloc(BATCH * sizeof *ptrs);
+    if (!f || !line || !exs || !ys || !ps || !ptrs) {
         fprintf(stderr, "bench_models_file: cannot read %s\n", path);
         return 1;
     }
@@ -335,7 +341,7 @@ int main(int argc, char **argv) {
         if (n == 0)
             break;
         for (int k = 0; k < n_l; k++)
-            learn_batch(&ls[k], exs, ys, n, seen, at, n_at);
+            learn_batch(&ls[k], exs, ys, n, seen, at, n_at, ptrs, ps);
         seen += n;
     }
     fclose(f);
@@ -380,6 +386,8 @@ int main(int argc, char **argv) {
     free(line);
     free(exs);
     free(ys);
+    free(ps);
+    free(ptrs);
     free(truth);
     return 0;
 bad_model:
