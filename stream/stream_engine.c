@@ -1157,6 +1157,17 @@ static void write_summary(engine *e) {
             (unsigned long long)e->batches, (unsigned long long)e->queue_full_waits,
             (unsigned long long)e->snapshots_chunked, (unsigned long long)e->ring_full, dt, busy,
             busy > 0 ? (double)s->records / busy : 0.0);
+    /* The state store's cache: how often it answered, what it cost. */
+    state_store_stats ss;
+    state_store_stats_get(e->store, &ss);
+    fprintf(f,
+            "  \"state\": {\"hits\": %llu, \"misses\": %llu, \"entries\": %zu, "
+            "\"cache_mb\": %.1f, \"compactions\": %llu, \"pinned_copies\": %llu, "
+            "\"swept\": %llu, \"checkpoint_id\": %llu},\n",
+            (unsigned long long)ss.hits, (unsigned long long)ss.misses, ss.entries,
+            (double)ss.cache_held / (1 << 20), (unsigned long long)ss.compactions,
+            (unsigned long long)ss.pinned_copies, (unsigned long long)ss.swept,
+            (unsigned long long)ss.checkpoint_id);
     /* Where the loop thread stopped: the tail latency's causes. */
     fprintf(f,
             "  \"loop\": {\"batch_ms_max\": %.1f, \"batch_cpu_ms_max\": %.1f, "
