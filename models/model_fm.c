@@ -180,10 +180,22 @@ MODEL__PREFETCH_FN void fm_prefetch(const model_fm *m, const model_example *ex) 
 }
 
 /* OUT: rows (n), each feature's factor row. pf: the example whose lines to
- * prefetch first (fm_prefetch): ex itself, or in a batch one further on
- * (ex's were prefetched while an earlier example was learned), or NULL. */
+ * prefetch first: ex itself (in the same pass: each row is hashed once),
+ * or in a batch one further on (ex's were prefetched while an earlier
+ * example was learned), or NULL. */
 static void fm_rows(const model_fm *m, const model_example *ex, const model_example *pf,
                     uint32_t n, const float **rows) {
+    if (pf == ex) {
+        size_t row_bytes = m->stride * sizeof(float);
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t i = ex->idx[j] & m->mask;
+            __builtin_prefetch(m->zn + 2 * (size_t)i);
+            rows[j] = fm_row(m, i);
+            for (size_t off = 0; off < row_bytes; off += 64)
+                __builtin_prefetch((const char *)rows[j] + off);
+        }
+        return;
+    }
     if (pf)
         fm_prefetch(m, pf);
     for (uint32_t j = 0; j < n; j++)
@@ -463,8 +475,9 @@ out:
  * The same steps in the same order as the two calls (factor rows, bias,
  * linear part), so the same floats; a repeated linear index takes the two
  * calls. */
-static sl_status fm_learn(model_fm *m, const model_example *ex, const model_example *pf,
-                          model__ahead *a, float label, float *p) {
+MODEL__SPECIALIZED sl_status fm_learn(model_fm *m, const model_example *ex,
+                                   const model_example *pf, model__ahead *a, float label,
+                                   float *p) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     _Alignas(16) float w[MODEL_MAX_SPARSE], sq[MODEL_MAX_SPARSE];                     /* (n4) */
     _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */

@@ -124,9 +124,10 @@ MODEL__PREFETCH_FN void ftrl_prefetch(const model_ftrl *m, const model_example *
  * one-pass learn. pf is the example whose coordinates to prefetch first:
  * ex itself, or in a batch one further on (ex's were prefetched while an
  * earlier example was learned), or NULL. */
-static uint32_t ftrl_load(const model_ftrl *m, const model_example *ex, const model_example *pf,
-                          model__ahead *a, float *z, float *q, float *x, float *ia, uint32_t *n,
-                          const float **ial) {
+MODEL__SPECIALIZED uint32_t ftrl_load(const model_ftrl *m, const model_example *ex,
+                                     const model_example *pf, model__ahead *a, float *z,
+                                     float *q, float *x, float *ia, uint32_t *n,
+                                     const float **ial) {
     *n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
     if (pf)
         ftrl_prefetch(m, pf);
@@ -245,8 +246,9 @@ sl_status model_ftrl_update(model_ftrl *m, const model_example *ex, float label,
  * with one gather, the weights and √n the prediction computes are the ones
  * the update needs again. Duplicate indices take the two calls instead
  * (the same floats either way). */
-static sl_status ftrl_learn(model_ftrl *m, const model_example *ex, const model_example *pf,
-                            model__ahead *a, float label, float *p) {
+MODEL__SPECIALIZED sl_status ftrl_learn(model_ftrl *m, const model_example *ex,
+                                     const model_example *pf, model__ahead *a, float label,
+                                     float *p) {
     _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
     _Alignas(16) float w[MODEL_MAX_SPARSE], sq[MODEL_MAX_SPARSE];                     /* (n4) */
     _Alignas(16) float z2[MODEL_MAX_SPARSE], n2[MODEL_MAX_SPARSE];                    /* (n4) */

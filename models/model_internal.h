@@ -50,6 +50,12 @@
  * always, the prefetches stay in the caller, which has side effects. */
 #define MODEL__PREFETCH_FN static inline __attribute__((always_inline))
 
+/* For the learn paths that take a model__ahead: inlined into each caller, a
+ * constant NULL folds the hooks away, so the single learn and predict pay
+ * nothing for the batch learn's prefetches (two copies of the code, each
+ * specialized; C has no other way to ask for it). */
+#define MODEL__SPECIALIZED static inline __attribute__((always_inline))
+
 /*
  * The parameters of a later example, prefetched a few at a time from
  * inside the learn of the current one (the batch learns). Issued all at
