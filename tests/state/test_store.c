@@ -884,6 +884,22 @@ static void test_async_reads_newest(void **state) {
     test_rm_rf(dir);
 }
 
+/* Cache pressure with clean entries: n reads of absent keys, each cached
+ * as known-absent (100 k are several 1 MiB caches' worth). Asserts that
+ * slabs were compacted and the cap held; *after (OUT:) the stats then. */
+static void press_absent(state_store *st, int n, size_t cap, state_store_stats *after) {
+    char k[32];
+    state_store_stats s0;
+    state_store_stats_get(st, &s0);
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "absent-%d", i);
+        expect(st, STATE_CF_PENDING, k, NULL);
+    }
+    state_store_stats_get(st, after);
+    assert_true(after->compactions > s0.compactions + 5);
+    assert_true(after->cache_held <= cap);
+}
+
 /* Entries in flight are clean but pinned: cache pressure (compactions that
  * drop clean entries) must keep them, or a read would fetch the older
  * committed value from RocksDB. Once the cap is full of pinned and dirty
@@ -908,17 +924,8 @@ static void test_async_pressure_keeps_pinned(void **state) {
     }
     state_ckpt *ck = NULL;
     assert_int_equal(state_store_checkpoint_begin(st, NULL, 0, &ck, NULL), SL_OK);
-    /* Pressure with clean entries: reads of absent keys are cached as
-     * known-absent, 100 k of them are several caches' worth. */
-    state_store_stats s0, s;
-    state_store_stats_get(st, &s0);
-    for (int i = 0; i < 100000; i++) {
-        snprintf(k, sizeof k, "absent-%d", i);
-        expect(st, STATE_CF_PENDING, k, NULL);
-    }
-    state_store_stats_get(st, &s);
-    assert_true(s.compactions > s0.compactions + 5);
-    assert_true(s.cache_held <= cap);
+    state_store_stats s;
+    press_absent(st, 100000, cap, &s);
     for (int i = 0; i < 2000; i++) {
         snprintf(k, sizeof k, "p%04d", i);
         expect(st, STATE_CF_PENDING, k, v);
@@ -1011,16 +1018,9 @@ static void test_async_copy_on_write(void **state) {
     }
     /* Pressure: several caches' worth of known-absent keys compacts every
      * slab, around the pinned entries. */
-    state_store_stats s0, s;
-    state_store_stats_get(st, &s0);
-    for (int i = 0; i < 60000; i++) {
-        snprintf(k, sizeof k, "absent-%d", i);
-        expect(st, STATE_CF_PENDING, k, NULL);
-    }
-    state_store_stats_get(st, &s);
+    state_store_stats s;
+    press_absent(st, 60000, cap, &s);
     assert_int_equal(s.pinned_copies, (uint64_t)copies);
-    assert_true(s.compactions > s0.compactions + 5);
-    assert_true(s.cache_held <= cap);
     /* The cache answers with the newest values. */
     for (int i = 0; i < 1500; i++) {
         snprintf(k, sizeof k, "p%04d", i);
