@@ -121,7 +121,6 @@ typedef struct engine {
     uint64_t batches_over_10ms;                /* batches that took >= 10 ms */
     uint64_t ckpt_waits;                       /* drains stopped for a checkpoint in flight */
     rd_kafka_topic_partition_list_t *consumed; /* next offset per partition consumed */
-    rd_kafka_topic_partition_list_t *resume;   /* offsets of the checkpoint we started from */
     unsigned char ckpt_blob[64 * 1024];        /* the encoded offsets (~2000 partitions) */
     op_graph *graph;                           /* the operators */
     op_batch batch;                            /* reused for every batch */
@@ -289,18 +288,23 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                               parts->elems[i].topic, (int)parts->elems[i].partition);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         sl_log(SL_LOG_INFO, "kafka: assigned %s", parts->cnt ? list : "(nothing new)");
-        /* The state reflects exactly the records before the checkpoint's
-         * offsets (whose outputs were all delivered), so a partition we have
-         * a checkpoint for resumes there, not at the group's committed
-         * offset, which may lag it by one commit interval. */
-        for (int i = 0; e->resume && i < parts->cnt; i++) {
+        /* The state reflects exactly the records before e->consumed's
+         * offsets: the checkpoint we started from (whose outputs were all
+         * delivered), then every record processed since. So a partition we
+         * know resumes there, not at the group's committed offset, which
+         * may lag it by one commit interval; and one handed to another
+         * member and given back does not replay what this state already
+         * holds. (Records the other member processed meanwhile are in its
+         * state, not ours: they are consumed again here, duplicates the
+         * at-least-once contract allows.) */
+        for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *p = &parts->elems[i];
             rd_kafka_topic_partition_t *r =
-                rd_kafka_topic_partition_list_find(e->resume, p->topic, p->partition);
+                rd_kafka_topic_partition_list_find(e->consumed, p->topic, p->partition);
             if (r && r->offset >= 0) {
                 p->offset = r->offset;
-                sl_log(SL_LOG_INFO, "kafka: %s[%d] resumes at the checkpoint's offset %lld",
-                       p->topic, (int)p->partition, (long long)r->offset);
+                sl_log(SL_LOG_INFO, "kafka: %s[%d] resumes at offset %lld, where this state "
+                       "left it", p->topic, (int)p->partition, (long long)r->offset);
             }
         }
         rd_kafka_error_t *ke = NULL;
@@ -758,7 +762,7 @@ static void on_wdone(uv_async_t *h) {
 
 /* Begins a checkpoint of everything processed so far (loop thread, between
  * batches): the operators write their state into the store, the store
- * copies and pins the dirty entries. hand_over: the writer thread writes it
+ * records and pins the dirty entries. hand_over: the writer thread writes it
  * when try_write says; else the caller writes it. */
 static sl_status checkpoint_begin(engine *e, bool hand_over, sl_err *err) {
     const op_stats *s = op_graph_stats(e->graph);
@@ -1212,15 +1216,17 @@ static sl_status setup(engine *e, sl_err *err) {
     uint64_t ckpt_id;
     state_store_last_checkpoint(e->store, &ckpt_id, &blob, &blob_len);
     if (ckpt_id && blob_len) {
-        e->resume = decode_offsets(blob, blob_len);
-        /* The offsets already consumed carry over: the next checkpoint
-         * records every partition, including ones not assigned this time. */
-        for (int i = 0; i < e->resume->cnt; i++)
-            rd_kafka_topic_partition_list_add(e->consumed, e->resume->elems[i].topic,
-                                              e->resume->elems[i].partition)
-                ->offset = e->resume->elems[i].offset;
+        /* The offsets the state covers: where each partition resumes on
+         * assignment, and what the next checkpoint records, including
+         * partitions not assigned this time. */
+        rd_kafka_topic_partition_list_t *resume = decode_offsets(blob, blob_len);
+        for (int i = 0; i < resume->cnt; i++)
+            rd_kafka_topic_partition_list_add(e->consumed, resume->elems[i].topic,
+                                              resume->elems[i].partition)
+                ->offset = resume->elems[i].offset;
         sl_log(SL_LOG_INFO, "state: checkpoint %llu in %s, %d partition offsets",
-               (unsigned long long)ckpt_id, so.dir, e->resume->cnt);
+               (unsigned long long)ckpt_id, so.dir, resume->cnt);
+        rd_kafka_topic_partition_list_destroy(resume);
     }
     /* An unusable warm start is a bad input: SL_ERR_CONFIG, exit 2. */
     if ((st = stream_snapfile_graph_create(cfg, e->store, e->opts.warm_start, e->opts.n_warm,
@@ -1368,8 +1374,6 @@ static void teardown(engine *e) {
         rd_kafka_topic_partition_list_destroy(e->since);
     if (e->ck_offsets)
         rd_kafka_topic_partition_list_destroy(e->ck_offsets);
-    if (e->resume)
-        rd_kafka_topic_partition_list_destroy(e->resume);
     free(e->chunk_buf);
 }
 
