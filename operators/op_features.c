@@ -350,6 +350,30 @@ static sl_status item_profile(op_features *f, sl_str item, sl_err *err) {
     return rc;
 }
 
+bool op_features_prefetch_keys(const op_features *f, const sl_event *ev, state_keys *ks) {
+    (void)f;
+    static const state_feat_family fams[] = {STATE_FEAT_USER, STATE_FEAT_ITEM,
+                                             STATE_FEAT_USER_ITEM};
+    size_t klen, need = 5 + (size_t)ev->user.n + ev->item.n; /* the longest of these keys */
+    unsigned char *k;
+    if (!(k = state_keys_room(ks, need)))
+        return false;
+    if (state_features_profile_key(SL_ENTITY_USER, ev->user, k, &klen))
+        state_keys_push(ks, STATE_CF_PROFILES, klen);
+    if (!(k = state_keys_room(ks, need)))
+        return false;
+    if (state_features_profile_key(SL_ENTITY_ITEM, ev->item, k, &klen))
+        state_keys_push(ks, STATE_CF_PROFILES, klen);
+    for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
+        sl_str a = fams[i] == STATE_FEAT_ITEM ? ev->item : ev->user;
+        if (!(k = state_keys_room(ks, need)))
+            return false;
+        if (state_features_key(fams[i], a, ev->item, false, k, need, &klen))
+            state_keys_push(ks, STATE_CF_FEATURES, klen);
+    }
+    return true;
+}
+
 sl_status op_features_build(op_features *f, const sl_event *ev, sl_str item, model_example *ex,
                             sl_err *err) {
     sl_status rc;

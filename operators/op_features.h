@@ -75,6 +75,15 @@ sl_status op_features_build(op_features *f, const sl_event *ev, sl_str item, mod
                             sl_err *err);
 
 /*
+ * Adds to ks the store keys that op_features_build and _update of the view
+ * ev will read first: the user's and the item's profiles and the user,
+ * item and user x item counters (the category and advertiser ones depend
+ * on the item's profile and are left out). For state_store_prefetch
+ * before a batch. false when ks is full (the keys that fitted stay).
+ */
+bool op_features_prefetch_keys(const op_features *f, const sl_event *ev, state_keys *ks);
+
+/*
  * Applies ev's effect on state: view -> views counters of the user, item,
  * user x item, user x category, advertiser; profile -> upsert; friend ->
  * both edges; register -> attendee set, and (the first time only) registers

@@ -66,6 +66,13 @@
 /* Reaction kinds a view can receive, as bits of pending.seen. */
 enum { R_CLICK, R_LIKE, R_SHARE, R_DWELL, R_REGISTER, R_CONVERSION, R_COUNT };
 
+/* The state of the next JOIN_PF_RECORDS records is read ahead in one
+ * batched read (state_store_prefetch): at most JOIN_PF_KEYS keys a record,
+ * JOIN_PF_BYTES of keys in all (more just goes unprefetched). */
+#define JOIN_PF_RECORDS 256
+#define JOIN_PF_KEYS    7
+#define JOIN_PF_BYTES   (64 * 1024)
+
 /* Pending-CF keys: 'v' + view_id (a view), 'o' + view_id (orphan reactions). */
 enum { KEY_VIEW = 'v', KEY_ORPHAN = 'o' };
 /* An orphan record: kinds seen u8, dwell f32, deadline i64, seq u64, then
@@ -136,6 +143,8 @@ typedef struct op_join {
     int64_t snap_due_at; /* the earliest max_ts at which a snapshot may come due (derived
                             from snap_bucket; INT64_MIN: work it out at the next record) */
     uint64_t stale_preds;                    /* views closed with another model set's predictions */
+    state_key pf_v[JOIN_PF_RECORDS * JOIN_PF_KEYS]; /* prefetch: the next records' keys */
+    unsigned char pf_buf[JOIN_PF_BYTES];            /* and their bytes */
 } op_join;
 
 /* Every JOIN_SWEEP_EVERY records, one step of the sweep of dead feature
@@ -770,9 +779,40 @@ static sl_status on_reaction(op_join *j, const sl_event *ev, int kind, sl_err *e
     return state_store_put(j->store, STATE_CF_PENDING, key, klen, j->buf2, n, err);
 }
 
+/* Reads ahead the state records [from, to) will read first: a view's
+ * pending and orphan keys and its features' (op_features_prefetch_keys), a
+ * reaction's view. Keys the cache holds cost a table probe; the others
+ * come from RocksDB in one batched read instead of a get each. */
+static void prefetch(op_join *j, const op_batch *b, uint32_t from, uint32_t to) {
+    state_keys ks = {j->pf_v, 0, sizeof j->pf_v / sizeof j->pf_v[0], j->pf_buf, 0,
+                     sizeof j->pf_buf};
+    for (uint32_t i = from; i < to; i++) {
+        const op_record *r = &b->recs[i];
+        const sl_event *ev = &r->ev;
+        if (r->reason != SL_REASON_OK || !ev->view_id.n)
+            continue;
+        bool view = ev->type == SL_EVENT_VIEW;
+        if (!view && reaction_kind(ev->type) < 0)
+            continue;
+        unsigned char *k;
+        for (int o = 0; o < (view ? 2 : 1); o++) {
+            if (!(k = state_keys_room(&ks, 1 + ev->view_id.n)))
+                goto full;
+            state_keys_push(&ks, STATE_CF_PENDING, make_key(k, o ? KEY_ORPHAN : KEY_VIEW,
+                                                           ev->view_id));
+        }
+        if (view && !op_features_prefetch_keys(j->feat, ev, &ks))
+            break;
+    }
+full:
+    state_store_prefetch(j->store, ks.v, ks.n);
+}
+
 static sl_status join_process(void *ctx, op_batch *b, sl_err *err) {
     op_join *j = ctx;
     for (uint32_t i = 0; i < b->n; i++) {
+        if (i % JOIN_PF_RECORDS == 0)
+            prefetch(j, b, i, i + JOIN_PF_RECORDS < b->n ? i + JOIN_PF_RECORDS : b->n);
         const op_record *r = &b->recs[i];
         if (r->reason != SL_REASON_OK)
             continue;

@@ -244,8 +244,8 @@ sl_status state_features_scan_pairs(state_features *sf, state_feat_family fam, s
 
 /* ---- profiles ------------------------------------------------------------- */
 
-static bool profile_key(sl_entity entity, sl_str id, unsigned char *key, size_t *klen) {
-    if (1 + (size_t)id.n > STATE_STORE_MAX_KEY)
+bool state_features_profile_key(sl_entity entity, sl_str id, unsigned char *key, size_t *klen) {
+    if (entity == SL_ENTITY_NONE || 1 + (size_t)id.n > STATE_STORE_MAX_KEY)
         return false;
     key[0] = entity == SL_ENTITY_USER ? 'u' : 'i';
     if (id.n)
@@ -331,7 +331,7 @@ sl_status state_features_profile_upsert(state_features *sf, sl_entity entity, sl
     size_t klen, vlen = 0;
     if (entity == SL_ENTITY_NONE)
         return sl_err_set(err, SL_ERR_INVALID, "profile upsert: no entity");
-    if (!profile_key(entity, id, key, &klen))
+    if (!state_features_profile_key(entity, id, key, &klen))
         return sl_err_set(err, SL_ERR_LIMIT, "profile upsert: id too long");
     sl_status rc = state_store_get(sf->st, STATE_CF_PROFILES, key, klen, sf->scratch,
                                    STATE_STORE_MAX_VALUE, &vlen, err);
@@ -387,7 +387,7 @@ sl_status state_features_profile_get(state_features *sf, sl_entity entity, sl_st
     size_t klen, vlen = 0;
     p->found = false;
     p->n = 0;
-    if (entity == SL_ENTITY_NONE || !profile_key(entity, id, key, &klen))
+    if (entity == SL_ENTITY_NONE || !state_features_profile_key(entity, id, key, &klen))
         return SL_OK;
     sl_status rc =
         state_store_get(sf->st, STATE_CF_PROFILES, key, klen, p->buf, sizeof p->buf, &vlen, err);

@@ -147,6 +147,10 @@ bool state_features_dead(const state_features *sf, const void *val, size_t vlen,
  */
 sl_status state_features_profile_upsert(state_features *sf, sl_entity entity, sl_str id,
                                         const sl_kv *attrs, uint32_t n, sl_err *err);
+/* The store key of entity's profile (in STATE_CF_PROFILES) into key (at
+ * least STATE_STORE_MAX_KEY bytes); false if id is too long or entity is
+ * SL_ENTITY_NONE. */
+bool state_features_profile_key(sl_entity entity, sl_str id, unsigned char *key, size_t *klen);
 /* Reads a profile into *p (OUT:; p->found false if absent). */
 sl_status state_features_profile_get(state_features *sf, sl_entity entity, sl_str id,
                                      state_profile *p, sl_err *err);

@@ -159,6 +159,11 @@ struct state_store {
     size_t cursor_len[STATE_CF_COUNT];                         /* its length */
     bool has_cursor[STATE_CF_COUNT]; /* false: the next sweep step starts over */
     unsigned char *scratch;          /* STATE_STORE_MAX_VALUE bytes: update() builds values here */
+    const char **pf_key;             /* prefetch: the keys to read (pf_cap of each array) */
+    size_t *pf_len;                  /* their lengths */
+    rocksdb_pinnableslice_t **pf_val; /* what MultiGet found */
+    char **pf_err;                   /* its errors */
+    size_t pf_cap;                   /* entries allocated in each */
     state_store_stats stats;         /* counters (entries, dirty, ... filled on demand) */
 };
 
@@ -820,6 +825,10 @@ void state_store_close(state_store *st) {
     free(st->slab_used);
     free(st->order);
     free(st->dlist);
+    free(st->pf_key);
+    free(st->pf_len);
+    free(st->pf_val);
+    free(st->pf_err);
     free(st->table);
     free(st->offsets);
     free(st->spare);
@@ -856,6 +865,77 @@ static sl_status check_write(const state_store *st, state_cf cf, const void *key
         return sl_err_set(err, SL_ERR_INVALID, "state: meta/%s is the store's own record",
                           STATE_META_CHECKPOINT);
     return SL_OK;
+}
+
+/* Room for n keys in the prefetch arrays. */
+static bool pf_reserve(state_store *st, size_t n) {
+    if (n <= st->pf_cap)
+        return true;
+    size_t cap = st->pf_cap ? st->pf_cap : 256;
+    while (cap < n)
+        cap *= 2;
+    const char **k = realloc(st->pf_key, cap * sizeof *k);
+    if (k)
+        st->pf_key = k;
+    size_t *l = realloc(st->pf_len, cap * sizeof *l);
+    if (l)
+        st->pf_len = l;
+    rocksdb_pinnableslice_t **v = realloc(st->pf_val, cap * sizeof *v);
+    if (v)
+        st->pf_val = v;
+    char **e = realloc(st->pf_err, cap * sizeof *e);
+    if (e)
+        st->pf_err = e;
+    if (!k || !l || !v || !e)
+        return false;
+    st->pf_cap = cap;
+    return true;
+}
+
+unsigned char *state_keys_room(state_keys *ks, size_t need) {
+    return ks->n < ks->max && need <= ks->cap - ks->used ? ks->buf + ks->used : NULL;
+}
+
+void state_keys_push(state_keys *ks, state_cf cf, size_t klen) {
+    ks->v[ks->n++] = (state_key){cf, (uint32_t)klen, ks->buf + ks->used};
+    ks->used += klen;
+}
+
+void state_store_prefetch(state_store *st, const state_key *keys, size_t n) {
+    if (st->scanning || !n || !pf_reserve(st, n))
+        return;
+    for (unsigned cf = 0; cf < STATE_CF_COUNT; cf++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            const state_key *k = &keys[i];
+            if (k->cf != (state_cf)cf || k->klen > STATE_STORE_MAX_KEY ||
+                lookup(st, cf, k->key, k->klen))
+                continue;
+            st->pf_key[m] = (const char *)k->key;
+            st->pf_len[m++] = k->klen;
+        }
+        if (!m)
+            continue;
+        rocksdb_batched_multi_get_cf(st->db, st->ropts, cf_handle(st, cf), m, st->pf_key,
+                                     st->pf_len, st->pf_val, st->pf_err, false);
+        for (size_t i = 0; i < m; i++) {
+            const unsigned char *k = (const unsigned char *)st->pf_key[i];
+            rocksdb_pinnableslice_t *ps = st->pf_val[i];
+            if (st->pf_err[i]) {
+                free(st->pf_err[i]); /* the get that follows reports it */
+            } else if (!lookup(st, cf, k, st->pf_len[i])) { /* not a repeat */
+                st->stats.prefetched++;
+                size_t vn = 0;
+                const char *v = ps ? rocksdb_pinnableslice_value(ps, &vn) : NULL;
+                if (!ps)
+                    (void)cache_set(st, cf, k, st->pf_len[i], NULL, 0, E_TOMB);
+                else if (vn <= STATE_STORE_MAX_VALUE)
+                    (void)cache_set(st, cf, k, st->pf_len[i], v, vn, 0);
+            }
+            if (ps)
+                rocksdb_pinnableslice_destroy(ps);
+        }
+    }
 }
 
 sl_status state_store_get(state_store *st, state_cf cf, const void *key, size_t klen, void *out,

@@ -120,6 +120,40 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
  * NULL. */
 void state_store_close(state_store *st);
 
+/* One key of a prefetch: its column family and bytes (borrowed). */
+typedef struct state_key {
+    state_cf cf;              /* column family */
+    uint32_t klen;            /* key bytes */
+    const unsigned char *key; /* the key */
+} state_key;
+
+/*
+ * Warms the cache for keys about to be read: every key not in the cache is
+ * read from RocksDB with one batched MultiGet per column family and cached
+ * clean (its value, or its absence), so the gets that follow are hits. One
+ * batched read costs much less per key than as many gets: RocksDB walks its
+ * memtables and table files once for the whole batch. Keys may repeat; keys
+ * too long are skipped. Only an optimization: what fails (a RocksDB error,
+ * no memory, a full cache) is simply not cached, and the get that follows
+ * reads RocksDB itself and reports it. Counts the keys it read in
+ * stats.prefetched. Not from inside a scan (ignored there).
+ */
+void state_store_prefetch(state_store *st, const state_key *keys, size_t n);
+
+/* A list of keys for a prefetch, built in caller-owned arrays: v[max] and
+ * the keys' bytes in buf[cap]. */
+typedef struct state_keys {
+    state_key *v;       /* the keys */
+    size_t n, max;      /* used, allocated */
+    unsigned char *buf; /* their bytes */
+    size_t used, cap;   /* used, allocated */
+} state_keys;
+
+/* Where the next key's bytes (at most `need`) go, or NULL when the list is
+ * full; state_keys_push() then adds the key written there. */
+unsigned char *state_keys_room(state_keys *ks, size_t need);
+void state_keys_push(state_keys *ks, state_cf cf, size_t klen);
+
 /*
  * Copies the value of key into out (up to cap bytes) and sets *vlen (OUT:)
  * to its length. Looks in the cache, then RocksDB; a value read from
@@ -271,6 +305,7 @@ typedef struct state_store_stats {
     size_t pinned_bytes;           /* bytes pinned by the checkpoint in flight (upper bound) */
     uint64_t hits;                 /* get answered by the cache */
     uint64_t misses;               /* get that read RocksDB */
+    uint64_t prefetched;           /* keys state_store_prefetch read from RocksDB */
     uint64_t compactions;          /* slabs compacted to make room (clean entries dropped) */
     uint64_t checkpoints;          /* since open */
     uint64_t checkpoint_id;        /* last committed id */

@@ -1165,10 +1165,11 @@ static void write_summary(engine *e) {
     state_store_stats ss;
     state_store_stats_get(e->store, &ss);
     fprintf(f,
-            "  \"state\": {\"hits\": %llu, \"misses\": %llu, \"entries\": %zu, "
-            "\"cache_mb\": %.1f, \"compactions\": %llu, \"pinned_copies\": %llu, "
-            "\"swept\": %llu, \"checkpoint_id\": %llu},\n",
-            (unsigned long long)ss.hits, (unsigned long long)ss.misses, ss.entries,
+            "  \"state\": {\"hits\": %llu, \"misses\": %llu, \"prefetched\": %llu, "
+            "\"entries\": %zu, \"cache_mb\": %.1f, \"compactions\": %llu, "
+            "\"pinned_copies\": %llu, \"swept\": %llu, \"checkpoint_id\": %llu},\n",
+            (unsigned long long)ss.hits, (unsigned long long)ss.misses,
+            (unsigned long long)ss.prefetched, ss.entries,
             (double)ss.cache_held / (1 << 20), (unsigned long long)ss.compactions,
             (unsigned long long)ss.pinned_copies, (unsigned long long)ss.swept,
             (unsigned long long)ss.checkpoint_id);

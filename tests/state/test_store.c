@@ -1084,6 +1084,77 @@ static void test_rewrites_between_checkpoints(void **state) {
     test_rm_rf(dir);
 }
 
+/* A prefetch reads every key the cache lacks in one batched read per
+ * family and caches it (value or absence), so the gets that follow are
+ * hits with the same answers as before; keys already cached (a newer dirty
+ * value among them) are left alone, repeats are read once, and a key too
+ * long is skipped. */
+static void test_prefetch(void **state) {
+    (void)state;
+    char dir[512], k[32], v[64];
+    make_tmpdir_(dir, sizeof dir);
+    state_store *st = open_store(dir, 4 << 20);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(v, sizeof v, "value-%d", i);
+        put_s(st, STATE_CF_FEATURES, k, v);
+        if (i < 50) {
+            snprintf(k, sizeof k, "p%d", i);
+            put_s(st, STATE_CF_PROFILES, k, v);
+        }
+    }
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    for (int i = 0; i < 1000; i += 10) {
+        snprintf(k, sizeof k, "k%d", i);
+        del_s(st, STATE_CF_FEATURES, k);
+    }
+    assert_int_equal(state_store_checkpoint(st, NULL, 0, NULL, NULL), SL_OK);
+    state_store_close(st);
+    st = open_store(dir, 4 << 20); /* a cold cache */
+    put_s(st, STATE_CF_FEATURES, "k5", "newer, dirty");
+    static char keys[2200][32];
+    static unsigned char toolong[STATE_STORE_MAX_KEY + 1];
+    state_key list[2300];
+    size_t n = 0;
+    for (int i = 0; i < 1100; i++) { /* k1000..k1099 were never written */
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        list[n++] = (state_key){STATE_CF_FEATURES, (uint32_t)strlen(keys[i]),
+                                (const unsigned char *)keys[i]};
+    }
+    for (int i = 0; i < 1000; i++) /* every one again */
+        list[n++] = list[i];
+    for (int i = 0; i < 60; i++) { /* p50..p59 were never written */
+        snprintf(keys[1100 + i], sizeof keys[0], "p%d", i);
+        list[n++] = (state_key){STATE_CF_PROFILES, (uint32_t)strlen(keys[1100 + i]),
+                                (const unsigned char *)keys[1100 + i]};
+    }
+    memset(toolong, 'x', sizeof toolong);
+    list[n++] = (state_key){STATE_CF_FEATURES, (uint32_t)sizeof toolong, toolong};
+    state_store_prefetch(st, list, n);
+    state_store_stats s;
+    state_store_stats_get(st, &s);
+    assert_int_equal(s.prefetched, 1099 + 60); /* all but k5, each once */
+    assert_int_equal(s.misses, 0);
+    for (int i = 0; i < 1100; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(v, sizeof v, "value-%d", i);
+        const char *want = i == 5 ? "newer, dirty" : i % 10 == 0 || i >= 1000 ? NULL : v;
+        expect(st, STATE_CF_FEATURES, k, want);
+    }
+    for (int i = 0; i < 60; i++) {
+        snprintf(k, sizeof k, "p%d", i);
+        snprintf(v, sizeof v, "value-%d", i);
+        expect(st, STATE_CF_PROFILES, k, i < 50 ? v : NULL);
+    }
+    state_store_stats_get(st, &s);
+    assert_int_equal(s.misses, 0); /* every get above was a hit */
+    state_store_prefetch(st, list, n); /* all cached now: nothing read */
+    state_store_stats_get(st, &s);
+    assert_int_equal(s.prefetched, 1099 + 60);
+    state_store_close(st);
+    test_rm_rf(dir);
+}
+
 /* A write that fails (injected) or never runs leaves RocksDB at the
  * previous checkpoint, the id where it was, and the entries dirty again
  * (or newer, if rewritten meanwhile), so the next checkpoint writes them. */
@@ -1442,6 +1513,7 @@ int main(void) {
         cmocka_unit_test(test_async_pressure_keeps_pinned),
         cmocka_unit_test(test_async_copy_on_write),
         cmocka_unit_test(test_rewrites_between_checkpoints),
+        cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_async_failed_write),
         cmocka_unit_test(test_async_close_in_flight),
         cmocka_unit_test(test_async_crash_any_moment),
