@@ -802,7 +802,7 @@ static void prefetch(op_join *j, const op_batch *b, uint32_t from, uint32_t to) 
                                                            ev->view_id));
         }
         if (view && !op_features_prefetch_keys(j->feat, ev, &ks))
-            break;
+            goto full;
     }
 full:
     state_store_prefetch(j->store, ks.v, ks.n);

@@ -31,7 +31,7 @@
  * again.
  *
  * The checkpoint in two halves, copy on write. checkpoint_begin records
- * where every dirty entry's key and value are (16 bytes each, no copy of
+ * where every dirty entry's key and value are (24 bytes each, no copy of
  * the data) and turns the entry clean and PINNED (E_PIN);
  * checkpoint_write, on any thread, sorts those records, builds the
  * WriteBatch from the slabs themselves and writes it; checkpoint_finish,
