@@ -92,6 +92,29 @@ static sl_status ftrl_learn(void *ctx, const model_example *ex) {
     return SL_OK;
 }
 
+/* Learns in chunks of KIND_BATCH, each one batch call of the model. */
+#define KIND_BATCH 64
+
+static uint32_t ftrl_learn_batch(void *ctx, const model_example *const *exs, uint32_t n) {
+    kind_ftrl *k = ctx;
+    float y[KIND_BATCH], p[KIND_BATCH];
+    sl_status st[KIND_BATCH];
+    uint32_t refused = 0;
+    for (uint32_t at = 0; at < n; at += KIND_BATCH) {
+        uint32_t c = n - at < KIND_BATCH ? n - at : KIND_BATCH;
+        for (uint32_t i = 0; i < c; i++)
+            y[i] = exs[at + i]->label[k->target];
+        refused += model_ftrl_learn_batch(k->m, exs + at, y, c, p, st);
+        for (uint32_t i = 0; i < c; i++) {
+            const model_example *ex = exs[at + i];
+            uint32_t m = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+            for (uint32_t j = 0; st[i] == SL_OK && j < m; j++)
+                model_dirty_mark(&k->zn, ex->idx[j] & k->mask);
+        }
+    }
+    return refused;
+}
+
 static uint32_t ftrl_arrays(void *ctx, model_array *out) {
     kind_ftrl *k = ctx;
     out[0] = (model_array){"zn", model_ftrl_zn(k->m), (uint64_t)k->mask + 1, 2, &k->zn};
@@ -147,6 +170,7 @@ static const model_kind_vtable ftrl_vtable = {
     .predict = ftrl_predict,
     .serve = ftrl_serve,
     .learn = ftrl_learn,
+    .learn_batch = ftrl_learn_batch,
     .arrays = ftrl_arrays,
     .write = ftrl_write,
 };
@@ -224,6 +248,31 @@ static sl_status fm_learn(void *ctx, const model_example *ex) {
     return SL_OK;
 }
 
+static uint32_t fm_learn_batch(void *ctx, const model_example *const *exs, uint32_t n) {
+    kind_fm *k = ctx;
+    float y[KIND_BATCH], p[KIND_BATCH];
+    sl_status st[KIND_BATCH];
+    uint32_t refused = 0;
+    for (uint32_t at = 0; at < n; at += KIND_BATCH) {
+        uint32_t c = n - at < KIND_BATCH ? n - at : KIND_BATCH;
+        for (uint32_t i = 0; i < c; i++)
+            y[i] = exs[at + i]->label[k->target];
+        refused += model_fm_learn_batch(k->m, exs + at, y, c, p, st);
+        for (uint32_t i = 0; i < c; i++) {
+            const model_example *ex = exs[at + i];
+            uint32_t m = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+            if (st[i] != SL_OK)
+                continue;
+            for (uint32_t j = 0; j < m; j++) {
+                model_dirty_mark(&k->lin, ex->idx[j] & k->mask);
+                model_dirty_mark(&k->vg, model_fm__row(k->m, ex->idx[j]));
+            }
+            model_dirty_mark(&k->bias, 0);
+        }
+    }
+    return refused;
+}
+
 static uint32_t fm_arrays(void *ctx, model_array *out) {
     kind_fm *k = ctx;
     uint32_t kk = model_fm_k(k->m);
@@ -259,6 +308,7 @@ static const model_kind_vtable fm_vtable = {
     .predict = fm_predict,
     .serve = fm_serve,
     .learn = fm_learn,
+    .learn_batch = fm_learn_batch,
     .arrays = fm_arrays,
     .write = fm_write,
 };

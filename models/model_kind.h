@@ -74,6 +74,10 @@ typedef struct model_kind_vtable {
      * its batch is full. SL_OK, or SL_ERR_INVALID when the guard refused
      * the update (model unchanged; the caller counts it). */
     sl_status (*learn)(void *ctx, const model_example *ex);
+    /* Optional (NULL: learn() one by one): learns exs[0..n) in order,
+     * bitwise as n calls of learn() would, faster. Returns how many the
+     * guard refused. */
+    uint32_t (*learn_batch)(void *ctx, const model_example *const *exs, uint32_t n);
     /* The parameter arrays. OUT: out[≤ MODEL_MAX_ARRAYS]; returns the count. */
     uint32_t (*arrays)(void *ctx, model_array *out);
     /* Writes the model's part of a snapshot into an open writer:

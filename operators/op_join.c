@@ -124,6 +124,9 @@ typedef struct op_join {
     uint64_t seq;                       /* next arrival number for the heap */
     join_prior prior[SL_SURFACE_COUNT]; /* the built-in scorer */
     model_example ex;                   /* scratch example */
+    model_example closing[OP_LEARNERS_QUEUE]; /* examples closed and queued to learn, until
+                                                 the flush (op_learners_queue borrows them) */
+    uint32_t n_closing;                       /* used */
     unsigned char buf[JOIN_VALUE_MAX];  /* scratch record */
     unsigned char buf2[JOIN_VALUE_MAX]; /* second scratch record */
     /* counters for the report */
@@ -544,8 +547,9 @@ static sl_status score_head(op_join *j, op_batch *b, uint32_t src, const join_vi
     return st ? sl_err_set(err, st, "join: cannot write metrics: %s", sl_status_str(st)) : SL_OK;
 }
 
-/* Closes whatever is due at or before the max event time seen. */
-static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, sl_err *err) {
+/* Closes whatever is due at or before the max event time seen (see
+ * close_due). */
+static sl_status close_due_(op_join *j, op_batch *b, uint32_t src, int64_t now, sl_err *err) {
     unsigned char key[JOIN_KEY_MAX];
     while (j->n_heap && j->heap[0].at <= now) {
         join_due d = j->heap[0];
@@ -565,10 +569,14 @@ static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, s
             j->unknown_reactions += __builtin_popcount(j->buf[0]);
         } else {
             join_view v;
-            if (!decode_view(j->buf, vlen, &v) || model_example_decode(v.ex, v.ex_len, &j->ex))
+            if (j->n_closing == OP_LEARNERS_QUEUE) { /* the ring is full: learn it */
+                op_learners_flush(j->learn);
+                j->n_closing = 0;
+            }
+            model_example *ex = &j->closing[j->n_closing];
+            if (!decode_view(j->buf, vlen, &v) || model_example_decode(v.ex, v.ex_len, ex))
                 return sl_err_set(err, SL_ERR_CORRUPT, "join: pending view %.*s is corrupt",
                                   (int)id.n, id.p);
-            model_example *ex = &j->ex;
             /* Labels: a reaction seen is 1, none is 0; dwell in ms. */
             for (int r = 0; r < R_COUNT; r++)
                 model_example_set_label(ex, kind_label[r],
@@ -603,12 +611,13 @@ static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, s
                     if ((st = score_head(j, b, src, &v, ex, mid, h, served[m][h], now, err)))
                         return st;
                 }
-                if ((st = op_learners_learn(j->learn, mid, id, ex)))
+                if ((st = op_learners_queue(j->learn, mid, id, ex)))
                     return sl_err_set(err, st, "join: model %s cannot learn",
                                       op_learners_name(j->learn, mid));
                 off += vt->heads;
             }
             j->closed++;
+            j->n_closing++;
             if ((st = emit_example(b, src, id, &v, ex, j->learn, ids, served, nm)))
                 return sl_err_set(err, st, "join: cannot write an example: %s", sl_status_str(st));
         }
@@ -618,6 +627,18 @@ static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, s
         heap_pop(j);
     }
     return SL_OK;
+}
+
+/* Closes whatever is due at or before the max event time seen. The closed
+ * examples are learned in batches (op_learners_queue: one model's
+ * parameters prefetched for the next examples while one is learned), all
+ * of them before this returns, so every prediction after it sees the same
+ * model as if each had been learned as it closed. */
+static sl_status close_due(op_join *j, op_batch *b, uint32_t src, int64_t now, sl_err *err) {
+    sl_status st = close_due_(j, b, src, now, err);
+    op_learners_flush(j->learn);
+    j->n_closing = 0;
+    return st;
 }
 
 /* ---- records ------------------------------------------------------------ */

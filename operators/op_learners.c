@@ -48,6 +48,8 @@ typedef struct learner {
     uint64_t sampled_out;               /* negatives skipped by down-sampling */
     uint64_t refused;                   /* updates the model's guard refused */
     uint64_t keep_below;                /* keep a negative when hash < this */
+    const model_example *queue[OP_LEARNERS_QUEUE]; /* queued to learn (borrowed) */
+    uint32_t nq;                        /* queued */
     /* chunks of the deltas of the last ROT generations, for their deletion */
     uint64_t ring_gen[L_ROT];                 /* generation (0 = empty slot) */
     uint32_t ring_chunks[L_ROT][MODEL_MAX_ARRAYS]; /* delta chunks per array */
@@ -399,7 +401,24 @@ float op_learners_blend(const op_learners *L, uint32_t id, const float *served) 
     return L->m[id].vt->blend(L->m[id].ctx, served);
 }
 
-sl_status op_learners_learn(op_learners *L, uint32_t id, sl_str view_id, const model_example *ex) {
+/* Learns what l has queued, in order: in one batch call when the family
+ * has one (it prefetches one example's parameters while learning another). */
+static void flush_one(learner *l) {
+    uint32_t n = l->nq, refused = 0;
+    if (!n)
+        return;
+    if (l->vt->learn_batch) {
+        refused = l->vt->learn_batch(l->ctx, l->queue, n);
+    } else {
+        for (uint32_t i = 0; i < n; i++)
+            refused += l->vt->learn(l->ctx, l->queue[i]) != SL_OK;
+    }
+    l->learned += n - refused;
+    l->refused += refused;
+    l->nq = 0;
+}
+
+sl_status op_learners_queue(op_learners *L, uint32_t id, sl_str view_id, const model_example *ex) {
     learner *l = &L->m[id];
     if (l->keep_below != UINT64_MAX && ex->label[model_kind_target(l->cm->surface)] == 0.0f &&
         sl_hash64(view_id.p, view_id.n, l->cm->seed ^ UINT64_C(0x6e65675f73616d70)) >=
@@ -407,11 +426,21 @@ sl_status op_learners_learn(op_learners *L, uint32_t id, sl_str view_id, const m
         l->sampled_out++;
         return SL_OK;
     }
-    if (l->vt->learn(l->ctx, ex) == SL_OK)
-        l->learned++;
-    else
-        l->refused++;
+    if (l->nq == OP_LEARNERS_QUEUE)
+        flush_one(l);
+    l->queue[l->nq++] = ex;
     return SL_OK;
+}
+
+void op_learners_flush(op_learners *L) {
+    for (uint32_t i = 0; i < L->n; i++)
+        flush_one(&L->m[i]);
+}
+
+sl_status op_learners_learn(op_learners *L, uint32_t id, sl_str view_id, const model_example *ex) {
+    sl_status st = op_learners_queue(L, id, view_id, ex);
+    flush_one(&L->m[id]);
+    return st;
 }
 
 /* ---- checkpoint ----------------------------------------------------------- */
@@ -487,6 +516,7 @@ static sl_status learner_checkpoint(op_learners *L, learner *l, sl_err *err) {
 }
 
 sl_status op_learners_checkpoint(op_learners *L, sl_err *err) {
+    op_learners_flush(L);
     for (uint32_t i = 0; i < L->n; i++) {
         sl_status st = learner_checkpoint(L, &L->m[i], err);
         if (st) {
@@ -502,6 +532,7 @@ sl_status op_learners_checkpoint(op_learners *L, sl_err *err) {
 sl_status op_learners_snapshot(op_learners *L, uint32_t id, int64_t event_time, sl_buf *out,
                                size_t *len, sl_err *err) {
     learner *l = &L->m[id];
+    flush_one(l);
     model_snapshot_writer w;
     model_snapshot_begin(&w, out, l->vt->kind, l->cm->name);
     model_snapshot_put_dim(&w, "examples", l->learned);

@@ -82,11 +82,26 @@ float op_learners_serve(const op_learners *L, uint32_t id, uint32_t h, float raw
 /* The ranking score from the served heads (vt->blend must exist). */
 float op_learners_blend(const op_learners *L, uint32_t id, const float *served);
 
+/* Examples a model queues before it learns them (op_learners_queue). */
+#define OP_LEARNERS_QUEUE 64
+
 /*
- * Learns ex (labels set), unless down-sampling skips it; view_id seeds the
- * sampling decision. A refusal of the guard is counted, not an error.
- * Returns SL_OK.
+ * Queues ex (labels set) for model id to learn, unless down-sampling skips
+ * it; view_id seeds the sampling decision. ex is borrowed until the model
+ * learns it: at op_learners_flush, when its queue is full (the next queued
+ * example first learns the ones before it), or at the model's checkpoint
+ * or snapshot. Queued examples are learned in order, in one batch call when
+ * the family has one (vt->learn_batch: bitwise the same as learning them one
+ * by one), so a caller that predicts only after flushing sees exactly the
+ * model it would have seen learning each at once. A refusal of the guard is
+ * counted, not an error. Returns SL_OK.
  */
+sl_status op_learners_queue(op_learners *L, uint32_t id, sl_str view_id, const model_example *ex);
+
+/* Learns everything queued, model by model. */
+void op_learners_flush(op_learners *L);
+
+/* op_learners_queue, then learns model id's queue at once. */
 sl_status op_learners_learn(op_learners *L, uint32_t id, sl_str view_id, const model_example *ex);
 
 /* Writes every model's changed rows, its next base blocks and its counters

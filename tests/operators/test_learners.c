@@ -203,6 +203,55 @@ static void test_restored_models_learn_alike(void **state) {
     test_rm_rf(g.dir);
 }
 
+/* Queued examples learned in batches of every size, the queue overflowing
+ * (more than OP_LEARNERS_QUEUE before a flush) included, give models
+ * bitwise equal to learning each example at once, down-sampling and the
+ * MTL's own mini-batches included. */
+static void test_queue_is_learning_each(void **state) {
+    fixture *f = *state;
+    sl_err err;
+    op_learners *L;
+    assert_int_equal(op_learners_create(f->cfg, f->store, NULL, 0, &L, &err), SL_OK);
+    learn(f, L, 11, 1500, 100000); /* one at a time, no checkpoint */
+    sl_buf a[4];
+    for (uint32_t m = 0; m < 4; m++)
+        snap(L, m, &a[m]);
+    op_learners_destroy(L);
+
+    fixture g = *f;
+    assert_true(test_tmpdir(g.dir, sizeof g.dir, "sl-learners-queue"));
+    store_open(&g);
+    assert_int_equal(op_learners_create(g.cfg, g.store, NULL, 0, &L, &err), SL_OK);
+    static model_example ex[200];
+    static char id[200][32];
+    sl_rand r, sizes;
+    sl_rand_seed(&r, 11);
+    sl_rand_seed(&sizes, 5);
+    for (int i = 0; i < 1500;) {
+        int n = (int)sl_rand_below(&sizes, 200) + 1; /* 1..200 before each flush */
+        if (n > 1500 - i)
+            n = 1500 - i;
+        for (int k = 0; k < n; k++, i++) {
+            random_example(&r, &ex[k], id[k], sizeof id[k], i);
+            for (uint32_t m = 0; m < op_learners_count(L); m++)
+                assert_int_equal(op_learners_queue(L, m, (sl_str){id[k], strlen(id[k])}, &ex[k]),
+                                 SL_OK);
+        }
+        op_learners_flush(L);
+    }
+    for (uint32_t m = 0; m < 4; m++) {
+        sl_buf b;
+        snap(L, m, &b);
+        assert_int_equal(a[m].len, b.len);
+        assert_memory_equal(a[m].p, b.p, b.len);
+        sl_buf_deinit(&a[m]);
+        sl_buf_deinit(&b);
+    }
+    op_learners_destroy(L);
+    state_store_close(g.store);
+    test_rm_rf(g.dir);
+}
+
 /* A warm start loads the snapshot; its first checkpoint writes the tables
  * whole, so a restart without the snapshot restores the warm model. */
 static void test_warm_start_is_durable(void **state) {
@@ -258,6 +307,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_restore_bitwise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restored_models_learn_alike, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_is_learning_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warm_start_is_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_shape_refused, setup, teardown),
     };
