@@ -80,39 +80,52 @@ static float ftrl_serve(const void *ctx, uint32_t h, float raw) {
     return w > 1.0 ? model_ftrl_calibrate(raw, w) : raw;
 }
 
-static sl_status ftrl_learn(void *ctx, const model_example *ex) {
-    kind_ftrl *k = ctx;
-    float p;
-    sl_status st = model_ftrl_learn(k->m, ex, ex->label[k->target], &p);
-    if (st)
-        return st;
-    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    for (uint32_t j = 0; j < n; j++)
-        model_dirty_mark(&k->zn, ex->idx[j] & k->mask);
-    return SL_OK;
-}
+/* A family's batch learn (model_*_learn_batch on its model m) and the
+ * marks of the rows one learned example changed (on its kind k). */
+typedef uint32_t (*kind_batch_fn)(void *m, const model_example *const *exs, const float *y,
+                                  uint32_t n, float *p, sl_status *st);
+typedef void (*kind_mark_fn)(void *k, const model_example *ex);
 
-/* Learns in chunks of KIND_BATCH, each one batch call of the model. */
+/* Learns exs[0..n) with `target`'s labels in chunks of KIND_BATCH, one
+ * batch call each, and marks the rows of every example learned (not those
+ * the guard refused). Returns how many were refused. */
 #define KIND_BATCH 64
-
-static uint32_t ftrl_learn_batch(void *ctx, const model_example *const *exs, uint32_t n) {
-    kind_ftrl *k = ctx;
+static uint32_t learn_chunks(void *k, void *m, model_label target, const model_example *const *exs,
+                             uint32_t n, kind_batch_fn learn, kind_mark_fn mark) {
     float y[KIND_BATCH], p[KIND_BATCH];
     sl_status st[KIND_BATCH];
     uint32_t refused = 0;
     for (uint32_t at = 0; at < n; at += KIND_BATCH) {
         uint32_t c = n - at < KIND_BATCH ? n - at : KIND_BATCH;
         for (uint32_t i = 0; i < c; i++)
-            y[i] = exs[at + i]->label[k->target];
-        refused += model_ftrl_learn_batch(k->m, exs + at, y, c, p, st);
-        for (uint32_t i = 0; i < c; i++) {
-            const model_example *ex = exs[at + i];
-            uint32_t m = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-            for (uint32_t j = 0; st[i] == SL_OK && j < m; j++)
-                model_dirty_mark(&k->zn, ex->idx[j] & k->mask);
-        }
+            y[i] = exs[at + i]->label[target];
+        refused += learn(m, exs + at, y, c, p, st);
+        for (uint32_t i = 0; i < c; i++)
+            if (st[i] == SL_OK)
+                mark(k, exs[at + i]);
     }
     return refused;
+}
+
+static uint32_t ftrl_batch(void *m, const model_example *const *exs, const float *y, uint32_t n,
+                           float *p, sl_status *st) {
+    return model_ftrl_learn_batch(m, exs, y, n, p, st);
+}
+
+static void ftrl_mark(void *ctx, const model_example *ex) {
+    kind_ftrl *k = ctx;
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    for (uint32_t j = 0; j < n; j++)
+        model_dirty_mark(&k->zn, ex->idx[j] & k->mask);
+}
+
+static uint32_t ftrl_learn_batch(void *ctx, const model_example *const *exs, uint32_t n) {
+    kind_ftrl *k = ctx;
+    return learn_chunks(k, k->m, k->target, exs, n, ftrl_batch, ftrl_mark);
+}
+
+static sl_status ftrl_learn(void *ctx, const model_example *ex) {
+    return ftrl_learn_batch(ctx, &ex, 1) ? SL_ERR_INVALID : SL_OK;
 }
 
 static uint32_t ftrl_arrays(void *ctx, model_array *out) {
@@ -233,44 +246,28 @@ static float fm_serve(const void *ctx, uint32_t h, float raw) {
     return w > 1.0 ? model_ftrl_calibrate(raw, w) : raw;
 }
 
-static sl_status fm_learn(void *ctx, const model_example *ex) {
+static uint32_t fm_batch(void *m, const model_example *const *exs, const float *y, uint32_t n,
+                         float *p, sl_status *st) {
+    return model_fm_learn_batch(m, exs, y, n, p, st);
+}
+
+static void fm_mark(void *ctx, const model_example *ex) {
     kind_fm *k = ctx;
-    float p;
-    sl_status st = model_fm_learn(k->m, ex, ex->label[k->target], &p);
-    if (st)
-        return st;
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
     for (uint32_t j = 0; j < n; j++) {
         model_dirty_mark(&k->lin, ex->idx[j] & k->mask);
         model_dirty_mark(&k->vg, model_fm__row(k->m, ex->idx[j]));
     }
     model_dirty_mark(&k->bias, 0);
-    return SL_OK;
 }
 
 static uint32_t fm_learn_batch(void *ctx, const model_example *const *exs, uint32_t n) {
     kind_fm *k = ctx;
-    float y[KIND_BATCH], p[KIND_BATCH];
-    sl_status st[KIND_BATCH];
-    uint32_t refused = 0;
-    for (uint32_t at = 0; at < n; at += KIND_BATCH) {
-        uint32_t c = n - at < KIND_BATCH ? n - at : KIND_BATCH;
-        for (uint32_t i = 0; i < c; i++)
-            y[i] = exs[at + i]->label[k->target];
-        refused += model_fm_learn_batch(k->m, exs + at, y, c, p, st);
-        for (uint32_t i = 0; i < c; i++) {
-            const model_example *ex = exs[at + i];
-            uint32_t m = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-            if (st[i] != SL_OK)
-                continue;
-            for (uint32_t j = 0; j < m; j++) {
-                model_dirty_mark(&k->lin, ex->idx[j] & k->mask);
-                model_dirty_mark(&k->vg, model_fm__row(k->m, ex->idx[j]));
-            }
-            model_dirty_mark(&k->bias, 0);
-        }
-    }
-    return refused;
+    return learn_chunks(k, k->m, k->target, exs, n, fm_batch, fm_mark);
+}
+
+static sl_status fm_learn(void *ctx, const model_example *ex) {
+    return fm_learn_batch(ctx, &ex, 1) ? SL_ERR_INVALID : SL_OK;
 }
 
 static uint32_t fm_arrays(void *ctx, model_array *out) {

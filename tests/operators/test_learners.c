@@ -166,6 +166,18 @@ static void test_restore_bitwise(void **state) {
     op_learners_destroy(L);
 }
 
+/* Each model of L has the snapshot want[m] (4 models; freed here). */
+static void assert_snaps(op_learners *L, sl_buf *want) {
+    for (uint32_t m = 0; m < 4; m++) {
+        sl_buf b;
+        snap(L, m, &b);
+        assert_int_equal(want[m].len, b.len);
+        assert_memory_equal(want[m].p, b.p, b.len);
+        sl_buf_deinit(&want[m]);
+        sl_buf_deinit(&b);
+    }
+}
+
 /* Restored models keep learning exactly like models that never stopped. */
 static void test_restored_models_learn_alike(void **state) {
     fixture *f = *state;
@@ -190,14 +202,7 @@ static void test_restored_models_learn_alike(void **state) {
     assert_int_equal(op_learners_create(g.cfg, g.store, NULL, 0, &L, &err), SL_OK);
     learn(&g, L, 3, 500, 25);
     learn(&g, L, 4, 300, 25);
-    for (uint32_t m = 0; m < 4; m++) {
-        sl_buf b;
-        snap(L, m, &b);
-        assert_int_equal(a[m].len, b.len);
-        assert_memory_equal(a[m].p, b.p, b.len);
-        sl_buf_deinit(&a[m]);
-        sl_buf_deinit(&b);
-    }
+    assert_snaps(L, a);
     op_learners_destroy(L);
     state_store_close(g.store);
     test_rm_rf(g.dir);
@@ -239,14 +244,7 @@ static void test_queue_is_learning_each(void **state) {
         }
         op_learners_flush(L);
     }
-    for (uint32_t m = 0; m < 4; m++) {
-        sl_buf b;
-        snap(L, m, &b);
-        assert_int_equal(a[m].len, b.len);
-        assert_memory_equal(a[m].p, b.p, b.len);
-        sl_buf_deinit(&a[m]);
-        sl_buf_deinit(&b);
-    }
+    assert_snaps(L, a);
     op_learners_destroy(L);
     state_store_close(g.store);
     test_rm_rf(g.dir);
