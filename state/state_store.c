@@ -753,6 +753,12 @@ sl_status state_store_open(const state_store_opts *o, state_store **out, sl_err 
         st->mem_env = rocksdb_create_mem_env();
         rocksdb_options_set_env(st->opts, st->mem_env);
     }
+    /* Compactions run below normal CPU priority (their pool is the
+     * process's default env's, the in-memory env's too): on a busy
+     * machine the owner's thread, which serves the stream, comes first. */
+    rocksdb_env_t *denv = rocksdb_create_default_env();
+    rocksdb_env_lower_thread_pool_cpu_priority(denv);
+    rocksdb_env_destroy(denv);
 
     const char *names[STATE_CF_COUNT + 1];
     const rocksdb_options_t *cf_opts[STATE_CF_COUNT + 1];
