@@ -648,10 +648,14 @@ static rd_kafka_topic_partition_list_t *decode_offsets(const unsigned char *p, s
 static void writer_main(void *arg) {
     engine *e = arg;
 #ifdef __linux__
-    /* Below the loop (nice 5, per thread on Linux): on a busy machine the
-     * loop's batches come first; the write only has to land before the
-     * cache fills, which the loop waits for (checkpoint_waits). */
-    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+    /* Below the loop (5 above its nice, per thread on Linux): on a busy
+     * machine the loop's batches come first; the write only has to land
+     * before the cache fills, which the loop waits for (checkpoint_waits). */
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0)
+        (void)setpriority(PRIO_PROCESS, tid, nice_now + 5 > 19 ? 19 : nice_now + 5);
 #endif
     uv_mutex_lock(&e->wlock);
     for (;;) {
