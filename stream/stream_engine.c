@@ -18,8 +18,9 @@
  * that covers them (DESIGN §7: state first, then offsets):
  *
  *   1. begin (loop, between batches): the operators write their state, the
- *      store copies the dirty entries and pins them, the consumed offsets
- *      are encoded; the checkpoint covers batches [.., ck_seq).
+ *      store records where its dirty entries are and pins them (no copy:
+ *      the writer reads them in place, a write to one copies it), the
+ *      consumed offsets are encoded; the checkpoint covers batches [.., ck_seq).
  *   2. once every batch below ck_seq has all its outputs delivered (the ring
  *      head passed it), the writer thread does the one synced WriteBatch;
  *      the loop goes on with the next batches meanwhile.
@@ -815,9 +816,10 @@ static sl_status checkpoint_begin(engine *e, bool hand_over, sl_err *err) {
 /* A checkpoint comes due every state.checkpoint_interval_ms, every
  * state.checkpoint_events records, or when the store's cache asks. In
  * memory nothing resumes from a checkpoint, but the interval still keeps
- * each one small: its begin copies the dirty entries on this thread, so a
- * checkpoint of 100 k events' worth stopped the loop for ~80 ms where one
- * a second at 20 k events/s costs a fraction of that. */
+ * each one small: its begin (the operators writing their state, the store
+ * visiting each dirty entry) runs on this thread, so a checkpoint of 100 k
+ * events' worth stops the loop for longer than one a second at 20 k
+ * events/s. */
 static bool checkpoint_due(engine *e) {
     const op_stats *s = op_graph_stats(e->graph);
     if (s->records - e->ckpt_records >= (uint64_t)e->cfg->state.checkpoint_events ||
