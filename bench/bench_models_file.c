@@ -18,7 +18,7 @@
  * "v<N>") is printed beside the models'.
  *
  * Usage: bench_models_file EXAMPLES.jsonl [options]
- *   --model ftrl|fm|both       (both)
+ *   --model ftrl|fm|ffm|both   (both = ftrl and fm; ffm: the field-aware FM)
  *   --label NAME               label to learn (click)
  *   --bits B                   hash_bits (22)
  *   --alpha A --beta B --l1 L --l2 L          FTRL (0.05, 1, 1, 1 as the config)
@@ -202,7 +202,7 @@ static void learn_batch(learner *l, const model_example *exs, const float *ys, l
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: bench_models_file EXAMPLES.jsonl [--model ftrl|fm|both] [--label "
+    fprintf(stderr, "usage: bench_models_file EXAMPLES.jsonl [--model ftrl|fm|ffm|both] [--label "
                     "NAME] [--bits B]\n"
                     "  [--alpha A] [--beta B] [--l1 L] [--l2 L] [--k K] [--factor-lr LR]\n"
                     "  [--factor-l2 L] [--init-std S] [--factor-bits B] [--drop-fields-from F]\n"
@@ -285,14 +285,15 @@ int main(int argc, char **argv) {
     learner ls[2];
     int n_l = 0;
     sl_err err = {{0}};
-    if (strcmp(which, "fm") != 0) {
+    if (strcmp(which, "fm") != 0 && strcmp(which, "ffm") != 0) {
         ls[n_l] = (learner){.name = "ftrl_lr"};
         if (model_ftrl_create(&lp, bits, &ls[n_l].lr, &err) != SL_OK)
             goto bad_model;
         n_l++;
     }
     if (strcmp(which, "ftrl") != 0) {
-        ls[n_l] = (learner){.name = "fm"};
+        fp.field_aware = !strcmp(which, "ffm");
+        ls[n_l] = (learner){.name = fp.field_aware ? "ffm" : "fm"};
         if (model_fm_create(&fp, bits, &ls[n_l].fm, &err) != SL_OK)
             goto bad_model;
         n_l++;
@@ -375,9 +376,10 @@ int main(int argc, char **argv) {
                    "fast_alpha=%g' ",
                    lp.alpha, lp.beta, lp.l1, lp.l2, bits, lp.fast_alpha);
         else
-            printf("RESULT learner=ours_fm args='k=%u alpha=%g l1=%g l2=%g factor_lr=%g "
-                   "factor_l2=%g bits=%u' ",
-                   fp.k, lp.alpha, lp.l1, lp.l2, fp.factor_lr, fp.factor_l2, bits);
+            printf("RESULT learner=ours_%s args='k=%u alpha=%g l1=%g l2=%g factor_lr=%g "
+                   "factor_l2=%g init_std=%g bits=%u' ",
+                   l->name, fp.k, lp.alpha, lp.l1, lp.l2, fp.factor_lr, fp.factor_l2,
+                   fp.init_std, bits);
         printf("loss=%.5f ex_per_s=%.0f cpu_ex_per_s=%.0f n=%ld\n", l->loss / wsum,
                seen / l->wall, seen / l->cpu, seen);
         model_ftrl_destroy(l->lr);

@@ -188,10 +188,11 @@ static const sl_cf_section features_section = {"Feature hashing and decayed aggr
 static const char *const head_names[] = {"click", "like", "share", "dwell"};
 
 #define M_(f) offsetof(sl_config_model, f)
-#define LIN   (K(SL_MODEL_FTRL_LR) | K(SL_MODEL_FM) | K(SL_MODEL_RANK))
+#define FMS   (K(SL_MODEL_FM) | K(SL_MODEL_FFM))
+#define LIN   (K(SL_MODEL_FTRL_LR) | FMS | K(SL_MODEL_RANK))
 static const sl_cf_field model_fields[] = {
     {"kind", SL_CF_MODEL_KIND, M_(kind), 0, 0, 0, 0, 0, 0, "\"ftrl_lr\"",
-     "Model family: ftrl_lr, fm, mtl or rank.", NULL, NULL},
+     "Model family: ftrl_lr, fm, ffm (field-aware fm), mtl or rank.", NULL, NULL},
     {"surface", SL_CF_SURFACE, M_(surface), 0, 0, 0, 0, 0, 0, "\"ads\"",
      "Surface whose views the model scores.", NULL, NULL},
     {"seed", SL_CF_U64, M_(seed), 0, 0, 0, 9007199254740991.0, 0, 0, "1",
@@ -212,21 +213,21 @@ static const sl_cf_field model_fields[] = {
     {"l1", SL_CF_DOUBLE, M_(l1), 0, 0, 0, 1e6, 0, LIN, "1", "L1 regularization.", NULL, NULL},
     {"l2", SL_CF_DOUBLE, M_(l2), 0, 0, 0, 1e6, 0, 0, "1", "L2 regularization.", NULL, NULL},
     {"fast_fields", SL_CF_STRLIST, M_(fast_fields), M_(n_fast_fields), SL_CONFIG_MAX_FIELDS, 0, 0,
-     0, K(SL_MODEL_FTRL_LR) | K(SL_MODEL_FM), "[]",
+     0, K(SL_MODEL_FTRL_LR) | FMS, "[]",
      "Configured features and crosses (as written under features) whose weights learn at "
      "fast_alpha: those with many values and few events each, such as user or user*item.",
      NULL, NULL},
     {"fast_alpha", SL_CF_DOUBLE, M_(fast_alpha), 0, 0, 0, 1e3, SL_CF_MIN_EXCL,
-     K(SL_MODEL_FTRL_LR) | K(SL_MODEL_FM), "0.2",
+     K(SL_MODEL_FTRL_LR) | FMS, "0.2",
      "FTRL-Proximal learning rate of the fast_fields (the FM: of their linear weights).", NULL,
      NULL},
-    {"factors", SL_CF_INT, M_(factors), 0, 0, 1, 256, 0, K(SL_MODEL_FM), "8",
-     "FM: factors per feature (k).", NULL, NULL},
-    {"factor_lr", SL_CF_DOUBLE, M_(factor_lr), 0, 0, 0, 10, SL_CF_MIN_EXCL, K(SL_MODEL_FM), "0.05",
+    {"factors", SL_CF_INT, M_(factors), 0, 0, 1, 256, 0, FMS, "8",
+     "FM: factors per feature (k); ffm: per feature and field, at most 32.", NULL, NULL},
+    {"factor_lr", SL_CF_DOUBLE, M_(factor_lr), 0, 0, 0, 10, SL_CF_MIN_EXCL, FMS, "0.05",
      "FM: AdaGrad step of the factors.", NULL, NULL},
-    {"factor_l2", SL_CF_DOUBLE, M_(factor_l2), 0, 0, 0, 1e3, 0, K(SL_MODEL_FM), "0.0001",
+    {"factor_l2", SL_CF_DOUBLE, M_(factor_l2), 0, 0, 0, 1e3, 0, FMS, "0.0001",
      "FM: L2 on the factors.", NULL, NULL},
-    {"init_std", SL_CF_DOUBLE, M_(init_std), 0, 0, 0, 1, 0, K(SL_MODEL_FM) | K(SL_MODEL_MTL),
+    {"init_std", SL_CF_DOUBLE, M_(init_std), 0, 0, 0, 1, 0, FMS | K(SL_MODEL_MTL),
      "0.01", "Standard deviation of the random initialization.", NULL, NULL},
     {"embed_dim", SL_CF_INT, M_(embed_dim), 0, 0, 1, 512, 0, K(SL_MODEL_MTL), "16",
      "MTL: embedding width per field.", NULL, NULL},
@@ -444,7 +445,7 @@ static sl_status apply_field(sl_cf_ctx *c, const sl_cf_field *f, void *base, con
                 *(sl_model_kind *)at = (sl_model_kind)k;
                 return SL_OK;
             }
-        return bad(c, path, "must be ftrl_lr, fm, mtl or rank, got \"%s\"", json_string_value(j));
+        return bad(c, path, "must be ftrl_lr, fm, ffm, mtl or rank, got \"%s\"", json_string_value(j));
     case SL_CF_STRLIST:
     case SL_CF_INTLIST:
     case SL_CF_I64LIST: {
@@ -755,6 +756,10 @@ static sl_status check_whole(sl_cf_ctx *c, sl_config *cfg) {
         if (m->kind == SL_MODEL_RANK && m->surface != SL_SURFACE_EVENTS)
             return bad(c, path, "a rank model serves the events surface, got %s",
                        sl_surface_str(m->surface));
+        if (m->kind == SL_MODEL_FFM && m->factors > 32) { /* MODEL_FFM_MAX_K */
+            snprintf(path, sizeof path, "models.%s.factors", m->name);
+            return bad(c, path, "an ffm model takes at most 32 factors, got %d", m->factors);
+        }
         for (int f = 0; f < m->n_fast_fields; f++) { /* a field id: categorical, then crosses */
             const sl_config_features *fe = &cfg->features;
             int id = -1;
@@ -949,7 +954,7 @@ static const char *type_name(const sl_cf_field *f, char *buf, size_t cap) {
         return buf;
     case SL_CF_STRING: return "string";
     case SL_CF_SURFACE: return "ads, feed or events";
-    case SL_CF_MODEL_KIND: return "ftrl_lr, fm, mtl or rank";
+    case SL_CF_MODEL_KIND: return "ftrl_lr, fm, ffm, mtl or rank";
     case SL_CF_STRLIST: return "list of strings";
     case SL_CF_INTLIST:
     case SL_CF_I64LIST:

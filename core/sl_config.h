@@ -88,7 +88,8 @@ typedef struct sl_config_features {
     X(SL_MODEL_FTRL_LR, "ftrl_lr") /* logistic regression, FTRL-Proximal */                        \
     X(SL_MODEL_FM, "fm")           /* factorization machine */                                     \
     X(SL_MODEL_MTL, "mtl")         /* multi-task MLP (feed) */                                     \
-    X(SL_MODEL_RANK, "rank")       /* pointwise event ranker */
+    X(SL_MODEL_RANK, "rank")       /* pointwise event ranker */                                    \
+    X(SL_MODEL_FFM, "ffm")         /* field-aware factorization machine */
 
 typedef enum sl_model_kind {
 #define SL_MODEL_KIND_ENUM_(name, text) name,
@@ -104,7 +105,7 @@ typedef struct sl_config_model {
     uint64_t seed;      /* initialization seed */
     double neg_weight;  /* negative down-sampling weight w (1 = none) */
     int64_t snapshot_interval_ms; /* event time between snapshots; 0 = at the end only */
-    /* ftrl_lr, fm (linear part), rank */
+    /* ftrl_lr, fm and ffm (linear part), rank */
     double alpha; /* FTRL learning rate */
     double beta;  /* FTRL smoothing */
     double l1;    /* L1 strength */
@@ -113,7 +114,7 @@ typedef struct sl_config_model {
     int n_fast_fields;
     int fast_field_ids[SL_CONFIG_MAX_FIELDS]; /* (n_fast_fields) their field ids, resolved */
     double fast_alpha;                        /* FTRL learning rate of the fast_fields */
-    /* fm */
+    /* fm, ffm */
     int factors;      /* k */
     double factor_lr; /* AdaGrad rate of the factors */
     double factor_l2; /* L2 on the factors */

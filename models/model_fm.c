@@ -44,7 +44,11 @@ struct model_fm {
     float zb[2];       /* (2) the bias's z, n */
     float *zn;         /* (D, 2) linear z, n */
     float *vg;         /* (R, 2k) factors, then their AdaGrad sums, per row */
-    float *undo;       /* (MODEL_MAX_SPARSE, 2k) the guard's copy of the rows it steps */
+    float *undo;       /* (rows stepped, 2k) the guard's copy of the rows it steps:
+                        * MODEL_MAX_SPARSE, field-aware MODEL_FFM_MAX_ROWS */
+    bool ffm;          /* field-aware (model_fm.h) */
+    float *fs;         /* FFM: (F, F, k) the field sums S_ab of the example */
+    const float **frows; /* FFM: (n, F) each feature's row for each field */
     uint64_t updates;  /* updates applied */
     uint64_t refused;  /* updates refused by the guard */
 };
@@ -57,6 +61,7 @@ void model_fm_params_default(model_fm_params *p) {
     p->factor_l2 = 1e-4;
     p->init_std = 0.01;
     p->seed = 1;
+    p->field_aware = false;
 }
 
 void model_fm_params_from_config(const sl_config_model *cm, model_fm_params *p) {
@@ -67,6 +72,7 @@ void model_fm_params_from_config(const sl_config_model *cm, model_fm_params *p) 
     p->factor_l2 = cm->factor_l2;
     p->init_std = cm->init_std;
     p->seed = cm->seed;
+    p->field_aware = cm->kind == SL_MODEL_FFM;
 }
 
 bool model_fm__set_wide(model_fm *m, bool on) {
@@ -106,6 +112,9 @@ sl_status model_fm_create(const model_fm_params *p, uint32_t hash_bits, model_fm
                           "fm: need k in 1..%d, factor_lr > 0, factor_l2 >= 0, init_std >= 0 "
                           "(got %u, %g, %g, %g)",
                           MODEL_FM_MAX_K, p->k, p->factor_lr, p->factor_l2, p->init_std);
+    if (p->field_aware && p->k > MODEL_FFM_MAX_K)
+        return sl_err_set(err, SL_ERR_INVALID, "ffm: factors must be in 1..%d, got %u",
+                          MODEL_FFM_MAX_K, p->k);
     model_fm *m = calloc(1, sizeof *m);
     if (!m)
         return sl_err_set(err, SL_ERR_NOMEM, "fm: out of memory");
@@ -129,8 +138,14 @@ sl_status model_fm_create(const model_fm_params *p, uint32_t hash_bits, model_fm
     size_t rows = (size_t)1 << fbits;
     m->zn = model__table_alloc(((size_t)1 << hash_bits) * 2 * sizeof(float));
     m->vg = model__table_alloc(rows * m->stride * sizeof(float));
-    m->undo = malloc((size_t)MODEL_MAX_SPARSE * m->stride * sizeof(float));
-    if (!m->zn || !m->vg || !m->undo) {
+    m->ffm = p->field_aware;
+    size_t stepped = m->ffm ? MODEL_FFM_MAX_ROWS : MODEL_MAX_SPARSE;
+    m->undo = malloc(stepped * m->stride * sizeof(float));
+    if (m->ffm) {
+        m->fs = malloc((size_t)MODEL_FFM_MAX_ROWS * m->k * sizeof(float));
+        m->frows = malloc((size_t)MODEL_FFM_MAX_ROWS * sizeof *m->frows);
+    }
+    if (!m->zn || !m->vg || !m->undo || (m->ffm && (!m->fs || !m->frows))) {
         size_t mib = ((((size_t)1 << hash_bits) * 2 + rows * m->stride) * sizeof(float)) >> 20;
         model_fm_destroy(m);
         return sl_err_set(err, SL_ERR_NOMEM, "fm: cannot allocate %zu MiB of parameters", mib);
@@ -153,6 +168,8 @@ void model_fm_destroy(model_fm *m) {
     free(m->zn);
     free(m->vg);
     free(m->undo);
+    free(m->fs);
+    free(m->frows);
     free(m);
 }
 
@@ -296,14 +313,19 @@ static float fm_margin(const model_fm *m, const model_example *ex, float *s) {
     return bias_w(m) + lin + pair;
 }
 
+static float ffm_margin_of(const model_fm *m, const model_example *ex);
+static uint32_t ffm_fields(const model_example *ex, uint32_t n, uint8_t *fields, uint8_t *slot);
+static float ffm_margin(const model_fm *m, const model_example *ex, uint32_t n, uint32_t nf,
+                        const uint8_t *fields, const uint8_t *slot);
+
 double model_fm__margin(const model_fm *m, const model_example *ex) {
     float s[MODEL_FM_MAX_K];
-    return fm_margin(m, ex, s);
+    return m->ffm ? ffm_margin_of(m, ex) : fm_margin(m, ex, s);
 }
 
 float model_fm_predict(const model_fm *m, const model_example *ex) {
     float s[MODEL_FM_MAX_K];
-    return model__sigmoidf(fm_margin(m, ex, s));
+    return model__sigmoidf(m->ffm ? ffm_margin_of(m, ex) : fm_margin(m, ex, s));
 }
 
 float model_fm_predict_calibrated(const model_fm *m, const model_example *ex) {
@@ -313,6 +335,26 @@ float model_fm_predict_calibrated(const model_fm *m, const model_example *ex) {
 void model_fm__gradient(const model_fm *m, const model_example *ex, float label, double *g_b,
                         double *g_w, double *g_v) {
     float s[MODEL_FM_MAX_K];
+    if (m->ffm) {
+        uint8_t fields[MODEL_MAX_SPARSE], slot[MODEL_MAX_SPARSE];
+        uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE, k = m->k;
+        uint32_t nf = ffm_fields(ex, n, fields, slot);
+        double d = (double)ex->weight * (model__sigmoid(ffm_margin(m, ex, n, nf, fields, slot)) -
+                                         label);
+        *g_b = d;
+        for (uint32_t j = 0; j < n; j++) {
+            double x = ex->val[j];
+            g_w[j] = d * x;
+            for (uint32_t b = 0; b < nf; b++) {
+                const float *v = m->frows[j * nf + b];
+                const float *sb = m->fs + ((size_t)b * nf + slot[j]) * k;
+                for (uint32_t f = 0; f < k; f++)
+                    g_v[((size_t)j * nf + b) * k + f] =
+                        d * x * ((double)sb[f] - (b == slot[j] ? (double)v[f] * x : 0.0));
+            }
+        }
+        return;
+    }
     double d = (double)ex->weight * (model__sigmoid(fm_margin(m, ex, s)) - label);
     *g_b = d;
     for (uint32_t j = 0; j < ex->n; j++) {
@@ -327,7 +369,9 @@ void model_fm__gradient(const model_fm *m, const model_example *ex, float label,
 /* One AdaGrad step of a factor row v (k) with its sums G (k), for a
  * feature of value x, residual r, importance weight c and s (k) the factor
  * sums from before the update:
- *   ĝ_f = r·x·(s_f − v_f·x) + l2·v_f,  G_f += c·ĝ_f²,  v_f −= lr·c·ĝ_f·rsqrt(G_f)
+ *   ĝ_f = r·x·(s_f − v_f·xs) + l2·v_f,  G_f += c·ĝ_f²,  v_f −= lr·c·ĝ_f·rsqrt(G_f)
+ * with xs = x when s includes the row's own term v·x (the FM; the FFM's row
+ * for the feature's own field), else 0.
  * with model__rsqrt, and no step where G_f < FLT_MIN (nothing learned yet;
  * also keeps rsqrt's first guess away from denormals). Four factors per
  * SSE2 group, the rest scalar: the same operations in the same order.
@@ -348,10 +392,10 @@ FM__AVX2 static inline __m256 fm_rsqrt8(__m256 x) { /* model__rsqrt4, 8 lanes */
 /* fm_row_step for the groups of 8 factors. Returns false when a new value
  * is not finite; OUT: *f_end = k8, where the SSE2 loop goes on. */
 FM__AVX2 static bool fm_row_step8(const model_fm *m, float *v, float *gs, const float *s,
-                                  float x, float r, float c, uint32_t *f_end) {
+                                  float x, float xs, float r, float c, uint32_t *f_end) {
     uint32_t k8 = m->k / 8 * 8, f = 0;
     float rx = r * x, lr_c = m->factor_lr * c;
-    const __m256 xv = _mm256_set1_ps(x), rxv = _mm256_set1_ps(rx);
+    const __m256 xv = _mm256_set1_ps(xs), rxv = _mm256_set1_ps(rx);
     const __m256 l2v = _mm256_set1_ps(m->factor_l2), cv = _mm256_set1_ps(c);
     const __m256 lrc = _mm256_set1_ps(lr_c), tiny = _mm256_set1_ps(FLT_MIN);
     const __m256 big = _mm256_set1_ps(FLT_MAX), sgn = _mm256_set1_ps(-0.0f);
@@ -376,18 +420,18 @@ FM__AVX2 static bool fm_row_step8(const model_fm *m, float *v, float *gs, const 
 }
 #endif
 
-static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, float x, float r,
-                        float c) {
+static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, float x, float xs,
+                        float r, float c) {
     uint32_t k = m->k, f = 0;
     float rx = r * x, lr_c = m->factor_lr * c, l2 = m->factor_l2;
     bool ok = true;
 #ifdef MODEL_FM__AVX2
     if (m->wide)
-        ok = fm_row_step8(m, v, gs, s, x, r, c, &f);
+        ok = fm_row_step8(m, v, gs, s, x, xs, r, c, &f);
 #endif
 #ifdef MODEL__SSE2
     uint32_t k4 = k / 4 * 4;
-    const __m128 xv = _mm_set1_ps(x), rxv = _mm_set1_ps(rx), l2v = _mm_set1_ps(l2);
+    const __m128 xv = _mm_set1_ps(xs), rxv = _mm_set1_ps(rx), l2v = _mm_set1_ps(l2);
     const __m128 cv = _mm_set1_ps(c), lrc = _mm_set1_ps(lr_c), tiny = _mm_set1_ps(FLT_MIN);
     const __m128 big = _mm_set1_ps(FLT_MAX), sgn = _mm_set1_ps(-0.0f);
     __m128 fine = _mm_castsi128_ps(_mm_set1_epi32(-1));
@@ -407,7 +451,7 @@ static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, 
 #endif
     for (; f < k; f++) {
         float vf = v[f];
-        float gu = rx * (s[f] - vf * x) + l2 * vf;
+        float gu = rx * (s[f] - vf * xs) + l2 * vf;
         float g2 = gs[f] + c * gu * gu;
         float v2 = g2 >= FLT_MIN ? vf - lr_c * gu * model__rsqrt(g2) : vf;
         ok = ok && fabsf(v2) <= FLT_MAX && g2 <= FLT_MAX;
@@ -417,7 +461,191 @@ static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, 
     return ok;
 }
 
+/* ---- field-aware (model_fm.h) ------------------------------------------- */
+
+/* The FFM's factor row of coordinate i (< D) for field f. */
+static inline uint32_t ffm_row_of(const model_fm *m, uint32_t i, uint32_t f) {
+    return ((i ^ (f * 0x85EBCA77u)) * 0x9E3779B1u) >> (32 - m->p.factor_bits);
+}
+
+uint32_t model_fm__ffm_row(const model_fm *m, uint32_t idx, uint32_t field) {
+    return ffm_row_of(m, idx & m->mask, field);
+}
+
+/* The example's fields in first-appearance order. OUT: fields (F), slot
+ * (n) each feature's position in fields. Returns F. */
+static uint32_t ffm_fields(const model_example *ex, uint32_t n, uint8_t *fields, uint8_t *slot) {
+    uint8_t at[256];
+    memset(at, 0xff, sizeof at); /* F ≤ n ≤ 128 < 0xff */
+    uint32_t nf = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        uint8_t f = ex->field[j];
+        if (at[f] == 0xff) {
+            at[f] = (uint8_t)nf;
+            fields[nf++] = f;
+        }
+        slot[j] = at[f];
+    }
+    return nf;
+}
+
+/* Gathers m->frows (n, F) and sums m->fs (F, F, k): S_ab = Σ_{j in a}
+ * v_{r(j, b)} x_j, each lane over j in order. Every row's lines are
+ * prefetched before the first is read. OUT: *pair (when not NULL) =
+ * Σ_{a<b} ⟨S_ab, S_ba⟩ + ½ Σ_a (|S_aa|² − Σ_{j in a} |v_{r(j,a)} x_j|²),
+ * a then b ascending, f ascending. */
+static void ffm_sums(const model_fm *m, const model_example *ex, uint32_t n, uint32_t nf,
+                     const uint8_t *fields, const uint8_t *slot, float *pair) {
+    uint32_t k = m->k;
+    size_t row_bytes = m->stride * sizeof(float);
+    const float **rows = m->frows;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t i = ex->idx[j] & m->mask;
+        for (uint32_t b = 0; b < nf; b++) {
+            const float *row = m->vg + (size_t)ffm_row_of(m, i, fields[b]) * m->stride;
+            rows[j * nf + b] = row;
+            for (size_t off = 0; off < row_bytes; off += 64)
+                __builtin_prefetch((const char *)row + off);
+        }
+    }
+    float *fs = m->fs;
+    memset(fs, 0, (size_t)nf * nf * k * sizeof(float));
+    float own[MODEL_MAX_SPARSE]; /* (F) Σ_{j in a} |v_{r(j,a)} x_j|² */
+    memset(own, 0, nf * sizeof(float));
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t a = slot[j];
+        float x = ex->val[j];
+        for (uint32_t b = 0; b < nf; b++) {
+            const float *v = rows[j * nf + b];
+            float *s = fs + ((size_t)a * nf + b) * k;
+            for (uint32_t f = 0; f < k; f++)
+                s[f] += v[f] * x;
+            if (b == a)
+                for (uint32_t f = 0; f < k; f++)
+                    own[a] += (v[f] * x) * (v[f] * x);
+        }
+    }
+    if (!pair)
+        return;
+    float t = 0;
+    for (uint32_t a = 0; a < nf; a++) {
+        const float *saa = fs + ((size_t)a * nf + a) * k;
+        float q = 0;
+        for (uint32_t f = 0; f < k; f++)
+            q += saa[f] * saa[f];
+        t += 0.5f * (q - own[a]);
+        for (uint32_t b = a + 1; b < nf; b++) {
+            const float *sab = fs + ((size_t)a * nf + b) * k, *sba = fs + ((size_t)b * nf + a) * k;
+            float d = 0;
+            for (uint32_t f = 0; f < k; f++)
+                d += sab[f] * sba[f];
+            t += d;
+        }
+    }
+    *pair = t;
+}
+
+/* The margin; m->frows and m->fs hold the example's rows and sums after. */
+static float ffm_margin(const model_fm *m, const model_example *ex, uint32_t n, uint32_t nf,
+                        const uint8_t *fields, const uint8_t *slot) {
+    _Alignas(16) float z[MODEL_MAX_SPARSE], q[MODEL_MAX_SPARSE], x[MODEL_MAX_SPARSE]; /* (n4) */
+    _Alignas(16) float ia[MODEL_MAX_SPARSE];                                          /* (n4) */
+    float pair;
+    ffm_sums(m, ex, n, nf, fields, slot, &pair);
+    uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x, NULL);
+    const float *ial =
+        model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
+    return bias_w(m) + model__ftrl_dot(z, q, x, ial, n4, &m->lin) + pair;
+}
+
+/* The update given m->frows / m->fs of the example from before it: rows
+ * (j, b) in order, each with s = S_{b, a(j)} (model_fm.h), an undo copy
+ * each; then the bias and the linear part as the FM's. */
+static sl_status ffm_step(model_fm *m, const model_example *ex, uint32_t n, uint32_t nf,
+                          const uint8_t *slot, float label, float p) {
+    uint32_t k = m->k, u = 0;
+    float c_w = ex->weight, r = p - label; /* importance weight, residual */
+    float zb_old[2] = {m->zb[0], m->zb[1]};
+    bool ok = isfinite(c_w * r) && c_w >= 0;
+    for (uint32_t j = 0; ok && j < n; j++) {
+        uint32_t a = slot[j];
+        float x = ex->val[j];
+        for (uint32_t b = 0; ok && b < nf; b++, u++) {
+            float *row = (float *)m->frows[j * nf + b];
+            memcpy(m->undo + (size_t)u * m->stride, row, m->stride * sizeof(float));
+            const float *s = m->fs + ((size_t)b * nf + a) * k;
+            ok = fm_row_step(m, row, row + k, s, x, b == a ? x : 0.0f, r, c_w);
+        }
+    }
+    if (ok) {
+        float sq = sqrtf(m->zb[1]), z2, n2;
+        model__ftrl_step(m->zb[0], m->zb[1], sq, model__ftrl_w(m->zb[0], sq, &m->bias), r, c_w,
+                         m->bias.inv_alpha, &z2, &n2);
+        ok = fabsf(z2 - m->zb[0]) <= m->max_dz && fabsf(z2) <= FLT_MAX && n2 <= FLT_MAX;
+        if (ok) {
+            m->zb[0] = z2;
+            m->zb[1] = n2;
+            ok = model__ftrl_update_coords(m->zn, m->mask, ex, m->per_field ? m->ia_field : NULL,
+                                           m->ia_same, r, c_w, m->max_dz, &m->lin);
+        }
+    }
+    if (!ok) { /* u rows stepped (the last perhaps partly): restored newest first */
+        while (u-- > 0) {
+            uint32_t j = u / nf, b = u % nf;
+            memcpy((float *)m->frows[j * nf + b], m->undo + (size_t)u * m->stride,
+                   m->stride * sizeof(float));
+        }
+        m->zb[0] = zb_old[0];
+        m->zb[1] = zb_old[1];
+        m->refused++;
+        return SL_ERR_INVALID;
+    }
+    m->updates++;
+    return SL_OK;
+}
+
+static sl_status ffm_update(model_fm *m, const model_example *ex, float label, float p) {
+    uint8_t fields[MODEL_MAX_SPARSE], slot[MODEL_MAX_SPARSE];
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    uint32_t nf = ffm_fields(ex, n, fields, slot);
+    ffm_sums(m, ex, n, nf, fields, slot, NULL);
+    return ffm_step(m, ex, n, nf, slot, label, p);
+}
+
+/* Predict, then update with the same sums: bitwise the two calls. */
+static sl_status ffm_learn(model_fm *m, const model_example *ex, float label, float *p) {
+    uint8_t fields[MODEL_MAX_SPARSE], slot[MODEL_MAX_SPARSE];
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    uint32_t nf = ffm_fields(ex, n, fields, slot);
+    *p = model__sigmoidf(ffm_margin(m, ex, n, nf, fields, slot));
+    return ffm_step(m, ex, n, nf, slot, label, *p);
+}
+
+static float ffm_margin_of(const model_fm *m, const model_example *ex) {
+    uint8_t fields[MODEL_MAX_SPARSE], slot[MODEL_MAX_SPARSE];
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    uint32_t nf = ffm_fields(ex, n, fields, slot);
+    return ffm_margin(m, ex, n, nf, fields, slot);
+}
+
+uint32_t model_fm_example_rows(const model_fm *m, const model_example *ex, uint32_t *rows) {
+    uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
+    if (!m->ffm) {
+        for (uint32_t j = 0; j < n; j++)
+            rows[j] = model_fm__row(m, ex->idx[j]);
+        return n;
+    }
+    uint8_t fields[MODEL_MAX_SPARSE], slot[MODEL_MAX_SPARSE];
+    uint32_t nf = ffm_fields(ex, n, fields, slot), u = 0;
+    for (uint32_t j = 0; j < n; j++)
+        for (uint32_t b = 0; b < nf; b++)
+            rows[u++] = ffm_row_of(m, ex->idx[j] & m->mask, fields[b]);
+    return u;
+}
+
 sl_status model_fm_update(model_fm *m, const model_example *ex, float label, float p) {
+    if (m->ffm)
+        return ffm_update(m, ex, label, p);
     /* Factor rows one feature after the other, in place with an undo log of
      * each row (rows repeat: hashed to fewer rows than coordinates); then
      * the bias; then the linear coordinates (model__ftrl_update_coords,
@@ -437,7 +665,7 @@ sl_status model_fm_update(model_fm *m, const model_example *ex, float label, flo
     for (; j < n; j++) {
         float *row = (float *)rows[j];
         memcpy(m->undo + (size_t)j * m->stride, row, m->stride * sizeof(float));
-        if (!fm_row_step(m, row, row + m->k, s, ex->val[j], r, c_w)) {
+        if (!fm_row_step(m, row, row + m->k, s, ex->val[j], ex->val[j], r, c_w)) {
             ok = false;
             j++; /* partly written: restored below */
             goto out;
@@ -500,7 +728,7 @@ MODEL__SPECIALIZED sl_status fm_learn(model_fm *m, const model_example *ex,
     for (; ok && j < n; j++) {
         float *row = (float *)rows[j];
         memcpy(m->undo + (size_t)j * m->stride, row, m->stride * sizeof(float));
-        if (!fm_row_step(m, row, row + m->k, s, ex->val[j], r, c_w))
+        if (!fm_row_step(m, row, row + m->k, s, ex->val[j], ex->val[j], r, c_w))
             ok = false; /* partly written: restored below (j counts it) */
         model__ahead_issue(a);
     }
@@ -526,6 +754,8 @@ MODEL__SPECIALIZED sl_status fm_learn(model_fm *m, const model_example *ex,
 }
 
 sl_status model_fm_learn(model_fm *m, const model_example *ex, float label, float *p) {
+    if (m->ffm)
+        return ffm_learn(m, ex, label, p);
     return fm_learn(m, ex, ex, NULL, label, p);
 }
 
@@ -541,6 +771,15 @@ uint32_t model_fm_learn_batch(model_fm *m, const model_example *const *exs, cons
                       .identity = m->identity,
                       .row_bytes = m->stride * (uint32_t)sizeof(float)};
     uint32_t refused = 0;
+    if (m->ffm) { /* each example's rows are prefetched by its own gather */
+        for (uint32_t i = 0; i < n; i++) {
+            sl_status s = ffm_learn(m, exs[i], labels[i], &p[i]);
+            refused += s != SL_OK;
+            if (st)
+                st[i] = s;
+        }
+        return refused;
+    }
     for (uint32_t i = 0; i < n && i < MODEL__LEARN_AHEAD; i++)
         fm_prefetch(m, exs[i]);
     for (uint32_t i = 0; i < n; i++) {

@@ -31,12 +31,30 @@
  * update that would store a non-finite value anywhere or move a linear z by
  * more than lin.max_dz.
  *
+ * Field-aware (params.field_aware; the config's kind "ffm"; Juan et al.
+ * 2016): each feature has a factor row per field it meets, and a pair
+ * interacts through the rows each keeps for the other's field,
+ *
+ *   pair = Σ_{i<j} ⟨v_{r(i, f_j)}, v_{r(j, f_i)}⟩ x_i x_j
+ *
+ * with r(i, f) the top factor_bits bits of ((i ^ f·0x85EBCA77) · 0x9E3779B1).
+ * With F the example's distinct fields (first-appearance order) and
+ * S_ab = Σ_{j in field a} v_{r(j, b)} x_j, pair = Σ_{a<b} ⟨S_ab, S_ba⟩ +
+ * ½ Σ_a (|S_aa|² − Σ_{j in a} |v_{r(j, a)}|² x_j²): O(n·F·k) rows gathered
+ * and O(F²·k) to combine, so it suits tens of fields, not hundreds. Row
+ * (j, b), j in field a, steps as the FM's with s = S_ba and the own term
+ * v·x only where b = a; the linear part and the guard are the FM's. The
+ * same arrays as the FM (R rows of V and G, now shared by (feature, field)
+ * pairs), so the same snapshot shape; k ≤ MODEL_FFM_MAX_K. Its predict uses
+ * the model's scratch (S and the rows): one caller at a time.
+ *
  * Deterministic for a seed and a stream. Not thread-safe: one writer, and
  * predicts only while no update runs.
  */
 #ifndef MODEL_FM_H
 #define MODEL_FM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "model_example.h"
@@ -46,6 +64,9 @@
 
 #define MODEL_FM_MAX_K               256 /* factors per row (the config's bound) */
 #define MODEL_FM_DEFAULT_FACTOR_BITS 20  /* factor table cap when factor_bits = 0 */
+#define MODEL_FFM_MAX_K              32  /* factors per row of the field-aware variant */
+/* Factor rows one field-aware update may step: n · F ≤ MODEL_MAX_SPARSE². */
+#define MODEL_FFM_MAX_ROWS ((uint32_t)MODEL_MAX_SPARSE * MODEL_MAX_SPARSE)
 
 typedef struct model_fm_params {
     model_ftrl_params lin; /* bias and linear part (FTRL), neg_weight, max_dz */
@@ -55,6 +76,7 @@ typedef struct model_fm_params {
     double factor_l2;      /* L2 on the factors, ≥ 0 */
     double init_std;       /* V init standard deviation, ≥ 0 */
     uint64_t seed;         /* V init seed */
+    bool field_aware;      /* a row per (feature, field met): the FFM */
 } model_fm_params;
 
 typedef struct model_fm model_fm;
@@ -104,6 +126,10 @@ uint32_t model_fm_factor_bits(const model_fm *m);
 uint32_t model_fm_k(const model_fm *m);
 const model_fm_params *model_fm_params_get(const model_fm *m); /* factor_bits resolved */
 uint64_t model_fm_updates(const model_fm *m);
+/* The factor rows an update of ex steps, in the update's order (the FM: one
+ * per feature; field-aware: each feature's row for each of the example's
+ * fields). OUT: rows (≤ MODEL_FFM_MAX_ROWS); returns their count. */
+uint32_t model_fm_example_rows(const model_fm *m, const model_example *ex, uint32_t *rows);
 uint64_t model_fm_refused(const model_fm *m);
 
 #endif

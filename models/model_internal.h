@@ -528,15 +528,19 @@ double model_ftrl__margin(const struct model_ftrl *m, const model_example *ex);
 void model_ftrl__gradient(const struct model_ftrl *m, const model_example *ex, float label,
                           double *g);
 
-/* The FM margin b + Σ w_i x_i + ½ Σ_f [(Σ_i v_if x_i)² − Σ_i v_if² x_i²]. */
+/* The FM margin b + Σ w_i x_i + ½ Σ_f [(Σ_i v_if x_i)² − Σ_i v_if² x_i²]
+ * (field-aware: the pair term of model_fm.h). */
 double model_fm__margin(const struct model_fm *m, const model_example *ex);
 /* The weighted log-loss gradient (no regularization) w.r.t. the bias, the
  * linear weights and the factor rows of the example's features.
- * OUT: *g_b, g_w (n), g_v (n, k). */
+ * OUT: *g_b, g_w (n), g_v (n, k); field-aware g_v (n, F, k): feature j's
+ * row for the example's b-th field (first-appearance order). */
 void model_fm__gradient(const struct model_fm *m, const model_example *ex, float label, double *g_b,
                         double *g_w, double *g_v);
 /* The factor row a feature index maps to. */
 uint32_t model_fm__row(const struct model_fm *m, uint32_t idx);
+/* The field-aware factor row of a feature index for a field. */
+uint32_t model_fm__ffm_row(const struct model_fm *m, uint32_t idx, uint32_t field);
 /* Turns the AVX2 factor kernels on (where the CPU has them) or off, so a
  * test can hold them against the SSE2 ones. Returns whether they are on. */
 bool model_fm__set_wide(struct model_fm *m, bool on);

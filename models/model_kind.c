@@ -7,8 +7,8 @@
  *
  * The adapters own the dirty trackers: after an update the model accepted,
  * the rows of the example's coordinates are marked (the model wrote exactly
- * those: idx & (D − 1) for z, n; model_fm__row(idx) for the factors; the FM
- * bias every time). A refused update wrote nothing and marks nothing.
+ * those: idx & (D − 1) for z, n; model_fm_example_rows for the factors;
+ * the FM bias every time). A refused update wrote nothing and marks nothing.
  */
 #include "model_kind.h"
 
@@ -195,6 +195,7 @@ typedef struct kind_fm {
     model_dirty lin;   /* rows of (D, 2) linear z, n */
     model_dirty bias;  /* the one row of the bias's z, n */
     model_dirty vg;    /* rows of (R, 2k) factors and their AdaGrad sums */
+    uint32_t *rows;    /* (MODEL_FFM_MAX_ROWS) the factor rows one update stepped */
     uint32_t mask;     /* D − 1 */
     model_label target; /* the label it learns (model_kind_target of its surface) */
 } kind_fm;
@@ -207,6 +208,7 @@ static void fm_destroy(void *ctx) {
     model_dirty_deinit(&k->lin);
     model_dirty_deinit(&k->bias);
     model_dirty_deinit(&k->vg);
+    free(k->rows);
     free(k);
 }
 
@@ -221,7 +223,8 @@ static sl_status fm_create(const sl_config_model *cm, uint32_t bits, void **ctx,
         uint64_t d = (uint64_t)1 << bits, r = (uint64_t)1 << model_fm_factor_bits(k->m);
         if (model_dirty_init(&k->lin, d, (uint32_t)(d / KIND_LIST_SHARE)) ||
             model_dirty_init(&k->bias, 1, 1) ||
-            model_dirty_init(&k->vg, r, (uint32_t)(r / KIND_LIST_SHARE)))
+            model_dirty_init(&k->vg, r, (uint32_t)(r / KIND_LIST_SHARE)) ||
+            !(k->rows = malloc(MODEL_FFM_MAX_ROWS * sizeof *k->rows)))
             st = sl_err_set(err, SL_ERR_NOMEM, "fm: out of memory for the dirty rows");
     }
     if (st) {
@@ -254,10 +257,11 @@ static uint32_t fm_batch(void *m, const model_example *const *exs, const float *
 static void fm_mark(void *ctx, const model_example *ex) {
     kind_fm *k = ctx;
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
-    for (uint32_t j = 0; j < n; j++) {
+    for (uint32_t j = 0; j < n; j++)
         model_dirty_mark(&k->lin, ex->idx[j] & k->mask);
-        model_dirty_mark(&k->vg, model_fm__row(k->m, ex->idx[j]));
-    }
+    uint32_t nr = model_fm_example_rows(k->m, ex, k->rows);
+    for (uint32_t u = 0; u < nr; u++)
+        model_dirty_mark(&k->vg, k->rows[u]);
     model_dirty_mark(&k->bias, 0);
 }
 
@@ -298,6 +302,22 @@ static void fm_write(void *ctx, model_snapshot_writer *w) {
 
 static const model_kind_vtable fm_vtable = {
     .kind = SL_MODEL_FM,
+    .heads = 1,
+    .head_names = {"p_click"},
+    .create = fm_create,
+    .destroy = fm_destroy,
+    .predict = fm_predict,
+    .serve = fm_serve,
+    .learn = fm_learn,
+    .learn_batch = fm_learn_batch,
+    .arrays = fm_arrays,
+    .write = fm_write,
+};
+
+/* The field-aware FM: the FM's adapter over model_fm with field_aware set
+ * (model_fm_params_from_config reads it from the kind). */
+static const model_kind_vtable ffm_vtable = {
+    .kind = SL_MODEL_FFM,
     .heads = 1,
     .head_names = {"p_click"},
     .create = fm_create,
@@ -395,6 +415,7 @@ const model_kind_vtable *model_kind_get(sl_model_kind kind) {
     switch (kind) {
     case SL_MODEL_FTRL_LR: return &ftrl_vtable;
     case SL_MODEL_FM: return &fm_vtable;
+    case SL_MODEL_FFM: return &ffm_vtable;
     case SL_MODEL_MTL: return &mtl_vtable;
     default: return NULL;
     }

@@ -50,18 +50,26 @@ static void test_default_runs_everything(void **state) {
     sl_config *cfg;
     sl_err err;
     assert_int_equal(sl_config_load(path, &cfg, &err), SL_OK);
-    /* One model for each family, covering every surface. */
+    /* One model for each family (the field-aware FM: in ads.json), covering
+     * every surface. */
     bool kind_seen[SL_MODEL_KIND_COUNT] = {0};
     bool surface_seen[SL_SURFACE_COUNT] = {0};
     for (int i = 0; i < cfg->n_models; i++) {
         kind_seen[cfg->models[i].kind] = true;
         surface_seen[cfg->models[i].surface] = true;
     }
-    for (int k = 0; k < SL_MODEL_KIND_COUNT; k++)
-        assert_true(kind_seen[k]);
+    for (int k = 0; k < SL_MODEL_KIND_COUNT; k++) /* the FFM costs O(n·F·k): in ads.json */
+        assert_true(kind_seen[k] || k == SL_MODEL_FFM);
     for (int s = 0; s < SL_SURFACE_COUNT; s++)
         assert_true(surface_seen[s]);
     assert_string_equal(cfg->kafka.brokers, "");
+    sl_config_destroy(cfg);
+    snprintf(path, sizeof path, "%s/configs/ads.json", src);
+    assert_int_equal(sl_config_load(path, &cfg, &err), SL_OK);
+    bool ffm = false;
+    for (int i = 0; i < cfg->n_models; i++)
+        ffm = ffm || cfg->models[i].kind == SL_MODEL_FFM;
+    assert_true(ffm);
     sl_config_destroy(cfg);
 }
 
@@ -108,7 +116,7 @@ static void test_errors_name_the_path(void **state) {
     expect_error("{\"models\":{\"click\":{\"kind\":\"ftrl_lr\",\"factors\":4}}}", SL_ERR_CONFIG,
                  "models.click.factors: is not a setting of kind ftrl_lr");
     expect_error("{\"models\":{\"m\":{\"kind\":\"svm\"}}}", SL_ERR_CONFIG,
-                 "models.m.kind: must be ftrl_lr, fm, mtl or rank, got \"svm\"");
+                 "models.m.kind: must be ftrl_lr, fm, ffm, mtl or rank, got \"svm\"");
     expect_error("{\"models\":{\"m\":{\"kind\":\"mtl\",\"surface\":\"ads\"}}}", SL_ERR_CONFIG,
                  "models.m.surface: an mtl model serves the feed surface");
     expect_error("{\"models\":{\"a b\":{}}}", SL_ERR_CONFIG, "models.a b: a model name");
@@ -134,6 +142,10 @@ static void test_errors_name_the_path(void **state) {
         SL_ERR_CONFIG, "models.f.blend.clicks: unknown key");
     expect_error("{\"models\":{\"c\":{\"fast_fields\":[\"item\",\"nope\"]}}}", SL_ERR_CONFIG,
                  "models.c.fast_fields[1]: \"nope\" is not in features.categorical");
+    expect_error("{\"models\":{\"f\":{\"kind\":\"ffm\",\"factors\":33}}}", SL_ERR_CONFIG,
+                 "models.f.factors: an ffm model takes at most 32 factors, got 33");
+    expect_error("{\"models\":{\"f\":{\"kind\":\"ffm\",\"embed_dim\":4}}}", SL_ERR_CONFIG,
+                 "models.f.embed_dim");
     expect_error("{\"engine\":{}, \"engine\":{}}", SL_ERR_PARSE, "duplicate");
     expect_error("{\"engine\":", SL_ERR_PARSE, "t.json: line 1");
     expect_error("[]", SL_ERR_CONFIG, "must be a JSON object");
@@ -157,6 +169,13 @@ static void test_overrides_and_props(void **state) {
     assert_int_equal(cfg->n_models, 1);
     assert_int_equal(cfg->models[0].factors, 4);
     assert_true(cfg->models[0].factor_lr == 0.05); /* default for the rest */
+    sl_config_destroy(cfg);
+    /* The field-aware FM takes the FM's keys. */
+    j = "{\"models\":{\"f\":{\"kind\":\"ffm\",\"factors\":4,\"factor_lr\":0.1,\"alpha\":0.2}}}";
+    assert_int_equal(sl_config_load_string(j, strlen(j), "t", &cfg, &err), SL_OK);
+    assert_int_equal(cfg->models[0].kind, SL_MODEL_FFM);
+    assert_int_equal(cfg->models[0].factors, 4);
+    assert_true(cfg->models[0].factor_lr == 0.1 && cfg->models[0].alpha == 0.2);
     sl_config_destroy(cfg);
     /* fast_fields resolve to field ids: categorical first, then crosses. */
     j = "{\"features\":{\"categorical\":[\"user\",\"item\"],\"crosses\":[\"user*item\"]},"

@@ -5,7 +5,10 @@
  * cannot, importance weights, the guard, the factor table's size, the
  * one-pass learn against predict + update, the batch learn against the
  * one-pass learn in order, the AVX2 kernels against the SSE2 ones,
- * determinism.
+ * determinism. The field-aware variant (FFM) against its own pairwise
+ * definition and finite differences, learning field-specific interactions
+ * the FM cannot at the same k, and through the same guard, learn, batch and
+ * determinism tests as the FM.
  *
  * Legend: D = 2^bits coordinates, R = 2^factor_bits rows, k = factors,
  * n = features of one example. Every random stream has a fixed seed.
@@ -26,10 +29,13 @@
 #include "model_internal.h"
 #include "sl_rand.h"
 
+static bool field_aware; /* make() builds the FFM (the test_ffm_ wrappers set it) */
+
 static model_fm *make(uint32_t bits, uint32_t factor_bits, uint32_t k, double init_std,
                       uint64_t seed) {
     model_fm_params p;
     model_fm_params_default(&p);
+    p.field_aware = field_aware;
     p.k = k;
     p.factor_bits = factor_bits;
     p.init_std = init_std;
@@ -44,12 +50,13 @@ static model_fm *make(uint32_t bits, uint32_t factor_bits, uint32_t k, double in
 }
 
 /* Random example over distinct indices of [0, D) (and so distinct rows when
- * the factor table is the identity). */
+ * the factor table is the identity), index i in field i mod 5 (the FM
+ * ignores fields). */
 static void random_example(sl_rand *rng, uint32_t d, double density, model_example *ex) {
     model_example_reset(ex);
     for (uint32_t i = 0; i < d && ex->n < MODEL_MAX_SPARSE; i++)
         if (sl_rand_bernoulli(rng, density))
-            model_example_add(ex, i, (float)sl_rand_normal(rng), 0);
+            model_example_add(ex, i, (float)sl_rand_normal(rng), (uint8_t)(i % 5));
 }
 
 /* ---- the O(n·k) margin against the naive pairwise sum ----------------- */
@@ -477,7 +484,7 @@ static void draw_hard(sl_rand *rng, int t, model_example *ex, float *y) {
     if (t % 97 == 5 && ex->n > 2)
         model_example_add(ex, ex->idx[1], 0.5f, 0);
     if (t % 101 == 7)
-        model_example_add(ex, 1001, 1e20f, 0);
+        model_example_add(ex, 1001, 1e30f, 0);
     if (t % 103 == 9)
         ex->weight = NAN;
     if (t % 211 == 11)
@@ -613,6 +620,220 @@ static void test_deterministic(void **state) {
     model_fm_destroy(c);
 }
 
+/* ---- the field-aware variant ------------------------------------------- */
+
+/* b + Σ_i w_i x_i + Σ_{i<j} ⟨v_{r(i, f_j)}, v_{r(j, f_i)}⟩ x_i x_j in double,
+ * straight from model_fm.h's definition. */
+static double ffm_ref_margin(model_fm *m, const model_example *ex) {
+    const model_fm_params *p = model_fm_params_get(m);
+    const float *zn = model_fm_linear_zn_const(m), *vg = model_fm_factors_const(m);
+    const float *zb = model_fm_bias_zn(m);
+    uint32_t k = model_fm_k(m), mask = (1u << model_fm_bits(m)) - 1;
+    double s = ref_w(zb[0], zb[1], p->lin.alpha, p->lin.beta, 0, 0);
+    for (uint32_t a = 0; a < ex->n; a++) {
+        uint32_t i = ex->idx[a] & mask;
+        s += ref_w(zn[2 * i], zn[2 * i + 1], p->lin.alpha, p->lin.beta, p->lin.l1, p->lin.l2) *
+             ex->val[a];
+        for (uint32_t b = a + 1; b < ex->n; b++) {
+            const float *va = vg + (size_t)model_fm__ffm_row(m, ex->idx[a], ex->field[b]) * 2 * k;
+            const float *vb = vg + (size_t)model_fm__ffm_row(m, ex->idx[b], ex->field[a]) * 2 * k;
+            double dot = 0;
+            for (uint32_t f = 0; f < k; f++)
+                dot += (double)va[f] * vb[f];
+            s += dot * ex->val[a] * ex->val[b];
+        }
+    }
+    return s;
+}
+
+/* The margin through the field sums against the definition, on a model
+ * trained along the way, with hashed rows shared between (feature, field)
+ * pairs and features of one field meeting each other. */
+static void test_ffm_margin_matches_pairwise_reference(void **state) {
+    (void)state;
+    field_aware = true;
+    model_fm *m = make(10, 8, 6, 0.3, 51);
+    field_aware = false;
+    sl_rand rng;
+    sl_rand_seed(&rng, 52);
+    double worst = 0;
+    for (int t = 0; t < 300; t++) {
+        model_example ex;
+        random_example(&rng, 1024, 0.04, &ex);
+        double fast = model_fm__margin(m, &ex), ref = ffm_ref_margin(m, &ex);
+        worst = fmax(worst, fabs(fast - ref) / (1 + fabs(ref)));
+        float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f;
+        assert_int_equal(model_fm_update(m, &ex, y, model_fm_predict(m, &ex)), SL_OK);
+    }
+    printf("ffm: worst relative margin error vs the pairwise definition %.1e\n", worst);
+    assert_true(worst <= 1e-5);
+    model_fm_destroy(m);
+}
+
+/* Gradients of the bias, linear weights and every (feature, field) row by
+ * central differences, on examples whose rows are all distinct (others are
+ * drawn again: a shared row's derivative is the sum of its uses). */
+static void test_ffm_gradient_finite_differences(void **state) {
+    (void)state;
+    model_fm_params p;
+    model_fm_params_default(&p);
+    p.lin.alpha = 1;
+    p.lin.beta = 1;
+    p.lin.l1 = 0;
+    p.lin.l2 = 0;
+    p.k = 4;
+    p.factor_bits = 14;
+    p.init_std = 0.4;
+    p.seed = 53;
+    p.field_aware = true;
+    model_fm *m = NULL;
+    sl_err err = {{0}};
+    assert_int_equal(model_fm_create(&p, 14, &m, &err), SL_OK);
+    float *zn = model_fm_linear_zn(m), *vg = model_fm_factors(m), *zb = model_fm_bias_zn(m);
+    sl_rand rng;
+    sl_rand_seed(&rng, 54);
+    for (int i = 0; i < 64; i++)
+        zn[2 * i] = (float)(0.3 * sl_rand_normal(&rng));
+    zb[0] = 0.4f;
+    static uint32_t rows[MODEL_FFM_MAX_ROWS];
+    double worst = 0;
+    int tried = 0;
+    for (int trial = 0; trial < 10; tried++) {
+        model_example ex;
+        random_example(&rng, 64, 0.15, &ex);
+        uint32_t nr = model_fm_example_rows(m, &ex, rows);
+        bool distinct = true;
+        for (uint32_t a = 0; a < nr && distinct; a++)
+            for (uint32_t b = a + 1; b < nr && distinct; b++)
+                distinct = rows[a] != rows[b];
+        if (!distinct || ex.n < 3)
+            continue;
+        uint8_t fields[MODEL_MAX_SPARSE];
+        uint32_t nf = 0;
+        for (uint32_t j = 0; j < ex.n; j++) { /* first-appearance order, as the model */
+            bool seen = false;
+            for (uint32_t b = 0; b < nf; b++)
+                seen = seen || fields[b] == ex.field[j];
+            if (!seen)
+                fields[nf++] = ex.field[j];
+        }
+        assert_int_equal(nr, ex.n * nf);
+        ex.weight = (float)(0.5 + 2 * sl_rand_double(&rng));
+        float y = (float)(trial & 1);
+        double g_b, g_w[MODEL_MAX_SPARSE];
+        static double g_v[MODEL_FFM_MAX_ROWS * 4];
+        model_fm__gradient(m, &ex, y, &g_b, g_w, g_v);
+        double e = fabs(-fd(m, &ex, y, &zb[0], 5e-3f) - g_b) / (1 + fabs(g_b));
+        worst = e > worst ? e : worst;
+        for (uint32_t j = 0; j < ex.n; j++) {
+            e = fabs(-fd(m, &ex, y, &zn[2 * ex.idx[j]], 5e-3f) - g_w[j]) / (1 + fabs(g_w[j]));
+            worst = e > worst ? e : worst;
+            for (uint32_t b = 0; b < nf; b++)
+                for (uint32_t f = 0; f < 4; f++) {
+                    float *v = &vg[(size_t)model_fm__ffm_row(m, ex.idx[j], fields[b]) * 8 + f];
+                    double g = g_v[((size_t)j * nf + b) * 4 + f];
+                    e = fabs(fd(m, &ex, y, v, 5e-3f) - g) / (1 + fabs(g));
+                    worst = e > worst ? e : worst;
+                }
+        }
+        trial++;
+    }
+    printf("ffm: worst relative gradient error %.2e (%d examples drawn for 10)\n", worst, tried);
+    assert_true(worst < 1e-4);
+    model_fm_destroy(m);
+}
+
+/* Field A's values interact with field B through one set of true factors
+ * and with field C through another, independent one (k = 1 each); B and C
+ * do not interact. An FFM with k = 1 can represent it (a's row for B, a's
+ * row for C); an FM with k = 1 shares one number per value across both. */
+static void test_ffm_learns_field_specific_interactions(void **state) {
+    (void)state;
+    sl_rand rng;
+    sl_rand_seed(&rng, 55);
+    double ub[16], uc[16], wb[16], wc[16];
+    for (int i = 0; i < 16; i++) {
+        ub[i] = 1.5 * sl_rand_normal(&rng);
+        uc[i] = 1.5 * sl_rand_normal(&rng);
+        wb[i] = 1.5 * sl_rand_normal(&rng);
+        wc[i] = 1.5 * sl_rand_normal(&rng);
+    }
+    field_aware = true;
+    model_fm *ffm = make(8, 8, 1, 0.1, 56);
+    field_aware = false;
+    model_fm *fm = make(8, 8, 1, 0.1, 56);
+    const int T = 100000;
+    double l_ffm = 0, l_fm = 0;
+    for (int t = 0; t < T; t++) {
+        int a = (int)sl_rand_below(&rng, 16), b = (int)sl_rand_below(&rng, 16);
+        int c = (int)sl_rand_below(&rng, 16);
+        model_example ex;
+        model_example_reset(&ex);
+        model_example_add(&ex, 1 + (uint32_t)a, 1.0f, 1);
+        model_example_add(&ex, 17 + (uint32_t)b, 1.0f, 2);
+        model_example_add(&ex, 33 + (uint32_t)c, 1.0f, 3);
+        double s = -1.0 + ub[a] * wb[b] + uc[a] * wc[c];
+        float y = sl_rand_bernoulli(&rng, 1 / (1 + exp(-s))) ? 1.0f : 0.0f, p1, p2;
+        assert_int_equal(model_fm_learn(ffm, &ex, y, &p1), SL_OK);
+        assert_int_equal(model_fm_learn(fm, &ex, y, &p2), SL_OK);
+        if (t >= T / 2) {
+            l_ffm += logloss(p1, y);
+            l_fm += logloss(p2, y);
+        }
+    }
+    printf("field-specific world, second-half progressive log loss: FFM %.4f, FM %.4f (k 1)\n",
+           l_ffm / (T / 2), l_fm / (T / 2));
+    assert_true(l_ffm < 0.95 * l_fm);
+    model_fm_destroy(ffm);
+    model_fm_destroy(fm);
+}
+
+/* The FFM's size limit and its rows: k above MODEL_FFM_MAX_K is refused
+ * with a message; an update steps n · F rows, each feature's row for each
+ * field, where the FM steps n. */
+static void test_ffm_params_and_rows(void **state) {
+    (void)state;
+    model_fm_params p;
+    model_fm_params_default(&p);
+    p.field_aware = true;
+    p.k = MODEL_FFM_MAX_K + 1;
+    model_fm *m = NULL;
+    sl_err err = {{0}};
+    assert_int_equal(model_fm_create(&p, 10, &m, &err), SL_ERR_INVALID);
+    assert_null(m);
+    assert_non_null(strstr(err.msg, "ffm"));
+    p.k = 4;
+    assert_int_equal(model_fm_create(&p, 10, &m, &err), SL_OK);
+    model_example ex;
+    model_example_reset(&ex);
+    model_example_add(&ex, 7, 1.0f, 3);
+    model_example_add(&ex, 9, 1.0f, 1);
+    model_example_add(&ex, 11, 1.0f, 3);
+    uint32_t rows[16];
+    assert_int_equal(model_fm_example_rows(m, &ex, rows), 6); /* 3 features × fields 3, 1 */
+    assert_int_equal(rows[0], model_fm__ffm_row(m, 7, 3));
+    assert_int_equal(rows[1], model_fm__ffm_row(m, 7, 1));
+    assert_int_equal(rows[5], model_fm__ffm_row(m, 11, 1));
+    assert_true(model_fm__ffm_row(m, 7, 3) != model_fm__ffm_row(m, 7, 1));
+    model_fm_destroy(m);
+    p.field_aware = false;
+    assert_int_equal(model_fm_create(&p, 10, &m, &err), SL_OK);
+    assert_int_equal(model_fm_example_rows(m, &ex, rows), 3);
+    assert_int_equal(rows[1], model_fm__row(m, 9));
+    model_fm_destroy(m);
+}
+
+#define FFM_TOO(test)                                                                              \
+    static void test_ffm_##test(void **state) {                                                    \
+        field_aware = true;                                                                        \
+        test_##test(state);                                                                        \
+        field_aware = false;                                                                       \
+    }
+FFM_TOO(guard_refuses_and_leaves_model_unchanged)
+FFM_TOO(learn_is_predict_then_update)
+FFM_TOO(batch_is_sequential)
+FFM_TOO(deterministic)
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_margin_matches_pairwise_reference),
@@ -627,6 +848,14 @@ int main(void) {
         cmocka_unit_test(test_batch_is_sequential),
         cmocka_unit_test(test_wide_kernels_match_bitwise),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_ffm_margin_matches_pairwise_reference),
+        cmocka_unit_test(test_ffm_gradient_finite_differences),
+        cmocka_unit_test(test_ffm_learns_field_specific_interactions),
+        cmocka_unit_test(test_ffm_params_and_rows),
+        cmocka_unit_test(test_ffm_guard_refuses_and_leaves_model_unchanged),
+        cmocka_unit_test(test_ffm_learn_is_predict_then_update),
+        cmocka_unit_test(test_ffm_batch_is_sequential),
+        cmocka_unit_test(test_ffm_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,9 +34,11 @@ static const char CONFIG[] =
     "\"fast_fields\":[\"item\"]},"
     "\"fm\":{\"kind\":\"fm\",\"surface\":\"ads\",\"factors\":4,"
     "\"fast_fields\":[\"item\",\"ctx.device\"],\"fast_alpha\":0.3},"
+    "\"ffm\":{\"kind\":\"ffm\",\"surface\":\"ads\",\"factors\":4,\"init_std\":0.05},"
     "\"lr_sampled\":{\"kind\":\"ftrl_lr\",\"surface\":\"ads\",\"neg_weight\":3},"
     "\"feed\":{\"kind\":\"mtl\",\"surface\":\"feed\",\"hidden\":[8],\"emb_bits\":8,"
     "\"embed_dim\":4,\"mini_batch\":5}}}";
+#define N_MODELS 5 /* in CONFIG */
 
 typedef struct fixture {
     char dir[256];      /* the store's directory */
@@ -137,17 +139,17 @@ static void test_restore_bitwise(void **state) {
     sl_err err;
     op_learners *L;
     assert_int_equal(op_learners_create(f->cfg, f->store, NULL, 0, &L, &err), SL_OK);
-    assert_int_equal(op_learners_count(L), 4);
+    assert_int_equal(op_learners_count(L), N_MODELS);
     learn(f, L, 7, 2000, 40); /* 50 checkpoints: three turns of the base */
-    sl_buf want[4];
-    for (uint32_t m = 0; m < 4; m++)
+    sl_buf want[N_MODELS];
+    for (uint32_t m = 0; m < N_MODELS; m++)
         snap(L, m, &want[m]);
     learn(f, L, 8, 37, 1000); /* learned, never checkpointed: lost in the crash */
     op_learners_destroy(L);
     state_store_close(f->store);
     store_open(f);
     assert_int_equal(op_learners_create(f->cfg, f->store, NULL, 0, &L, &err), SL_OK);
-    for (uint32_t m = 0; m < 4; m++) {
+    for (uint32_t m = 0; m < N_MODELS; m++) {
         sl_buf got;
         snap(L, m, &got);
         assert_int_equal(got.len, want[m].len);
@@ -166,9 +168,9 @@ static void test_restore_bitwise(void **state) {
     op_learners_destroy(L);
 }
 
-/* Each model of L has the snapshot want[m] (4 models; freed here). */
+/* Each model of L has the snapshot want[m] (N_MODELS models; freed here). */
 static void assert_snaps(op_learners *L, sl_buf *want) {
-    for (uint32_t m = 0; m < 4; m++) {
+    for (uint32_t m = 0; m < N_MODELS; m++) {
         sl_buf b;
         snap(L, m, &b);
         assert_int_equal(want[m].len, b.len);
@@ -190,8 +192,8 @@ static void test_restored_models_learn_alike(void **state) {
     store_open(f);
     assert_int_equal(op_learners_create(f->cfg, f->store, NULL, 0, &L, &err), SL_OK);
     learn(f, L, 4, 300, 25);
-    sl_buf a[4];
-    for (uint32_t m = 0; m < 4; m++)
+    sl_buf a[N_MODELS];
+    for (uint32_t m = 0; m < N_MODELS; m++)
         snap(L, m, &a[m]);
     op_learners_destroy(L);
 
@@ -218,8 +220,8 @@ static void test_queue_is_learning_each(void **state) {
     op_learners *L;
     assert_int_equal(op_learners_create(f->cfg, f->store, NULL, 0, &L, &err), SL_OK);
     learn(f, L, 11, 1500, 100000); /* one at a time, no checkpoint */
-    sl_buf a[4];
-    for (uint32_t m = 0; m < 4; m++)
+    sl_buf a[N_MODELS];
+    for (uint32_t m = 0; m < N_MODELS; m++)
         snap(L, m, &a[m]);
     op_learners_destroy(L);
 
