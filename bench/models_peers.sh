@@ -22,10 +22,15 @@
 # examples (FM: one setting, AdaGrad 0.02, and not in the ablation), and
 # our models are run on the same prefix beside it.
 #
+# Our field-aware FM (O(n·F·k) a example: 10–20 k examples/s at ~60
+# features) runs where a file has at most FFM_LIMIT examples, and on the
+# River FM prefix.
+#
 # Environment: BUILD (build/release), WORK (~/.cache/streamlearn/peers:
 # generated data and converted files, never inside the project), DATA, VENV
 # (~/.cache/streamlearn/venv: created with vowpalwabbit and river if
-# missing), CORE (1), CONFIG, REAL. Results: WORK/results-NAME.txt (NAME:
+# missing), CORE (1), CONFIG, REAL, GEN (0 skips the generated stream),
+# FFM_LIMIT (200000). Results: RESULTS (default WORK/results-NAME.txt, NAME:
 # the config's file name), one RESULT line per run.
 set -euo pipefail
 
@@ -37,6 +42,8 @@ VENV=${VENV:-$HOME/.cache/streamlearn/venv}
 CORE=${CORE:-1}
 CONFIG=${CONFIG:-$ROOT/configs/ads.json}
 REAL=${REAL:-1}
+GEN=${GEN:-1}
+FFM_LIMIT=${FFM_LIMIT:-200000}
 NAME=$(basename "$CONFIG" .json)
 RIVER_LR_LIMIT=${RIVER_LR_LIMIT:-100000}
 RIVER_FM_LIMIT=${RIVER_FM_LIMIT:-2000}
@@ -44,7 +51,7 @@ EVENTS=("$@")
 [ ${#EVENTS[@]} -gt 0 ] || EVENTS=(100000 1000000)
 
 mkdir -p "$WORK"
-RESULTS=$WORK/results-$NAME.txt
+RESULTS=${RESULTS:-$WORK/results-$NAME.txt}
 : >"$RESULTS"
 
 # ---- tools ------------------------------------------------------------------
@@ -94,6 +101,16 @@ learners() {
                 --drop-fields-from "$drop"
         done
     done
+    local n_ex
+    n_ex=$(wc -l <"$ex")
+    if [ "$n_ex" -le "$FFM_LIMIT" ]; then
+        for a in 0.05 0.1; do
+            for flr in 0.02 0.05; do
+                run "$set" "$OURS" "$ex" --model ffm --k 4 --alpha "$a" --l1 0 \
+                    --factor-lr "$flr" --drop-fields-from "$drop"
+            done
+        done
+    fi
     local vwf=$WORK/$set.vw
     "$PY" "$CONV" vw-text "$ex" "$vwf" --drop-fields-from "$drop" 2>/dev/null
     for l in 0.1 0.5 1; do
@@ -134,10 +151,19 @@ learners() {
         run "$set@fm$lim" "$OURS" "$ex" --model fm --alpha 0.1 --l1 0 --factor-lr "$flr" \
             --limit "$lim"
     done
-    run "$set@fm$lim" "$OURS" "$ex" --model ftrl --alpha 0.1 --l1 0 --limit "$lim"
+    for a in 0.02 0.05 0.1 0.2; do # our usual grid, as on the LR prefix
+        for l1 in 0 1; do
+            run "$set@fm$lim" "$OURS" "$ex" --model ftrl --alpha "$a" --l1 "$l1" --limit "$lim"
+        done
+    done
+    for flr in 0.02 0.05; do
+        run "$set@fm$lim" "$OURS" "$ex" --model ffm --k 4 --alpha 0.1 --l1 0 --factor-lr "$flr" \
+            --limit "$lim"
+    done
 }
 
 # ---- 1. the generated ads stream --------------------------------------------
+[ "$GEN" = 1 ] || EVENTS=()
 for n in "${EVENTS[@]}"; do
     d=$WORK/gen$n
     mkdir -p "$d"
