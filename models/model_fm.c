@@ -465,7 +465,8 @@ static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, 
 
 /* The FFM's factor row of coordinate i (< D) for field f. */
 static inline uint32_t ffm_row_of(const model_fm *m, uint32_t i, uint32_t f) {
-    return ((i ^ (f * 0x85EBCA77u)) * 0x9E3779B1u) >> (32 - m->p.factor_bits);
+    uint32_t rmask = (uint32_t)(((uint64_t)1 << m->p.factor_bits) - 1);
+    return (((i * 0x9E3779B1u) >> (32 - m->p.factor_bits)) + f) & rmask;
 }
 
 uint32_t model_fm__ffm_row(const model_fm *m, uint32_t idx, uint32_t field) {

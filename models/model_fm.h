@@ -37,7 +37,9 @@
  *
  *   pair = Σ_{i<j} ⟨v_{r(i, f_j)}, v_{r(j, f_i)}⟩ x_i x_j
  *
- * with r(i, f) the top factor_bits bits of ((i ^ f·0x85EBCA77) · 0x9E3779B1).
+ * with r(i, f) = (h(i) + f) mod R, h(i) the top factor_bits bits of
+ * i·0x9E3779B1: a feature's rows for its fields lie side by side, so its
+ * F rows are a few sequential lines, not F random ones.
  * With F the example's distinct fields (first-appearance order) and
  * S_ab = Σ_{j in field a} v_{r(j, b)} x_j, pair = Σ_{a<b} ⟨S_ab, S_ba⟩ +
  * ½ Σ_a (|S_aa|² − Σ_{j in a} |v_{r(j, a)}|² x_j²): O(n·F·k) rows gathered
