@@ -73,15 +73,25 @@ static inline void model_example_set_label(model_example *ex, model_label l, flo
     ex->has_label |= 1u << l;
 }
 
-/* Bytes model_example_encode writes for ex (at most MODEL_EXAMPLE_MAX_BYTES). */
+/* Bytes model_example_encode writes for ex: at most MODEL_EXAMPLE_MAX_BYTES,
+ * 187-290 (mean 251) for the default config's examples (bench/STATE.md).
+ * One pass over ex, which must be within the limits (n, n_dense). */
 size_t model_example_encoded_size(const model_example *ex);
+/* The largest encoding of any version (version 1's worst case). It sizes
+ * buffers that are persisted (the MTL's buffered rows in its snapshots), so
+ * it stays put; a new version must fit under it. */
 #define MODEL_EXAMPLE_MAX_BYTES                                                                    \
     (16 + MODEL_MAX_SPARSE * 9 + MODEL_MAX_DENSE * 4 + MODEL_LABEL_COUNT * 4)
-/* Writes ex compactly (little-endian, versioned) into out (cap bytes) and
- * sets *len (OUT:). SL_ERR_LIMIT when cap is too small. */
+/* Writes ex compactly (version 3: little-endian, bit-exact, layout in
+ * model_example.c) into out (cap bytes) and sets *len (OUT:), which is
+ * model_example_encoded_size(ex). No allocation. SL_ERR_LIMIT when cap is
+ * too small or ex is out of the limits (n, n_dense, a has_label bit past
+ * MODEL_LABEL_COUNT); out is then untouched. */
 sl_status model_example_encode(const model_example *ex, void *out, size_t cap, size_t *len);
-/* Reads what model_example_encode wrote. SL_ERR_CORRUPT on a wrong version,
- * a truncated buffer or counts out of range. */
+/* Reads what model_example_encode of this or an older binary wrote
+ * (versions 1, 2 and 3) into ex (OUT:), bit for bit. SL_ERR_CORRUPT on an
+ * unknown version, a length other than the exact one, counts or flags out
+ * of range, or unused bits that are not 0; ex is then unspecified. */
 sl_status model_example_decode(const void *in, size_t len, model_example *ex);
 
 #endif
