@@ -40,6 +40,7 @@ typedef enum sl_cf_kind {
 
 #define SL_CF_MIN_EXCL 1u /* value must be > min (not >=) */
 #define SL_CF_NONEMPTY 2u /* strings and lists must not be empty */
+#define SL_CF_MAX_EXCL 4u /* value must be < max (not <=) */
 
 typedef struct sl_cf_section sl_cf_section;
 
@@ -140,18 +141,39 @@ static const sl_cf_field ads_fields[] = {
      "Attribution window of an ad view (15 min).", NULL, NULL},
     {"lateness_ms", SL_CF_I64, SF_(lateness_ms), 0, 0, 0, 86400000, 0, 0, "60000",
      "Allowed lateness behind the max event time.", NULL, NULL},
+    {"base_rate", SL_CF_DOUBLE, SF_(base_rate), 0, 0, 0, 1, SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, 0,
+     "0.5",
+     "Rate of the surface's target label (ads, feed: click; events: register) expected before "
+     "any label arrives: the prior starts there (as two pseudo-examples) and every ftrl_lr, fm "
+     "and ffm model of the surface adds its log-odds to the margin, so an untrained model "
+     "predicts it instead of 0.5.",
+     NULL, NULL},
 };
 static const sl_cf_field feed_fields[] = {
     {"window_ms", SL_CF_I64, SF_(window_ms), 0, 0, 1, 31536000000.0, 0, 0, "1800000",
      "Attribution window of a feed view (30 min).", NULL, NULL},
     {"lateness_ms", SL_CF_I64, SF_(lateness_ms), 0, 0, 0, 86400000, 0, 0, "60000",
      "Allowed lateness behind the max event time.", NULL, NULL},
+    {"base_rate", SL_CF_DOUBLE, SF_(base_rate), 0, 0, 0, 1, SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, 0,
+     "0.5",
+     "Rate of the surface's target label (ads, feed: click; events: register) expected before "
+     "any label arrives: the prior starts there (as two pseudo-examples) and every ftrl_lr, fm "
+     "and ffm model of the surface adds its log-odds to the margin, so an untrained model "
+     "predicts it instead of 0.5.",
+     NULL, NULL},
 };
 static const sl_cf_field events_fields[] = {
     {"window_ms", SL_CF_I64, SF_(window_ms), 0, 0, 1, 31536000000.0, 0, 0, "604800000",
      "Attribution window of an event page view (7 days).", NULL, NULL},
     {"lateness_ms", SL_CF_I64, SF_(lateness_ms), 0, 0, 0, 86400000, 0, 0, "300000",
      "Allowed lateness behind the max event time.", NULL, NULL},
+    {"base_rate", SL_CF_DOUBLE, SF_(base_rate), 0, 0, 0, 1, SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, 0,
+     "0.5",
+     "Rate of the surface's target label (ads, feed: click; events: register) expected before "
+     "any label arrives: the prior starts there (as two pseudo-examples) and every ftrl_lr, fm "
+     "and ffm model of the surface adds its log-odds to the margin, so an untrained model "
+     "predicts it instead of 0.5.",
+     NULL, NULL},
 };
 #undef SF_
 static const sl_cf_section ads_section = {"", ads_fields, SL_ARRAY_LEN(ads_fields)};
@@ -353,8 +375,12 @@ static void join(char *out, size_t cap, const char *path, const char *key) {
 /* Checks a number against the field's range; the message shows the rule. */
 static sl_status check_range(sl_cf_ctx *c, const sl_cf_field *f, const char *path, double v) {
     bool lo_ok = (f->flags & SL_CF_MIN_EXCL) ? v > f->min : v >= f->min;
-    if (lo_ok && v <= f->max)
+    bool hi_ok = (f->flags & SL_CF_MAX_EXCL) ? v < f->max : v <= f->max;
+    if (lo_ok && hi_ok)
         return SL_OK;
+    if (f->flags & SL_CF_MAX_EXCL)
+        return bad(c, path, "must be %s %.15g and < %.15g, got %.15g",
+                   (f->flags & SL_CF_MIN_EXCL) ? ">" : ">=", f->min, f->max, v);
     if (!lo_ok && f->max >= 1e300)
         return bad(c, path, "must be %s %.15g, got %.15g",
                    (f->flags & SL_CF_MIN_EXCL) ? ">" : ">=", f->min, v);
@@ -756,6 +782,7 @@ static sl_status check_whole(sl_cf_ctx *c, sl_config *cfg) {
         if (m->kind == SL_MODEL_RANK && m->surface != SL_SURFACE_EVENTS)
             return bad(c, path, "a rank model serves the events surface, got %s",
                        sl_surface_str(m->surface));
+        cfg->models[i].base_rate = cfg->surfaces[m->surface].base_rate;
         if (m->kind == SL_MODEL_FFM && m->factors > 32) { /* MODEL_FFM_MAX_K */
             snprintf(path, sizeof path, "models.%s.factors", m->name);
             return bad(c, path, "an ffm model takes at most 32 factors, got %d", m->factors);
@@ -949,8 +976,8 @@ static const char *type_name(const sl_cf_field *f, char *buf, size_t cap) {
     case SL_CF_I64:
     case SL_CF_U64: snprintf(buf, cap, "integer, %.15g..%.15g", f->min, f->max); return buf;
     case SL_CF_DOUBLE:
-        snprintf(buf, cap, "number, %s%g..%g", (f->flags & SL_CF_MIN_EXCL) ? ">" : "", f->min,
-                 f->max);
+        snprintf(buf, cap, "number, %s%g..%s%g", (f->flags & SL_CF_MIN_EXCL) ? ">" : "", f->min,
+                 (f->flags & SL_CF_MAX_EXCL) ? "<" : "", f->max);
         return buf;
     case SL_CF_STRING: return "string";
     case SL_CF_SURFACE: return "ads, feed or events";

@@ -72,6 +72,8 @@ typedef struct sl_config_state {
 typedef struct sl_config_surface {
     int64_t window_ms;   /* attribution window of a view */
     int64_t lateness_ms; /* allowed lateness behind the max event time */
+    double base_rate;    /* the target's rate expected before any label: the prior's
+                          * start, the click models' margin offset */
 } sl_config_surface;
 
 typedef struct sl_config_features {
@@ -104,6 +106,7 @@ typedef struct sl_config_model {
     sl_surface surface; /* which surface's views it scores */
     uint64_t seed;      /* initialization seed */
     double neg_weight;  /* negative down-sampling weight w (1 = none) */
+    double base_rate;   /* resolved: its surface's base_rate */
     int64_t snapshot_interval_ms; /* event time between snapshots; 0 = at the end only */
     /* ftrl_lr, fm and ffm (linear part), rank */
     double alpha; /* FTRL learning rate */

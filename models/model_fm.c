@@ -30,6 +30,7 @@ struct model_fm {
     model__ftrl_k lin; /* the linear weights' constants in float */
     model__ftrl_k bias; /* the bias's: no L1, no L2 */
     float max_dz;      /* the guard's bound on |Δz| */
+    float base;        /* lin.base_margin in float */
     bool per_field;    /* some field has its own α (lin.fast_fields) */
     float ia_field[256]; /* 1/α of each field's linear features */
     _Alignas(16) float ia_same[MODEL_MAX_SPARSE]; /* 1/lin.alpha in every lane */
@@ -125,6 +126,7 @@ sl_status model_fm_create(const model_fm_params *p, uint32_t hash_bits, model_fm
     m->bias = (model__ftrl_k){ia, (float)p->lin.beta, 0.0f, 0.0f};
     m->per_field = model__ftrl_ia_fields(&p->lin, m->ia_field, m->ia_same);
     m->max_dz = p->lin.max_dz < FLT_MAX ? (float)p->lin.max_dz : FLT_MAX;
+    m->base = (float)p->lin.base_margin;
     m->factor_lr = (float)p->factor_lr;
     m->factor_l2 = (float)p->factor_l2;
     m->bits = hash_bits;
@@ -310,7 +312,7 @@ static float fm_margin(const model_fm *m, const model_example *ex, float *s) {
         model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
     float lin = model__ftrl_dot(z, q, x, ial, n4, &m->lin), pair;
     fm_factor_sums(m, ex, n, rows, s, &pair);
-    return bias_w(m) + lin + pair;
+    return bias_w(m) + lin + pair + m->base;
 }
 
 static float ffm_margin_of(const model_fm *m, const model_example *ex);
@@ -556,7 +558,7 @@ static float ffm_margin(const model_fm *m, const model_example *ex, uint32_t n, 
     uint32_t n4 = model__ftrl_gather(m->zn, m->mask, ex, n, z, q, x, NULL);
     const float *ial =
         model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
-    return bias_w(m) + model__ftrl_dot(z, q, x, ial, n4, &m->lin) + pair;
+    return bias_w(m) + model__ftrl_dot(z, q, x, ial, n4, &m->lin) + pair + m->base;
 }
 
 /* The update given m->frows / m->fs of the example from before it: rows
@@ -720,7 +722,7 @@ MODEL__SPECIALIZED sl_status fm_learn(model_fm *m, const model_example *ex,
         model__ftrl_lanes(m->per_field ? m->ia_field : NULL, m->ia_same, ex, n, n4, ia);
     float lin = model__ftrl_dot_keep(z, q, x, ial, n4, &m->lin, w, sq, NULL);
     fm_factor_sums(m, ex, n, rows, s, &pair);
-    *p = model__sigmoidf(bias_w(m) + lin + pair);
+    *p = model__sigmoidf(bias_w(m) + lin + pair + m->base);
     if (!model__ftrl_mark(m->zn, m->mask, ex, n, q, NULL)) /* a repeated index */
         return model_fm_update(m, ex, label, *p);
     float c_w = ex->weight, r = *p - label; /* importance weight, residual */

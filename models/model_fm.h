@@ -6,10 +6,11 @@
  * Legend: D = 2^bits linear coordinates, R = 2^factor_bits factor rows,
  * k = factors per row, n = the example's sparse features.
  *
- *   margin = b + Σ_i w_i x_i + ½ Σ_f [(Σ_i v_{r(i)f} x_i)² − Σ_i v_{r(i)f}² x_i²]
+ *   margin = b + Σ_i w_i x_i + ½ Σ_f [(Σ_i v_{r(i)f} x_i)² − Σ_i v_{r(i)f}² x_i²] + m₀
  *   p      = σ(margin)
  *
- * The pairwise term Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j is computed in O(n·k) by the
+ * with m₀ = lin.base_margin (model_ftrl.h). The pairwise term
+ * Σ_{i<j} ⟨v_i, v_j⟩ x_i x_j is computed in O(n·k) by the
  * sum-of-squares identity. The factor table is hashed to its own size: row
  * r(i) = i when factor_bits = bits, else the top factor_bits bits of
  * (i · 0x9E3779B1) (Fibonacci hashing) — factor_bits defaults to

@@ -16,6 +16,7 @@ struct model_ftrl {
     model_ftrl_params p; /* hyperparameters, copied at create */
     model__ftrl_k k;     /* the weight's constants in float */
     float max_dz;        /* the guard's bound in float */
+    float base;          /* p.base_margin in float */
     bool per_field;      /* some field has its own α (fast_fields) */
     float ia_field[256]; /* 1/α of each field's features */
     _Alignas(16) float ia_same[MODEL_MAX_SPARSE]; /* 1/alpha in every lane */
@@ -35,6 +36,7 @@ void model_ftrl_params_default(model_ftrl_params *p) {
     p->max_dz = 1e6;
     memset(p->fast_fields, 0, sizeof p->fast_fields);
     p->fast_alpha = 0.2;
+    p->base_margin = 0.0;
 }
 
 bool model__ftrl_ia_fields(const model_ftrl_params *p, float *ia_field, float *same) {
@@ -56,11 +58,19 @@ void model_ftrl_params_from_config(const sl_config_model *cm, model_ftrl_params 
     p->l1 = cm->l1;
     p->l2 = cm->l2;
     p->neg_weight = cm->neg_weight;
+    p->base_margin = cm->base_rate > 0 && cm->base_rate < 1
+                         ? model_ftrl_base_margin(cm->base_rate, cm->neg_weight)
+                         : 0.0;
     for (int i = 0; i < cm->n_fast_fields; i++) {
         unsigned f = (unsigned)cm->fast_field_ids[i] & 255;
         p->fast_fields[f >> 6] |= (uint64_t)1 << (f & 63);
     }
     p->fast_alpha = cm->fast_alpha;
+}
+
+double model_ftrl_base_margin(double rate, double neg_weight) {
+    double raw = rate * neg_weight / (1.0 - rate + rate * neg_weight);
+    return log(raw / (1.0 - raw));
 }
 
 sl_status model_ftrl_create(const model_ftrl_params *p, uint32_t hash_bits, model_ftrl **out,
@@ -77,6 +87,9 @@ sl_status model_ftrl_create(const model_ftrl_params *p, uint32_t hash_bits, mode
                           "max_dz > 0, fast_alpha > 0 (got %g, %g, %g, %g, %g, %g, %g)",
                           p->alpha, p->beta, p->l1, p->l2, p->neg_weight, p->max_dz,
                           p->fast_alpha);
+    if (!(fabs(p->base_margin) <= 30))
+        return sl_err_set(err, SL_ERR_INVALID, "ftrl: base_margin must be in -30..30, got %g",
+                          p->base_margin);
     model_ftrl *m = calloc(1, sizeof *m);
     if (!m)
         return sl_err_set(err, SL_ERR_NOMEM, "ftrl: out of memory");
@@ -90,6 +103,7 @@ sl_status model_ftrl_create(const model_ftrl_params *p, uint32_t hash_bits, mode
     m->p = *p;
     m->k = (model__ftrl_k){(float)(1.0 / p->alpha), (float)p->beta, (float)p->l1, (float)p->l2};
     m->max_dz = p->max_dz < FLT_MAX ? (float)p->max_dz : FLT_MAX;
+    m->base = (float)p->base_margin;
     m->per_field = model__ftrl_ia_fields(p, m->ia_field, m->ia_same);
     m->bits = hash_bits;
     m->mask = (uint32_t)(d - 1);
@@ -142,7 +156,7 @@ static float ftrl_margin(const model_ftrl *m, const model_example *ex) {
     uint32_t n;
     const float *ial;
     uint32_t n4 = ftrl_load(m, ex, ex, NULL, z, q, x, ia, &n, &ial);
-    return model__ftrl_dot(z, q, x, ial, n4, &m->k);
+    return model__ftrl_dot(z, q, x, ial, n4, &m->k) + m->base;
 }
 
 double model_ftrl__margin(const model_ftrl *m, const model_example *ex) {
@@ -256,7 +270,7 @@ MODEL__SPECIALIZED sl_status ftrl_learn(model_ftrl *m, const model_example *ex,
     uint32_t n;
     const float *ial;
     uint32_t n4 = ftrl_load(m, ex, pf, a, z, q, x, ia, &n, &ial);
-    *p = model__sigmoidf(model__ftrl_dot_keep(z, q, x, ial, n4, &m->k, w, sq, a));
+    *p = model__sigmoidf(model__ftrl_dot_keep(z, q, x, ial, n4, &m->k, w, sq, a) + m->base);
     if (!model__ftrl_mark(m->zn, m->mask, ex, n, q, a)) /* a repeated index */
         return model_ftrl_update(m, ex, label, *p);
     float c_w = ex->weight, r = *p - label; /* importance weight, residual */

@@ -57,6 +57,8 @@ typedef struct model_ftrl_params {
     uint64_t fast_fields[MODEL_FTRL_FIELD_WORDS]; /* bit f: features of field f learn at
                                                      fast_alpha instead of alpha */
     double fast_alpha; /* their learning rate, > 0 (unused when no field is set) */
+    double base_margin; /* added to every margin (|·| ≤ 30): an untrained model predicts
+                         * σ(base_margin); 0 by default (model_ftrl_base_margin) */
 } model_ftrl_params;
 
 typedef struct model_ftrl model_ftrl;
@@ -64,8 +66,14 @@ typedef struct model_ftrl model_ftrl;
 /* Defaults: the config's (alpha 0.05, beta 1, l1 1, l2 1, neg_weight 1, no
  * fast fields, fast_alpha 0.2) and max_dz 1e6. OUT: *p. */
 void model_ftrl_params_default(model_ftrl_params *p);
-/* The config's values for one model, defaults for what it does not have. */
+/* The config's values for one model, defaults for what it does not have;
+ * base_margin from the model's resolved base_rate and neg_weight. */
 void model_ftrl_params_from_config(const sl_config_model *cm, model_ftrl_params *p);
+/* The margin offset under which an untrained model serves `rate` (0 < rate
+ * < 1): the log-odds of the raw rate the model sees with negatives kept 1
+ * in neg_weight, rate·w / (1 − rate + rate·w), so that model_ftrl_calibrate
+ * brings it back to rate. */
+double model_ftrl_base_margin(double rate, double neg_weight);
 
 /* Allocates a zeroed model with 2^hash_bits coordinates. OUT: *out, owned by
  * the caller (model_ftrl_destroy). Returns SL_ERR_INVALID (bad params or

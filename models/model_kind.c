@@ -158,6 +158,10 @@ static void put_ftrl_hyper(model_snapshot_writer *w, const model_ftrl_params *p,
         snprintf(key, sizeof key, "%sfast_alpha", prefix);
         model_snapshot_put_hyper(w, key, p->fast_alpha);
     }
+    if (p->base_margin != 0) { /* likewise: only when a base_rate set one */
+        snprintf(key, sizeof key, "%sbase_margin", prefix);
+        model_snapshot_put_hyper(w, key, p->base_margin);
+    }
 }
 
 /* The arrays of a model, into an open snapshot. */

@@ -36,7 +36,7 @@
  * rebuilt from the pending CF when the operator starts.
  *
  * Scorers: the built-in `prior` per surface — the observed rate of closed
- * examples, (positives + 1) / (examples + 2), also the baseline of
+ * examples, (positives + 2·base_rate) / (examples + 2), also the baseline of
  * normalized cross-entropy — and every configured model of the surface
  * (op_learners). A model's raw heads are kept with the pending view; at
  * close each head's served prediction is scored (progressive validation)
@@ -323,7 +323,8 @@ static const sl_config_surface *surface_cfg(const op_join *j, sl_surface s) {
 
 static float prior_predict(const op_join *j, sl_surface s) {
     const join_prior *p = &j->prior[s];
-    return (float)(((double)p->clicks + 1.0) / ((double)p->examples + 2.0));
+    double r = j->cfg->surfaces[s].base_rate; /* two pseudo-examples at the base rate */
+    return (float)(((double)p->clicks + 2.0 * r) / ((double)p->examples + 2.0));
 }
 
 /* One score record: a model's served heads for the view ev (record i). */

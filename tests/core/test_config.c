@@ -146,6 +146,10 @@ static void test_errors_name_the_path(void **state) {
                  "models.f.factors: an ffm model takes at most 32 factors, got 33");
     expect_error("{\"models\":{\"f\":{\"kind\":\"ffm\",\"embed_dim\":4}}}", SL_ERR_CONFIG,
                  "models.f.embed_dim");
+    expect_error("{\"surfaces\":{\"feed\":{\"base_rate\":1}}}", SL_ERR_CONFIG,
+                 "surfaces.feed.base_rate: must be > 0 and < 1, got 1");
+    expect_error("{\"surfaces\":{\"ads\":{\"base_rate\":0}}}", SL_ERR_CONFIG,
+                 "surfaces.ads.base_rate: must be > 0 and < 1, got 0");
     expect_error("{\"engine\":{}, \"engine\":{}}", SL_ERR_PARSE, "duplicate");
     expect_error("{\"engine\":", SL_ERR_PARSE, "t.json: line 1");
     expect_error("[]", SL_ERR_CONFIG, "must be a JSON object");
@@ -169,6 +173,12 @@ static void test_overrides_and_props(void **state) {
     assert_int_equal(cfg->n_models, 1);
     assert_int_equal(cfg->models[0].factors, 4);
     assert_true(cfg->models[0].factor_lr == 0.05); /* default for the rest */
+    sl_config_destroy(cfg);
+    /* A surface's base_rate reaches its models; 0 and 1 are refused. */
+    j = "{\"surfaces\":{\"ads\":{\"base_rate\":0.02}},"
+        "\"models\":{\"a\":{\"surface\":\"ads\"},\"f\":{\"kind\":\"mtl\",\"surface\":\"feed\"}}}";
+    assert_int_equal(sl_config_load_string(j, strlen(j), "t", &cfg, &err), SL_OK);
+    assert_true(cfg->models[0].base_rate == 0.02 && cfg->models[1].base_rate == 0.5);
     sl_config_destroy(cfg);
     /* The field-aware FM takes the FM's keys. */
     j = "{\"models\":{\"f\":{\"kind\":\"ffm\",\"factors\":4,\"factor_lr\":0.1,\"alpha\":0.2}}}";

@@ -455,6 +455,15 @@ static void test_factor_table_size(void **state) {
     assert_true(model_fm_predict(m, &ex) == 0.5f);
     assert_true(fabsf(model_fm_predict_calibrated(m, &ex) - 1.0f / 11.0f) < 1e-7f);
     model_fm_destroy(m);
+    /* With a base margin (model_ftrl.h) an untrained FM or FFM serves the
+     * base rate. */
+    for (int fa = 0; fa < 2; fa++) {
+        p.field_aware = fa;
+        p.lin.base_margin = model_ftrl_base_margin(0.02, 10.0);
+        assert_int_equal(model_fm_create(&p, 8, &m, &err), SL_OK);
+        assert_true(fabsf(model_fm_predict_calibrated(m, &ex) - 0.02f) < 1e-6f);
+        model_fm_destroy(m);
+    }
 }
 
 /* ---- learn = predict + update = the batch learn --------------------------- */
