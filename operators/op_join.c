@@ -43,6 +43,7 @@
  * and the model learns the example. A surface with no model is scored by
  * the prior.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,9 +285,12 @@ static size_t encode_view(const join_view *v, const model_example *ex, unsigned 
     memcpy(p, v->pred, 4u * v->n_pred);
     p += 4u * v->n_pred;
     size_t exlen = 0;
-    if (ex)
-        model_example_encode(ex, p, JOIN_VALUE_MAX - (size_t)(p - out), &exlen);
-    else {
+    if (ex) { /* cannot fail: JOIN_VALUE_MAX has room for the largest head, ids,
+               * predictions and MODEL_EXAMPLE_MAX_BYTES */
+        sl_status st = model_example_encode(ex, p, JOIN_VALUE_MAX - (size_t)(p - out), &exlen);
+        assert(st == SL_OK);
+        (void)st;
+    } else {
         memcpy(p, v->ex, v->ex_len);
         exlen = v->ex_len;
     }
