@@ -136,45 +136,37 @@ static const sl_cf_field state_fields[] = {
 #undef S_
 
 #define SF_(f) offsetof(sl_config_surface, f)
+/* The same for every surface. */
+#define SURFACE_BASE_RATE                                                                          \
+    {"base_rate", SL_CF_DOUBLE, SF_(base_rate), 0, 0, 0, 1, SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, 0,    \
+     "0.5",                                                                                        \
+     "Rate of the surface's target label (ads, feed: click; events: register) expected before "    \
+     "any label arrives: the prior starts there (as two pseudo-examples) and every ftrl_lr, fm "   \
+     "and ffm model of the surface adds its log-odds to the margin, so an untrained model "        \
+     "predicts it instead of 0.5.",                                                                \
+     NULL, NULL}
 static const sl_cf_field ads_fields[] = {
     {"window_ms", SL_CF_I64, SF_(window_ms), 0, 0, 1, 31536000000.0, 0, 0, "900000",
      "Attribution window of an ad view (15 min).", NULL, NULL},
     {"lateness_ms", SL_CF_I64, SF_(lateness_ms), 0, 0, 0, 86400000, 0, 0, "60000",
      "Allowed lateness behind the max event time.", NULL, NULL},
-    {"base_rate", SL_CF_DOUBLE, SF_(base_rate), 0, 0, 0, 1, SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, 0,
-     "0.5",
-     "Rate of the surface's target label (ads, feed: click; events: register) expected before "
-     "any label arrives: the prior starts there (as two pseudo-examples) and every ftrl_lr, fm "
-     "and ffm model of the surface adds its log-odds to the margin, so an untrained model "
-     "predicts it instead of 0.5.",
-     NULL, NULL},
+    SURFACE_BASE_RATE,
 };
 static const sl_cf_field feed_fields[] = {
     {"window_ms", SL_CF_I64, SF_(window_ms), 0, 0, 1, 31536000000.0, 0, 0, "1800000",
      "Attribution window of a feed view (30 min).", NULL, NULL},
     {"lateness_ms", SL_CF_I64, SF_(lateness_ms), 0, 0, 0, 86400000, 0, 0, "60000",
      "Allowed lateness behind the max event time.", NULL, NULL},
-    {"base_rate", SL_CF_DOUBLE, SF_(base_rate), 0, 0, 0, 1, SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, 0,
-     "0.5",
-     "Rate of the surface's target label (ads, feed: click; events: register) expected before "
-     "any label arrives: the prior starts there (as two pseudo-examples) and every ftrl_lr, fm "
-     "and ffm model of the surface adds its log-odds to the margin, so an untrained model "
-     "predicts it instead of 0.5.",
-     NULL, NULL},
+    SURFACE_BASE_RATE,
 };
 static const sl_cf_field events_fields[] = {
     {"window_ms", SL_CF_I64, SF_(window_ms), 0, 0, 1, 31536000000.0, 0, 0, "604800000",
      "Attribution window of an event page view (7 days).", NULL, NULL},
     {"lateness_ms", SL_CF_I64, SF_(lateness_ms), 0, 0, 0, 86400000, 0, 0, "300000",
      "Allowed lateness behind the max event time.", NULL, NULL},
-    {"base_rate", SL_CF_DOUBLE, SF_(base_rate), 0, 0, 0, 1, SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, 0,
-     "0.5",
-     "Rate of the surface's target label (ads, feed: click; events: register) expected before "
-     "any label arrives: the prior starts there (as two pseudo-examples) and every ftrl_lr, fm "
-     "and ffm model of the surface adds its log-odds to the margin, so an untrained model "
-     "predicts it instead of 0.5.",
-     NULL, NULL},
+    SURFACE_BASE_RATE,
 };
+#undef SURFACE_BASE_RATE
 #undef SF_
 static const sl_cf_section ads_section = {"", ads_fields, SL_ARRAY_LEN(ads_fields)};
 static const sl_cf_section feed_section = {"", feed_fields, SL_ARRAY_LEN(feed_fields)};

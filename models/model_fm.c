@@ -463,6 +463,13 @@ static bool fm_row_step(const model_fm *m, float *v, float *gs, const float *s, 
     return ok;
 }
 
+/* Puts back rows[0, n) from the guard's undo copies, newest first (a row
+ * stepped twice gets its oldest copy last). */
+static void fm_restore(model_fm *m, const float *const *rows, uint32_t n) {
+    while (n-- > 0)
+        memcpy((float *)rows[n], m->undo + (size_t)n * m->stride, m->stride * sizeof(float));
+}
+
 /* ---- field-aware (model_fm.h) ------------------------------------------- */
 
 /* The FFM's factor row of coordinate i (< D) for field f. */
@@ -592,12 +599,8 @@ static sl_status ffm_step(model_fm *m, const model_example *ex, uint32_t n, uint
                                            m->ia_same, r, c_w, m->max_dz, &m->lin);
         }
     }
-    if (!ok) { /* u rows stepped (the last perhaps partly): restored newest first */
-        while (u-- > 0) {
-            uint32_t j = u / nf, b = u % nf;
-            memcpy((float *)m->frows[j * nf + b], m->undo + (size_t)u * m->stride,
-                   m->stride * sizeof(float));
-        }
+    if (!ok) { /* u rows stepped (the last perhaps partly): frows[0, u) */
+        fm_restore(m, m->frows, u);
         m->zb[0] = zb_old[0];
         m->zb[1] = zb_old[1];
         m->refused++;
@@ -686,8 +689,7 @@ sl_status model_fm_update(model_fm *m, const model_example *ex, float label, flo
                                    m->ia_same, r, c_w, m->max_dz, &m->lin);
 out:
     if (!ok) {
-        while (j-- > 0)
-            memcpy((float *)rows[j], m->undo + (size_t)j * m->stride, m->stride * sizeof(float));
+        fm_restore(m, rows, j);
         m->zb[0] = zb_old[0];
         m->zb[1] = zb_old[1];
         m->refused++;
@@ -745,8 +747,7 @@ MODEL__SPECIALIZED sl_status fm_learn(model_fm *m, const model_example *ex,
     ok = ok && model__ftrl_steps_kept(z, q, x, ial, w, sq, n4, r, c_w, m->max_dz, z2, n2, a);
     model__ftrl_scatter(m->zn, m->mask, ex, n, ok, z2, n2, z, q, a);
     if (!ok) {
-        while (j-- > 0)
-            memcpy((float *)rows[j], m->undo + (size_t)j * m->stride, m->stride * sizeof(float));
+        fm_restore(m, rows, j);
         m->refused++;
         return SL_ERR_INVALID;
     }

@@ -69,8 +69,15 @@ static double ref_w(double z, double n, double alpha, double beta, double l1, do
     return -(z - sgn * l1) / ((beta + sqrt(n)) / alpha + l2);
 }
 
-/* b + Σ_i w_i x_i + Σ_{i<j} ⟨v_{r(i)}, v_{r(j)}⟩ x_i x_j, straight from the
- * definition, in double. The model computes in float with the
+/* The row feature a of ex pairs with feature b through: its one row (the
+ * FM), its row for b's field (the FFM). */
+static uint32_t ref_row(model_fm *m, const model_example *ex, uint32_t a, uint32_t b) {
+    return field_aware ? model_fm__ffm_row(m, ex->idx[a], ex->field[b])
+                       : model_fm__row(m, ex->idx[a]);
+}
+
+/* b + Σ_i w_i x_i + Σ_{i<j} ⟨v_{r(i)}, v_{r(j)}⟩ x_i x_j (the FFM: v_{r(i, f_j)},
+ * v_{r(j, f_i)}), straight from the definition, in double. The model computes in float with the
  * sum-of-squares identity, so they agree to float rounding (1e-5 relative
  * allowed; the identity's s_f² − Σ v² x² cancels a little). */
 static double ref_margin(model_fm *m, const model_example *ex) {
@@ -84,8 +91,8 @@ static double ref_margin(model_fm *m, const model_example *ex) {
         s += ref_w(zn[2 * i], zn[2 * i + 1], p->lin.alpha, p->lin.beta, p->lin.l1, p->lin.l2) *
              ex->val[a];
         for (uint32_t b = a + 1; b < ex->n; b++) {
-            const float *va = vg + (size_t)model_fm__row(m, ex->idx[a]) * 2 * k;
-            const float *vb = vg + (size_t)model_fm__row(m, ex->idx[b]) * 2 * k;
+            const float *va = vg + (size_t)ref_row(m, ex, a, b) * 2 * k;
+            const float *vb = vg + (size_t)ref_row(m, ex, b, a) * 2 * k;
             double dot = 0;
             for (uint32_t f = 0; f < k; f++)
                 dot += (double)va[f] * vb[f];
@@ -110,7 +117,8 @@ static void test_margin_matches_pairwise_reference(void **state) {
         float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f;
         assert_int_equal(model_fm_update(m, &ex, y, model_fm_predict(m, &ex)), SL_OK);
     }
-    printf("fm: worst relative margin error vs the pairwise definition %.1e\n", worst);
+    printf("%s: worst relative margin error vs the pairwise definition %.1e\n",
+           field_aware ? "ffm" : "fm", worst);
     assert_true(worst <= 1e-5);
     model_fm_destroy(m);
 }
@@ -631,54 +639,6 @@ static void test_deterministic(void **state) {
 
 /* ---- the field-aware variant ------------------------------------------- */
 
-/* b + Σ_i w_i x_i + Σ_{i<j} ⟨v_{r(i, f_j)}, v_{r(j, f_i)}⟩ x_i x_j in double,
- * straight from model_fm.h's definition. */
-static double ffm_ref_margin(model_fm *m, const model_example *ex) {
-    const model_fm_params *p = model_fm_params_get(m);
-    const float *zn = model_fm_linear_zn_const(m), *vg = model_fm_factors_const(m);
-    const float *zb = model_fm_bias_zn(m);
-    uint32_t k = model_fm_k(m), mask = (1u << model_fm_bits(m)) - 1;
-    double s = ref_w(zb[0], zb[1], p->lin.alpha, p->lin.beta, 0, 0);
-    for (uint32_t a = 0; a < ex->n; a++) {
-        uint32_t i = ex->idx[a] & mask;
-        s += ref_w(zn[2 * i], zn[2 * i + 1], p->lin.alpha, p->lin.beta, p->lin.l1, p->lin.l2) *
-             ex->val[a];
-        for (uint32_t b = a + 1; b < ex->n; b++) {
-            const float *va = vg + (size_t)model_fm__ffm_row(m, ex->idx[a], ex->field[b]) * 2 * k;
-            const float *vb = vg + (size_t)model_fm__ffm_row(m, ex->idx[b], ex->field[a]) * 2 * k;
-            double dot = 0;
-            for (uint32_t f = 0; f < k; f++)
-                dot += (double)va[f] * vb[f];
-            s += dot * ex->val[a] * ex->val[b];
-        }
-    }
-    return s;
-}
-
-/* The margin through the field sums against the definition, on a model
- * trained along the way, with hashed rows shared between (feature, field)
- * pairs and features of one field meeting each other. */
-static void test_ffm_margin_matches_pairwise_reference(void **state) {
-    (void)state;
-    field_aware = true;
-    model_fm *m = make(10, 8, 6, 0.3, 51);
-    field_aware = false;
-    sl_rand rng;
-    sl_rand_seed(&rng, 52);
-    double worst = 0;
-    for (int t = 0; t < 300; t++) {
-        model_example ex;
-        random_example(&rng, 1024, 0.04, &ex);
-        double fast = model_fm__margin(m, &ex), ref = ffm_ref_margin(m, &ex);
-        worst = fmax(worst, fabs(fast - ref) / (1 + fabs(ref)));
-        float y = sl_rand_bernoulli(&rng, 0.3) ? 1.0f : 0.0f;
-        assert_int_equal(model_fm_update(m, &ex, y, model_fm_predict(m, &ex)), SL_OK);
-    }
-    printf("ffm: worst relative margin error vs the pairwise definition %.1e\n", worst);
-    assert_true(worst <= 1e-5);
-    model_fm_destroy(m);
-}
-
 /* Gradients of the bias, linear weights and every (feature, field) row by
  * central differences, on examples whose rows are all distinct (others are
  * drawn again: a shared row's derivative is the sum of its uses). */
@@ -838,6 +798,7 @@ static void test_ffm_params_and_rows(void **state) {
         test_##test(state);                                                                        \
         field_aware = false;                                                                       \
     }
+FFM_TOO(margin_matches_pairwise_reference)
 FFM_TOO(guard_refuses_and_leaves_model_unchanged)
 FFM_TOO(learn_is_predict_then_update)
 FFM_TOO(batch_is_sequential)
