@@ -141,9 +141,9 @@ static const sl_cf_field state_fields[] = {
     {"base_rate", SL_CF_DOUBLE, SF_(base_rate), 0, 0, 0, 1, SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, 0,    \
      "0.5",                                                                                        \
      "Rate of the surface's target label (ads, feed: click; events: register) expected before "    \
-     "any label arrives: the prior starts there (as two pseudo-examples) and every ftrl_lr, fm "   \
-     "and ffm model of the surface adds its log-odds to the margin, so an untrained model "        \
-     "predicts it instead of 0.5.",                                                                \
+     "any label arrives: the prior starts there (as two pseudo-examples), every ftrl_lr, fm and "  \
+     "ffm model of the surface adds its log-odds to the margin and an mtl model's click head "     \
+     "starts at it, so an untrained model predicts it instead of 0.5.",                            \
      NULL, NULL}
 static const sl_cf_field ads_fields[] = {
     {"window_ms", SL_CF_I64, SF_(window_ms), 0, 0, 1, 31536000000.0, 0, 0, "900000",
@@ -262,6 +262,14 @@ static const sl_cf_field model_fields[] = {
     {"blend", SL_CF_DBL4, M_(blend), 0, 0, -1e3, 1e3, 0, K(SL_MODEL_MTL),
      "{\"click\":1,\"like\":2,\"share\":4,\"dwell\":0.0001}",
      "MTL: feed score = sum of weight x head output.", NULL, head_names},
+    {"like_base_rate", SL_CF_DOUBLE, M_(like_base_rate), 0, 0, 0, 1,
+     SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, K(SL_MODEL_MTL), "0.5",
+     "MTL: rate of likes expected before any label; the like head starts there (the click "
+     "head starts at the surface's base_rate).",
+     NULL, NULL},
+    {"share_base_rate", SL_CF_DOUBLE, M_(share_base_rate), 0, 0, 0, 1,
+     SL_CF_MIN_EXCL | SL_CF_MAX_EXCL, K(SL_MODEL_MTL), "0.5",
+     "MTL: rate of shares expected before any label; the share head starts there.", NULL, NULL},
     {"focal_gamma", SL_CF_DOUBLE, M_(focal_gamma), 0, 0, 0, 10, 0, K(SL_MODEL_RANK), "0",
      "Rank: focal loss gamma (0 = log loss).", NULL, NULL},
 };

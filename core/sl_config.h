@@ -132,6 +132,8 @@ typedef struct sl_config_model {
     int emb_bits;           /* 2^emb_bits hashed embedding rows */
     double head_weights[4]; /* loss weights: click, like, share, dwell */
     double blend[4];        /* feed score weights: click, like, share, dwell */
+    double like_base_rate;  /* like head's expected rate before any label */
+    double share_base_rate; /* share head's */
     /* rank */
     double focal_gamma; /* 0 = plain log loss */
 } sl_config_model;

@@ -120,6 +120,8 @@ void model_mtl_params_default(model_mtl_params *p) {
     memcpy(p->blend, bl, sizeof bl);
     p->huber_delta = 1.0;
     p->dwell_init_ms = 10000.0;
+    for (int t = 0; t < 3; t++)
+        p->base_rate[t] = 0.5;
     p->init_std = 0.01;
     p->max_grad = 1e6;
     p->seed = 1;
@@ -142,6 +144,10 @@ void model_mtl_params_from_config(const sl_config_model *cm, model_mtl_params *p
     }
     p->init_std = cm->init_std;
     p->seed = cm->seed;
+    const double rates[3] = {cm->base_rate, cm->like_base_rate, cm->share_base_rate};
+    for (int t = 0; t < 3; t++)
+        if (rates[t] > 0 && rates[t] < 1)
+            p->base_rate[t] = rates[t];
 }
 
 static sl_status check_params(const model_mtl_params *p, sl_err *err) {
@@ -177,6 +183,10 @@ static sl_status check_params(const model_mtl_params *p, sl_err *err) {
         return sl_err_set(err, SL_ERR_INVALID,
                           "mtl: need lr > 0, momentum, beta1, beta2 in [0, 1), eps > 0, "
                           "huber_delta > 0, dwell_init_ms >= 0, init_std >= 0, max_grad > 0");
+    for (int t = 0; t < 3; t++)
+        if (!(p->base_rate[t] > 0 && p->base_rate[t] < 1))
+            return sl_err_set(err, SL_ERR_INVALID, "mtl: base_rate[%d] must be in (0, 1), got %g",
+                              t, p->base_rate[t]);
     for (int t = 0; t < MODEL_MTL_HEADS; t++)
         if (!(p->head_weights[t] >= 0) || !isfinite(p->head_weights[t]) || !isfinite(p->blend[t]))
             return sl_err_set(err, SL_ERR_INVALID,
@@ -262,7 +272,10 @@ static size_t layer_floats(const model_mtl *m, uint32_t l) {
 
 /* Fills the parameters from the seed: embeddings N(0, init_std²), hidden
  * layers He-normal N(0, 2/in), heads N(0, 0.01/in), biases 0 except the
- * dwell head's, log1p(dwell_init_ms); optimizer state 0. */
+ * dwell head's, log1p(dwell_init_ms), and the click, like and share
+ * heads', the logits of their base rates (until the first batch sets the
+ * head biases, views are scored at the expected rates, not 0.5);
+ * optimizer state 0. */
 static void init_params(model_mtl *m) {
     sl_rand rng;
     sl_rand_seed(&rng, m->p.seed);
@@ -286,6 +299,10 @@ static void init_params(model_mtl *m) {
     }
     m->w[m->L][(size_t)MODEL_MTL_DWELL * (m->width[m->L] + 1) + m->width[m->L]] =
         (float)log1p(m->p.dwell_init_ms);
+    for (int t = MODEL_MTL_CLICK; t <= MODEL_MTL_SHARE; t++) {
+        double r = m->p.base_rate[t];
+        m->w[m->L][(size_t)t * (m->width[m->L] + 1) + m->width[m->L]] = (float)log(r / (1.0 - r));
+    }
     for (uint32_t d = 0; d < m->Dn; d++) {
         m->norm[3 * d] = 0.0f;
         m->norm[3 * d + 1] = 0.0f;
@@ -1195,6 +1212,11 @@ sl_status model_mtl_snapshot_write(model_mtl *m, model_snapshot_writer *w) {
     }
     model_snapshot_put_hyper(w, "huber_delta", p->huber_delta);
     model_snapshot_put_hyper(w, "dwell_init_ms", p->dwell_init_ms);
+    static const char *const rate_keys[3] = {"click_base_rate", "like_base_rate",
+                                             "share_base_rate"};
+    for (int t = 0; t < 3; t++) /* only when set: other snapshots keep their bytes */
+        if (p->base_rate[t] != 0.5)
+            model_snapshot_put_hyper(w, rate_keys[t], p->base_rate[t]);
     model_snapshot_put_hyper(w, "init_std", p->init_std);
     model_snapshot_put_hyper(w, "max_grad", p->max_grad);
     model_snapshot_put_dim(w, "emb_bits", p->emb_bits);

@@ -94,6 +94,8 @@ typedef struct model_mtl_params {
     double blend[MODEL_MTL_HEADS];         /* feed score weight per head output */
     double huber_delta;                    /* Huber δ of the dwell head (log units), > 0 */
     double dwell_init_ms;                  /* dwell head bias starts at log1p of this, ≥ 0 */
+    double base_rate[3];                   /* click, like, share head biases start at
+                                            * their logits, each in (0, 1) */
     double init_std;                       /* embedding init N(0, init_std²), ≥ 0 */
     double max_grad;                       /* guard: largest |gradient| accepted, > 0 */
     uint64_t seed;                         /* init seed */
@@ -121,10 +123,13 @@ typedef struct model_mtl model_mtl;
 /* Defaults: emb_bits 17, K 16, F 32, Dn MODEL_MAX_DENSE, hidden [128, 64],
  * mini_batch 64, Adam (lr 0.001, β 0.9 / 0.999, eps 1e-8), momentum 0.9,
  * mean pooling, head weights 1/1/1/0.5, blend 1/2/4/0.0001, Huber δ 1,
- * dwell_init_ms 10000, init_std 0.01, max_grad 1e6, seed 1. OUT: *p. */
+ * dwell_init_ms 10000, base rates 0.5, init_std 0.01, max_grad 1e6,
+ * seed 1. OUT: *p. */
 void model_mtl_params_default(model_mtl_params *p);
 /* The config's values (embed_dim, hidden, mini_batch, lr, optimizer,
- * emb_bits, head_weights, blend, init_std, seed), defaults for the rest;
+ * emb_bits, head_weights, blend, init_std, seed; the click head's base
+ * rate from the surface's base_rate, like's and share's from
+ * like_base_rate, share_base_rate), defaults for the rest;
  * F and Dn are the featurizer's business: set them after. OUT: *p. */
 void model_mtl_params_from_config(const sl_config_model *cm, model_mtl_params *p);
 /* "adam", "adagrad", "momentum"; false when s is none of them. OUT: *opt. */

@@ -1064,7 +1064,22 @@ static void test_predict(void **state) {
     model_example_reset(&ex);
     model_mtl_predict(fresh, &ex, o);
     assert_true(fabsf(o[3] - 50.0f) < 0.5f);
+    assert_true(fabsf(o[0] - 0.5f) < 0.02f); /* click at 0.5 without a base rate */
     model_mtl_destroy(fresh);
+    /* ... and its click, like and share heads at their base rates when set */
+    p.base_rate[0] = 0.06;
+    p.base_rate[1] = 0.02;
+    p.base_rate[2] = 0.005;
+    fresh = make(&p);
+    model_mtl_predict(fresh, &ex, o);
+    assert_true(fabsf(o[0] - 0.06f) < 0.005f);
+    assert_true(fabsf(o[1] - 0.02f) < 0.002f);
+    assert_true(fabsf(o[2] - 0.005f) < 0.0005f);
+    model_mtl_destroy(fresh);
+    p.base_rate[1] = 1.0;
+    sl_err err = {{0}};
+    assert_int_equal(model_mtl_create(&p, &fresh, &err), SL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "base_rate[1]"));
     free(exs);
     free(out);
     model_mtl_destroy(m);
