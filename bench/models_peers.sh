@@ -175,9 +175,8 @@ for n in "${EVENTS[@]}"; do
     learners "$NAME-$n" "$o/examples.jsonl" "$d/truth.jsonl"
     learners "$NAME-$n-nodecay" "$o/examples.jsonl" "$d/truth.jsonl" "$ABLATE_FROM"
 done
-[ "$REAL" = 1 ] || exit 0
 
-# ---- 2. real data -----------------------------------------------------------
+# ---- 2. real data (REAL=1) ---------------------------------------------------
 real() {
     local name=$1 src=$2
     local out=$WORK/real-$name.jsonl
@@ -187,10 +186,12 @@ real() {
         echo "models_peers: $name skipped (no data at $src)" >&2
     fi
 }
-real avazu "$DATA/avazu/ycjuan_kaggle-avazu/tr.rx.csv"
-real criteo "$DATA/criteo/ycjuan_kaggle-2014-criteo/train.tiny.csv"
-real ipinyou "$DATA/ipinyou/wnzhang_deep-ctr"
-real mind "$DATA/mind/Farabi667_AI-Term-Project"
+if [ "$REAL" = 1 ]; then
+    real avazu "$DATA/avazu/ycjuan_kaggle-avazu/tr.rx.csv"
+    real criteo "$DATA/criteo/ycjuan_kaggle-2014-criteo/train.tiny.csv"
+    real ipinyou "$DATA/ipinyou/wnzhang_deep-ctr"
+    real mind "$DATA/mind/Farabi667_AI-Term-Project"
+fi
 
 # ---- summary: the best loss of each learner per set ---------------------------
 echo
