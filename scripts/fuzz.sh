@@ -5,7 +5,7 @@
 set -euo pipefail
 build=${1:-build/fuzz}
 secs=${2:-60}
-for target in event config; do
+for target in event config snapshot example; do
   work=build/fuzz-corpus/$target
   mkdir -p "$work"
   cp -n fuzz/corpus/$target/* "$work"/ 2>/dev/null || true
