@@ -304,35 +304,17 @@ static void fm_write(void *ctx, model_snapshot_writer *w) {
     put_arrays(w, a, fm_arrays(ctx, a));
 }
 
-static const model_kind_vtable fm_vtable = {
-    .kind = SL_MODEL_FM,
-    .heads = 1,
-    .head_names = {"p_click"},
-    .create = fm_create,
-    .destroy = fm_destroy,
-    .predict = fm_predict,
-    .serve = fm_serve,
-    .learn = fm_learn,
-    .learn_batch = fm_learn_batch,
-    .arrays = fm_arrays,
-    .write = fm_write,
-};
-
-/* The field-aware FM: the FM's adapter over model_fm with field_aware set
- * (model_fm_params_from_config reads it from the kind). */
-static const model_kind_vtable ffm_vtable = {
-    .kind = SL_MODEL_FFM,
-    .heads = 1,
-    .head_names = {"p_click"},
-    .create = fm_create,
-    .destroy = fm_destroy,
-    .predict = fm_predict,
-    .serve = fm_serve,
-    .learn = fm_learn,
-    .learn_batch = fm_learn_batch,
-    .arrays = fm_arrays,
-    .write = fm_write,
-};
+/* The FM and the field-aware FM: one adapter over model_fm, whose
+ * field_aware model_fm_params_from_config reads from the kind. */
+#define FM_FAMILY_VTABLE(kind_)                                                                    \
+    {                                                                                              \
+        .kind = (kind_), .heads = 1, .head_names = {"p_click"}, .create = fm_create,               \
+        .destroy = fm_destroy, .predict = fm_predict, .serve = fm_serve, .learn = fm_learn,        \
+        .learn_batch = fm_learn_batch, .arrays = fm_arrays, .write = fm_write,                     \
+    }
+static const model_kind_vtable fm_vtable = FM_FAMILY_VTABLE(SL_MODEL_FM);
+static const model_kind_vtable ffm_vtable = FM_FAMILY_VTABLE(SL_MODEL_FFM);
+#undef FM_FAMILY_VTABLE
 
 /* ---- the multi-task feed model --------------------------------------------- */
 
