@@ -470,6 +470,36 @@ static void fm_restore(model_fm *m, const float *const *rows, uint32_t n) {
         memcpy((float *)rows[n], m->undo + (size_t)n * m->stride, m->stride * sizeof(float));
 }
 
+/* The update after its factor rows: the bias, then the linear coordinates
+ * (model__ftrl_update_coords restores them itself), when ok; then commit,
+ * or refuse and put back the n rows stepped (rows[0, n)) and the bias. The
+ * FM's and the FFM's updates both end here. */
+static sl_status fm_finish(model_fm *m, const model_example *ex, bool ok, float r, float c_w,
+                           const float *const *rows, uint32_t n) {
+    float zb_old[2] = {m->zb[0], m->zb[1]};
+    if (ok) {
+        float sq = sqrtf(m->zb[1]), z2, n2;
+        model__ftrl_step(m->zb[0], m->zb[1], sq, model__ftrl_w(m->zb[0], sq, &m->bias), r, c_w,
+                         m->bias.inv_alpha, &z2, &n2);
+        ok = fabsf(z2 - m->zb[0]) <= m->max_dz && fabsf(z2) <= FLT_MAX && n2 <= FLT_MAX;
+        if (ok) {
+            m->zb[0] = z2;
+            m->zb[1] = n2;
+            ok = model__ftrl_update_coords(m->zn, m->mask, ex, m->per_field ? m->ia_field : NULL,
+                                           m->ia_same, r, c_w, m->max_dz, &m->lin);
+        }
+    }
+    if (!ok) {
+        fm_restore(m, rows, n);
+        m->zb[0] = zb_old[0];
+        m->zb[1] = zb_old[1];
+        m->refused++;
+        return SL_ERR_INVALID;
+    }
+    m->updates++;
+    return SL_OK;
+}
+
 /* ---- field-aware (model_fm.h) ------------------------------------------- */
 
 /* The FFM's factor row of coordinate i (< D) for field f. */
@@ -575,39 +605,18 @@ static sl_status ffm_step(model_fm *m, const model_example *ex, uint32_t n, uint
                           const uint8_t *slot, float label, float p) {
     uint32_t k = m->k, u = 0;
     float c_w = ex->weight, r = p - label; /* importance weight, residual */
-    float zb_old[2] = {m->zb[0], m->zb[1]};
     bool ok = isfinite(c_w * r) && c_w >= 0;
     for (uint32_t j = 0; ok && j < n; j++) {
         uint32_t a = slot[j];
         float x = ex->val[j];
-        for (uint32_t b = 0; ok && b < nf; b++, u++) {
+        for (uint32_t b = 0; ok && b < nf; b++, u++) { /* u counts a failed row too */
             float *row = (float *)m->frows[j * nf + b];
             memcpy(m->undo + (size_t)u * m->stride, row, m->stride * sizeof(float));
             const float *s = m->fs + ((size_t)b * nf + a) * k;
             ok = fm_row_step(m, row, row + k, s, x, b == a ? x : 0.0f, r, c_w);
         }
     }
-    if (ok) {
-        float sq = sqrtf(m->zb[1]), z2, n2;
-        model__ftrl_step(m->zb[0], m->zb[1], sq, model__ftrl_w(m->zb[0], sq, &m->bias), r, c_w,
-                         m->bias.inv_alpha, &z2, &n2);
-        ok = fabsf(z2 - m->zb[0]) <= m->max_dz && fabsf(z2) <= FLT_MAX && n2 <= FLT_MAX;
-        if (ok) {
-            m->zb[0] = z2;
-            m->zb[1] = n2;
-            ok = model__ftrl_update_coords(m->zn, m->mask, ex, m->per_field ? m->ia_field : NULL,
-                                           m->ia_same, r, c_w, m->max_dz, &m->lin);
-        }
-    }
-    if (!ok) { /* u rows stepped (the last perhaps partly): frows[0, u) */
-        fm_restore(m, m->frows, u);
-        m->zb[0] = zb_old[0];
-        m->zb[1] = zb_old[1];
-        m->refused++;
-        return SL_ERR_INVALID;
-    }
-    m->updates++;
-    return SL_OK;
+    return fm_finish(m, ex, ok, r, c_w, m->frows, u);
 }
 
 /* The FFM's entry points stay out of line: inlined into model_fm_update,
@@ -659,49 +668,25 @@ sl_status model_fm_update(model_fm *m, const model_example *ex, float label, flo
         return ffm_update(m, ex, label, p);
     /* Factor rows one feature after the other, in place with an undo log of
      * each row (rows repeat: hashed to fewer rows than coordinates); then
-     * the bias; then the linear coordinates (model__ftrl_update_coords,
-     * which restores them itself). The parts share no state, so this order
-     * is the sequential update's. A refusal anywhere restores everything. */
+     * the bias; then the linear coordinates (fm_finish). The parts share no
+     * state, so this order is the sequential update's. A refusal anywhere
+     * restores everything. */
     uint32_t n = ex->n <= MODEL_MAX_SPARSE ? ex->n : MODEL_MAX_SPARSE;
     float s[MODEL_FM_MAX_K];
     const float *rows[MODEL_MAX_SPARSE]; /* (n) */
     float c_w = ex->weight, r = p - label; /* importance weight, residual */
-    float zb_old[2] = {m->zb[0], m->zb[1]};
     bool ok = isfinite(c_w * r) && c_w >= 0;
     uint32_t j = 0;
-    if (!ok)
-        goto out;
-    fm_rows(m, ex, ex, n, rows);
-    fm_factor_sums(m, ex, n, rows, s, NULL); /* from before the update */
-    for (; j < n; j++) {
+    if (ok) {
+        fm_rows(m, ex, ex, n, rows);
+        fm_factor_sums(m, ex, n, rows, s, NULL); /* from before the update */
+    }
+    for (; ok && j < n; j++) { /* j counts a failed row too: partly written */
         float *row = (float *)rows[j];
         memcpy(m->undo + (size_t)j * m->stride, row, m->stride * sizeof(float));
-        if (!fm_row_step(m, row, row + m->k, s, ex->val[j], ex->val[j], r, c_w)) {
-            ok = false;
-            j++; /* partly written: restored below */
-            goto out;
-        }
+        ok = fm_row_step(m, row, row + m->k, s, ex->val[j], ex->val[j], r, c_w);
     }
-    float sq = sqrtf(m->zb[1]), z2, n2;
-    model__ftrl_step(m->zb[0], m->zb[1], sq, model__ftrl_w(m->zb[0], sq, &m->bias), r, c_w,
-                     m->bias.inv_alpha, &z2, &n2);
-    ok = fabsf(z2 - m->zb[0]) <= m->max_dz && fabsf(z2) <= FLT_MAX && n2 <= FLT_MAX;
-    if (!ok)
-        goto out;
-    m->zb[0] = z2;
-    m->zb[1] = n2;
-    ok = model__ftrl_update_coords(m->zn, m->mask, ex, m->per_field ? m->ia_field : NULL,
-                                   m->ia_same, r, c_w, m->max_dz, &m->lin);
-out:
-    if (!ok) {
-        fm_restore(m, rows, j);
-        m->zb[0] = zb_old[0];
-        m->zb[1] = zb_old[1];
-        m->refused++;
-        return SL_ERR_INVALID;
-    }
-    m->updates++;
-    return SL_OK;
+    return fm_finish(m, ex, ok, r, c_w, rows, j);
 }
 
 /* model_fm_learn, prefetching pf's lines first (fm_rows) and a's one
