@@ -230,10 +230,11 @@ static double fd(model_fm *m, const model_example *ex, float y, float *x, float 
     return (lp - lm) / (hi - lo);
 }
 
-static void test_gradient_finite_differences(void **state) {
-    (void)state;
-    /* α = 1, β = 1, l1 = l2 = 0, n = 0: w = −z exactly, so the derivative
-     * w.r.t. w is minus the one w.r.t. z. Identity rows (factor_bits = bits). */
+/* The model the gradient tests differentiate: α = 1, β = 1, l1 = l2 = 0,
+ * n = 0, so w = −z exactly and the derivative w.r.t. w is minus the one
+ * w.r.t. z; k = 4, factor_bits = bits (the FM: identity rows); the first
+ * 64 linear z and the bias's z set from rng. */
+static model_fm *make_fd(uint32_t bits, uint64_t seed, bool ffm, sl_rand *rng) {
     model_fm_params p;
     model_fm_params_default(&p);
     p.lin.alpha = 1;
@@ -241,18 +242,26 @@ static void test_gradient_finite_differences(void **state) {
     p.lin.l1 = 0;
     p.lin.l2 = 0;
     p.k = 4;
-    p.factor_bits = 6;
+    p.factor_bits = bits;
     p.init_std = 0.4;
-    p.seed = 23;
+    p.seed = seed;
+    p.field_aware = ffm;
     model_fm *m = NULL;
     sl_err err = {{0}};
-    assert_int_equal(model_fm_create(&p, 6, &m, &err), SL_OK);
-    float *zn = model_fm_linear_zn(m), *vg = model_fm_factors(m), *zb = model_fm_bias_zn(m);
+    assert_int_equal(model_fm_create(&p, bits, &m, &err), SL_OK);
+    float *zn = model_fm_linear_zn(m);
+    for (int i = 0; i < 64; i++)
+        zn[2 * i] = (float)(0.3 * sl_rand_normal(rng));
+    model_fm_bias_zn(m)[0] = 0.4f;
+    return m;
+}
+
+static void test_gradient_finite_differences(void **state) {
+    (void)state;
     sl_rand rng;
     sl_rand_seed(&rng, 24);
-    for (int i = 0; i < 64; i++)
-        zn[2 * i] = (float)(0.3 * sl_rand_normal(&rng));
-    zb[0] = 0.4f;
+    model_fm *m = make_fd(6, 23, false, &rng);
+    float *zn = model_fm_linear_zn(m), *vg = model_fm_factors(m), *zb = model_fm_bias_zn(m);
     double worst = 0;
     for (int trial = 0; trial < 10; trial++) {
         model_example ex;
@@ -644,26 +653,10 @@ static void test_deterministic(void **state) {
  * drawn again: a shared row's derivative is the sum of its uses). */
 static void test_ffm_gradient_finite_differences(void **state) {
     (void)state;
-    model_fm_params p;
-    model_fm_params_default(&p);
-    p.lin.alpha = 1;
-    p.lin.beta = 1;
-    p.lin.l1 = 0;
-    p.lin.l2 = 0;
-    p.k = 4;
-    p.factor_bits = 14;
-    p.init_std = 0.4;
-    p.seed = 53;
-    p.field_aware = true;
-    model_fm *m = NULL;
-    sl_err err = {{0}};
-    assert_int_equal(model_fm_create(&p, 14, &m, &err), SL_OK);
-    float *zn = model_fm_linear_zn(m), *vg = model_fm_factors(m), *zb = model_fm_bias_zn(m);
     sl_rand rng;
     sl_rand_seed(&rng, 54);
-    for (int i = 0; i < 64; i++)
-        zn[2 * i] = (float)(0.3 * sl_rand_normal(&rng));
-    zb[0] = 0.4f;
+    model_fm *m = make_fd(14, 53, true, &rng);
+    float *zn = model_fm_linear_zn(m), *vg = model_fm_factors(m), *zb = model_fm_bias_zn(m);
     static uint32_t rows[MODEL_FFM_MAX_ROWS];
     double worst = 0;
     int tried = 0;
