@@ -774,22 +774,7 @@ uint32_t model_fm_learn_batch(model_fm *m, const model_example *const *exs, cons
         }
         return refused;
     }
-    for (uint32_t i = 0; i < n && i < MODEL__LEARN_AHEAD; i++)
-        fm_prefetch(m, exs[i]);
-    for (uint32_t i = 0; i < n; i++) {
-        model__ahead *ap = NULL;
-        if (i + 2 * MODEL__LEARN_AHEAD < n)
-            model__example_prefetch(exs[i + 2 * MODEL__LEARN_AHEAD]);
-        if (i + MODEL__LEARN_AHEAD < n) {
-            model__ahead_start(&a, exs[i + MODEL__LEARN_AHEAD]);
-            ap = &a;
-        }
-        sl_status s = fm_learn(m, exs[i], NULL, ap, labels[i], &p[i]);
-        model__ahead_rest(ap);
-        refused += s != SL_OK;
-        if (st)
-            st[i] = s;
-    }
+    MODEL__LEARN_BATCH(fm_prefetch, fm_learn, m, &a, exs, labels, n, p, st, &refused);
     return refused;
 }
 

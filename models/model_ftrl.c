@@ -293,27 +293,10 @@ uint32_t model_ftrl_learn_batch(model_ftrl *m, const model_example *const *exs,
                                 const float *labels, uint32_t n, float *p, sl_status *st) {
     /* Example i + MODEL__LEARN_AHEAD's coordinates are prefetched while
      * example i is learned, one per four coordinates of each pass over i's
-     * (model__ahead), so the misses overlap i's arithmetic; the indices of
-     * the example after it are prefetched too. The first examples are
-     * prefetched here, at once. */
+     * (model__ahead), so the misses overlap i's arithmetic. */
     model__ahead a = {.zn = m->zn, .mask = m->mask};
-    uint32_t refused = 0;
-    for (uint32_t i = 0; i < n && i < MODEL__LEARN_AHEAD; i++)
-        ftrl_prefetch(m, exs[i]);
-    for (uint32_t i = 0; i < n; i++) {
-        model__ahead *ap = NULL;
-        if (i + 2 * MODEL__LEARN_AHEAD < n)
-            model__example_prefetch(exs[i + 2 * MODEL__LEARN_AHEAD]);
-        if (i + MODEL__LEARN_AHEAD < n) {
-            model__ahead_start(&a, exs[i + MODEL__LEARN_AHEAD]);
-            ap = &a;
-        }
-        sl_status s = ftrl_learn(m, exs[i], NULL, ap, labels[i], &p[i]);
-        model__ahead_rest(ap);
-        refused += s != SL_OK;
-        if (st)
-            st[i] = s;
-    }
+    uint32_t refused;
+    MODEL__LEARN_BATCH(ftrl_prefetch, ftrl_learn, m, &a, exs, labels, n, p, st, &refused);
     return refused;
 }
 

@@ -121,6 +121,38 @@ MODEL__PREFETCH_FN void model__example_prefetch(const model_example *ex) {
         __builtin_prefetch((const char *)ex->idx + off);
 }
 
+/*
+ * The batch learns' driver, one for FTRL-LR and the FM: learns exs[0, n)
+ * in order with labels, OUT: p (n), st (n, or NULL), *refused the count
+ * the guard refused. Example i + MODEL__LEARN_AHEAD's lines are prefetched
+ * while example i is learned (a, started on it, issued by LEARN from
+ * inside its passes), the indices of the example after that too; the first
+ * examples are prefetched at once by PREFETCH(m, ex). LEARN(m, ex, pf, a,
+ * label, &p) is the one-pass learn with pf = NULL. A macro, not a function
+ * taking the two as pointers: everything must inline into the caller, or
+ * gcc drops the prefetches (bench/MODELS.md).
+ */
+#define MODEL__LEARN_BATCH(PREFETCH, LEARN, m, a, exs, labels, n, p, st, refused)                 \
+    do {                                                                                           \
+        *(refused) = 0;                                                                            \
+        for (uint32_t i_ = 0; i_ < (n) && i_ < MODEL__LEARN_AHEAD; i_++)                           \
+            PREFETCH((m), (exs)[i_]);                                                              \
+        for (uint32_t i_ = 0; i_ < (n); i_++) {                                                    \
+            model__ahead *ap_ = NULL;                                                              \
+            if (i_ + 2 * MODEL__LEARN_AHEAD < (n))                                                 \
+                model__example_prefetch((exs)[i_ + 2 * MODEL__LEARN_AHEAD]);                       \
+            if (i_ + MODEL__LEARN_AHEAD < (n)) {                                                   \
+                model__ahead_start((a), (exs)[i_ + MODEL__LEARN_AHEAD]);                           \
+                ap_ = (a);                                                                         \
+            }                                                                                      \
+            sl_status s_ = LEARN((m), (exs)[i_], NULL, ap_, (labels)[i_], &(p)[i_]);               \
+            model__ahead_rest(ap_);                                                                \
+            *(refused) += s_ != SL_OK;                                                             \
+            if (st)                                                                                \
+                (st)[i_] = s_;                                                                     \
+        }                                                                                          \
+    } while (0)
+
 /* The FTRL constants of one model, as float. */
 typedef struct model__ftrl_k {
     float inv_alpha; /* 1/α, so a weight costs one division */
