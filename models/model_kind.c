@@ -199,7 +199,8 @@ typedef struct kind_fm {
     model_dirty lin;   /* rows of (D, 2) linear z, n */
     model_dirty bias;  /* the one row of the bias's z, n */
     model_dirty vg;    /* rows of (R, 2k) factors and their AdaGrad sums */
-    uint32_t *rows;    /* (MODEL_FFM_MAX_ROWS) the factor rows one update stepped */
+    uint32_t *rows;    /* the factor rows one update stepped: MODEL_MAX_SPARSE, the FFM's
+                        * MODEL_FFM_MAX_ROWS (model_fm_example_rows) */
     uint32_t mask;     /* D − 1 */
     model_label target; /* the label it learns (model_kind_target of its surface) */
 } kind_fm;
@@ -225,10 +226,11 @@ static sl_status fm_create(const sl_config_model *cm, uint32_t bits, void **ctx,
     sl_status st = model_fm_create(&p, bits, &k->m, err);
     if (!st) {
         uint64_t d = (uint64_t)1 << bits, r = (uint64_t)1 << model_fm_factor_bits(k->m);
+        size_t nrows = p.field_aware ? MODEL_FFM_MAX_ROWS : MODEL_MAX_SPARSE; /* one update's */
         if (model_dirty_init(&k->lin, d, (uint32_t)(d / KIND_LIST_SHARE)) ||
             model_dirty_init(&k->bias, 1, 1) ||
             model_dirty_init(&k->vg, r, (uint32_t)(r / KIND_LIST_SHARE)) ||
-            !(k->rows = malloc(MODEL_FFM_MAX_ROWS * sizeof *k->rows)))
+            !(k->rows = malloc(nrows * sizeof *k->rows)))
             st = sl_err_set(err, SL_ERR_NOMEM, "fm: out of memory for the dirty rows");
     }
     if (st) {
